@@ -1,0 +1,10 @@
+{
+    "name": "Logistics Monitoring",
+    "summary": "Exception board, shipment timeline, SLA dashboards and alert rules",
+    "version": "19.0.1.0.0",
+    "category": "Inventory/Delivery",
+    "license": "LGPL-3",
+    "author": "Logistics Integration Suite",
+    "website": "https://github.com/logistics-integration-suite/logistics-integration-suite",
+    "depends": ["logistics_integration_base"],
+}

@@ -1,0 +1,77 @@
+"""Write the local Odoo configuration used by setup/run and setup/test.
+
+The file is git-ignored. Values that must survive re-runs (the admin password and the key that
+encrypts backend secrets) are generated once and then kept: a new secret key would make every
+stored backend secret unreadable.
+"""
+
+import argparse
+import configparser
+import os
+import secrets
+from base64 import urlsafe_b64encode
+from pathlib import Path
+
+# (section, option) pairs generated once and kept across runs.
+KEPT = (("options", "admin_passwd"), ("logistics", "logistics_secret_key"))
+# libpq's variables, when set, become Odoo's database options; unset, Odoo uses the local socket.
+DATABASE_OPTIONS = {
+    "db_host": "PGHOST",
+    "db_port": "PGPORT",
+    "db_user": "PGUSER",
+    "db_password": "PGPASSWORD",
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--addons-path", required=True)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--http-port", required=True)
+    parser.add_argument("--gevent-port", required=True)
+    parser.add_argument("--workers", required=True)
+    args = parser.parse_args()
+
+    previous = configparser.ConfigParser(interpolation=None)
+    previous.read(args.path)
+    kept = {option: previous.get(section, option, fallback="") for section, option in KEPT}
+
+    config = configparser.ConfigParser(interpolation=None)
+    config["options"] = {
+        "addons_path": args.addons_path,
+        "data_dir": args.data_dir,
+        "admin_passwd": kept["admin_passwd"] or secrets.token_urlsafe(24),
+        "http_interface": "127.0.0.1",
+        "http_port": args.http_port,
+        "gevent_port": args.gevent_port,
+        "workers": args.workers,
+        "max_cron_threads": "1",
+        "limit_time_real": "600",
+        "server_wide_modules": "base,web,queue_job",
+        "list_db": "False",
+        "proxy_mode": "False",
+    }
+    for option, variable in DATABASE_OPTIONS.items():
+        if os.environ.get(variable):
+            config["options"][option] = os.environ[variable]
+    # queue_job's job runner: one root channel with as many slots as there are HTTP workers;
+    # the suite's addons declare their sub-channels in XML.
+    config["queue_job"] = {"channels": f"root:{max(int(args.workers), 1)}"}
+    # The suite's own section (Odoo warns about unknown keys in [options]). The Fernet key
+    # (32 random bytes, url-safe base64) encrypts backend secrets; the environment variable
+    # LOGISTICS_SECRET_KEY, when set, takes precedence.
+    config["logistics"] = {
+        "logistics_secret_key": kept["logistics_secret_key"]
+        or urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    }
+
+    args.path.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.path, "w", encoding="utf-8") as handle:
+        handle.write("# Written by setup/write_config.py; edits are overwritten on the next run.\n")
+        config.write(handle)
+    args.path.chmod(0o600)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""README command 1: setup/run serves Odoo with the suite and the job runner, and Ctrl-C stops
+every process it started."""
+
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+
+import psutil
+
+from conftest import REPO_ROOT, free_port, setup_env
+
+RUN_DB = "logistics_run_check"
+
+
+def _wait_for_login_page(url, process, deadline):
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "setup/run ended before serving the login page"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status
+        except OSError:
+            time.sleep(1)
+    raise AssertionError(f"{url} did not answer in time")
+
+
+def _processes_of(marker):
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if marker in cmdline and proc.pid != os.getpid():
+            found.append(proc)
+    return found
+
+
+def test_run_serves_login_page_with_job_runner_and_stops_cleanly(tmp_path):
+    http_port, gevent_port = free_port(), free_port()
+    log_path = tmp_path / "run.log"
+    subprocess.run(["dropdb", "--if-exists", "--force", RUN_DB], check=True)
+    with open(log_path, "w") as log:
+        # A new session, like a terminal: Ctrl-C is SIGINT to the foreground process group.
+        process = subprocess.Popen(
+            [str(REPO_ROOT / "setup" / "run")],
+            env=setup_env(
+                LOGISTICS_DB=RUN_DB,
+                LOGISTICS_HTTP_PORT=http_port,
+                LOGISTICS_GEVENT_PORT=gevent_port,
+            ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        url = f"http://127.0.0.1:{http_port}/web/login"
+        assert _wait_for_login_page(url, process, time.monotonic() + 600) == 200
+        deadline = time.monotonic() + 60
+        while "queue job runner ready for db" not in log_path.read_text():
+            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.5)
+        assert _processes_of(f"^{RUN_DB}$"), "no Odoo process found for the run database"
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=60)
+    time.sleep(1)
+    leftovers = _processes_of(f"^{RUN_DB}$")
+    assert not leftovers, f"processes left behind after Ctrl-C: {leftovers}"
+    output = log_path.read_text()
+    assert "Traceback" not in output, output[-3000:]
+    # The suite's addons are in the database the run command created.
+    installed = subprocess.run(
+        [
+            "psql",
+            "-X",
+            "-d",
+            RUN_DB,
+            "-tAc",
+            "SELECT count(*) FROM ir_module_module"
+            " WHERE name LIKE 'logistics\\_%' AND state = 'installed'",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert installed == "5"
+    subprocess.run(["dropdb", "--if-exists", "--force", RUN_DB], check=True)
