@@ -225,7 +225,8 @@ ensure_template() {
     local modules
     modules=$(template_modules)
     local key
-    key=$(printf '%s|%s' "$REQUIREMENTS_KEY" "$modules" |
+    # The cache path is part of the key: the template's filestore lives in that cache.
+    key=$(printf '%s|%s|%s' "$REQUIREMENTS_KEY" "$modules" "$LOGISTICS_CACHE" |
         sha256sum | cut -c1-10)
     TEMPLATE_DB="logistics_tpl_$key"
     db_exists "$TEMPLATE_DB" && return
