@@ -240,11 +240,12 @@ ensure_template() {
     fi
     odoo_db rename "${TEMPLATE_DB}_partial" "$TEMPLATE_DB" >/dev/null 2>&1 ||
         die "could not rename ${TEMPLATE_DB}_partial to $TEMPLATE_DB."
-    # Older templates are of no more use.
+    # Older templates built from this cache are of no more use (other caches keep theirs).
     local old
-    for old in $(psql -X -d postgres -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'logistics\_tpl\_%' AND datname <> '$TEMPLATE_DB'"); do
-        odoo_db drop "$old" >/dev/null 2>&1 || true
+    for old in $(cat "$LOGISTICS_CACHE/templates" 2>/dev/null); do
+        [ "$old" = "$TEMPLATE_DB" ] || odoo_db drop "$old" >/dev/null 2>&1 || true
     done
+    echo "$TEMPLATE_DB" >"$LOGISTICS_CACHE/templates"
 }
 
 # create_database NAME: a fresh copy of the template with all our addons installed.
