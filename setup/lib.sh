@@ -231,6 +231,7 @@ ensure_template() {
     TEMPLATE_DB="logistics_tpl_$key"
     db_exists "$TEMPLATE_DB" && return
     local log="$LOG_DIR/$TEMPLATE_DB.log"
+    rm -f "$log"
     say "building template database $TEMPLATE_DB with $modules and demo data (about two minutes, once)"
     odoo_db drop "${TEMPLATE_DB}_partial" >/dev/null 2>&1 || true
     if ! odoo -d "${TEMPLATE_DB}_partial" -i "$modules" --with-demo --stop-after-init \
@@ -252,6 +253,7 @@ ensure_template() {
 create_database() {
     local db=$1
     local log="$LOG_DIR/install-$db.log"
+    rm -f "$log"  # Odoo appends to its log file
     say "creating database $db from $TEMPLATE_DB and installing $(join_by , "${OUR_ADDONS[@]}")"
     odoo_db duplicate --force "$TEMPLATE_DB" "$db" >"$LOG_DIR/duplicate-$db.log" 2>&1 ||
         die "could not copy $TEMPLATE_DB to $db (log: $LOG_DIR/duplicate-$db.log)."
@@ -283,6 +285,7 @@ update_database() {
     local db=$1
     [ "$(cat "$LOCAL_DIR/$db.addons" 2>/dev/null)" = "$(addons_fingerprint)" ] && return
     local log="$LOG_DIR/update-$db.log"
+    rm -f "$log"
     say "updating the suite's addons in $db"
     if ! odoo -d "$db" -i "$(join_by , "${OUR_ADDONS[@]}")" -u "$(join_by , "${OUR_ADDONS[@]}")" \
         --stop-after-init --logfile "$log" --log-level info; then

@@ -1,1 +1,1 @@
-from . import test_install
+from . import test_ingest, test_install, test_rpc, test_secrets, test_security, test_shipment

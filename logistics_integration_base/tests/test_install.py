@@ -54,8 +54,8 @@ class TestSuiteInstalled(TransactionCase):
         root = self.env.ref("logistics_integration_base.menu_logistics_root")
         visible = self.env["ir.ui.menu"].with_user(employee)._visible_menu_ids()
         self.assertNotIn(root.id, visible)
-        manager = self.env.ref("logistics_integration_base.group_logistics_manager")
-        employee.group_ids = [(4, manager.id)]
+        user_group = self.env.ref("logistics_integration_base.group_logistics_user")
+        employee.group_ids = [(4, user_group.id)]
         self.env.registry.clear_cache()
         visible = self.env["ir.ui.menu"].with_user(employee)._visible_menu_ids()
         self.assertIn(root.id, visible)

@@ -1,0 +1,17 @@
+from . import (
+    logistics_audit_log,
+    logistics_audited_mixin,
+    logistics_backend,
+    logistics_demo,
+    logistics_event,
+    logistics_event_type,
+    logistics_exception,
+    logistics_exception_stage,
+    logistics_exception_type,
+    logistics_flow,
+    logistics_message,
+    logistics_ownership_rule,
+    logistics_shipment,
+    logistics_subscription,
+    stock_picking,
+)

@@ -1,0 +1,470 @@
+import json
+import logging
+import re
+import secrets
+from datetime import datetime, timezone
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
+from odoo.tools import SQL
+
+_logger = logging.getLogger(__name__)
+
+TRACEPARENT = re.compile(r"^00-(?!0{32})([0-9a-f]{32})-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
+EVENT_FIELDS = {
+    "type",
+    "occurred_at",
+    "event_id",
+    "shipment_ref",
+    "tracking_number",
+    "payload",
+    "traceparent",
+}
+MAX_ID_LENGTH = 255
+MAX_BATCH = 5000
+
+
+class EventRejected(Exception):
+    """One event of a batch can't be accepted; ``kind`` names the exception type to raise."""
+
+    def __init__(self, kind, error):
+        super().__init__(error)
+        self.kind = kind
+        self.error = error
+
+
+class LogisticsEvent(models.Model):
+    """A business milestone of a shipment, whatever system reported it."""
+
+    _name = "logistics.event"
+    _description = "Logistics Event"
+    _order = "occurred_at desc, id desc"
+    _rec_name = "type_id"
+
+    shipment_id = fields.Many2one(
+        "logistics.shipment", required=True, index=True, ondelete="cascade", readonly=True
+    )
+    type_id = fields.Many2one("logistics.event.type", required=True, index=True, readonly=True)
+    occurred_at = fields.Datetime(
+        required=True, index=True, readonly=True, help="When it happened, by the source's clock."
+    )
+    recorded_at = fields.Datetime(
+        required=True, readonly=True, default=fields.Datetime.now, help="When Odoo stored it."
+    )
+    backend_id = fields.Many2one(
+        "logistics.backend", string="Source", index=True, readonly=True, ondelete="restrict"
+    )
+    source_event_id = fields.Char(
+        string="Partner Event ID", required=True, readonly=True, help="The source's id."
+    )
+    correlation_id = fields.Char(index=True, readonly=True, help="W3C trace id.")
+    traceparent = fields.Char(readonly=True)
+    payload = fields.Json(readonly=True)
+    message_id = fields.Many2one(
+        "logistics.message", string="Raw Message", index=True, readonly=True, ondelete="set null"
+    )
+    state = fields.Selection(
+        [("applied", "Applied"), ("ignored", "Ignored")],
+        required=True,
+        default="applied",
+        readonly=True,
+        index=True,
+    )
+    ignore_reason = fields.Selection(
+        [("out_of_order", "Out of order"), ("not_owner", "Not owner")],
+        readonly=True,
+        help="Out of order: older than the event that set the shipment's status. Not owner: "
+        "the source is not the system of record for this event type.",
+    )
+    company_id = fields.Many2one("res.company", required=True, index=True, readonly=True)
+
+    # The database, not the code, guarantees exactly-once: a partner's event id is stored once
+    # per backend, whatever the number of deliveries or concurrent transactions.
+    _backend_event_uniq = models.UniqueIndex("(backend_id, source_event_id)")
+    _shipment_occurred_idx = models.Index("(shipment_id, occurred_at)")
+
+    # --- public API (RPC) ------------------------------------------------------------------------
+    @api.model
+    def ingest_events(self, backend_code, events):
+        """Record canonical events from a backend; the one entry point for RPC, webhooks and
+        adapters.
+
+        :param backend_code: the backend's code
+        :param events: list of dicts with ``type``, ``occurred_at`` (ISO 8601 with offset),
+            ``event_id``, ``shipment_ref`` or ``tracking_number``, optional ``payload`` (dict)
+            and ``traceparent``
+        :return: ``{"accepted": n, "duplicates": n, "rejected": [{"index": i, "error": str}]}``
+        """
+        if not self.env.user.has_group("logistics_integration_base.group_logistics_user"):
+            raise AccessError(self.env._("Only Logistics Users may ingest logistics events."))
+        backend = self.env["logistics.backend"]._find_by_code(backend_code)
+        if not isinstance(events, list):
+            raise UserError(self.env._("events must be a list of event objects."))
+        if len(events) > MAX_BATCH:
+            raise UserError(self.env._("At most %(max)s events per call.", max=MAX_BATCH))
+        return self.sudo()._ingest(backend, events)
+
+    # --- ingestion -------------------------------------------------------------------------------
+    def _ingest(self, backend, events, message=None):
+        rejected = []  # (index, exception kind, error, event)
+        parsed = []  # (index, normalised event)
+        for index, event in enumerate(events):
+            try:
+                parsed.append((index, self._parse_event(event)))
+            except EventRejected as rejection:
+                rejected.append((index, rejection.kind, rejection.error, event))
+
+        types = self._event_types()
+        shipments = self._find_shipments(backend, parsed)
+        resolved = []
+        for index, event in parsed:
+            try:
+                event["type"] = self._resolve_type(types, event["type"])
+                event["shipment"] = self._resolve_shipment(shipments, event)
+            except EventRejected as rejection:
+                rejected.append((index, rejection.kind, rejection.error, event["raw"]))
+                continue
+            resolved.append(event)
+
+        fresh, duplicates = self._drop_duplicates(backend, resolved)
+        rows = self._decide(backend, fresh)
+        inserted = self._insert(backend, rows, message)
+        duplicates += len(rows) - len(inserted)
+        self._apply_status(backend, rows, inserted)
+        if rejected:
+            self._record_rejections(backend, rejected, message)
+        rejected.sort()
+        _logger.info(
+            "ingest from backend %s: %s accepted, %s duplicates, %s rejected",
+            backend.code,
+            len(inserted),
+            duplicates,
+            len(rejected),
+        )
+        return {
+            "accepted": len(inserted),
+            "duplicates": duplicates,
+            "rejected": [{"index": index, "error": error} for index, _k, error, _e in rejected],
+        }
+
+    @api.model
+    def _parse_event(self, event):
+        """Check one event's fields; returns a normalised copy or raises EventRejected."""
+
+        def invalid(error):
+            return EventRejected("schema_invalid", error)
+
+        if not isinstance(event, dict):
+            raise invalid("an event must be an object")
+        unknown = sorted(set(event) - EVENT_FIELDS)
+        if unknown:
+            raise invalid(f"unknown field(s): {', '.join(unknown)}")
+        event_type = event.get("type")
+        if not isinstance(event_type, str) or not event_type:
+            raise invalid("'type' is required (a canonical event type code)")
+        event_id = event.get("event_id")
+        if isinstance(event_id, int) and not isinstance(event_id, bool):
+            event_id = str(event_id)
+        if not isinstance(event_id, str) or not event_id.strip():
+            raise invalid("'event_id' is required (the partner's id of the event)")
+        if len(event_id) > MAX_ID_LENGTH:
+            raise invalid(f"'event_id' is longer than {MAX_ID_LENGTH} characters")
+        occurred_at = event.get("occurred_at")
+        if not isinstance(occurred_at, str):
+            raise invalid("'occurred_at' is required (ISO 8601 with a UTC offset)")
+        try:
+            moment = datetime.fromisoformat(occurred_at)
+        except ValueError:
+            raise invalid(f"'occurred_at' is not an ISO 8601 date-time: {occurred_at!r}") from None
+        if moment.tzinfo is None:
+            raise invalid(f"'occurred_at' has no UTC offset: {occurred_at!r}")
+        shipment_ref = event.get("shipment_ref")
+        tracking_number = event.get("tracking_number")
+        for name, value in (("shipment_ref", shipment_ref), ("tracking_number", tracking_number)):
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise invalid(f"'{name}' must be a non-empty string")
+        if not shipment_ref and not tracking_number:
+            raise invalid("'shipment_ref' or 'tracking_number' is required")
+        payload = event.get("payload")
+        if payload is not None and not isinstance(payload, dict):
+            raise invalid("'payload' must be an object")
+        traceparent = event.get("traceparent")
+        match = TRACEPARENT.match(traceparent) if isinstance(traceparent, str) else None
+        return {
+            "raw": event,
+            "type": event_type,
+            "event_id": event_id.strip(),
+            "occurred_at": moment.astimezone(timezone.utc).replace(tzinfo=None),
+            "shipment_ref": shipment_ref and shipment_ref.strip(),
+            "tracking_number": tracking_number and tracking_number.strip(),
+            "payload": payload,
+            "traceparent": traceparent if match else None,
+            "trace_id": match.group(1) if match else None,
+        }
+
+    @api.model
+    def _event_types(self):
+        """code -> (type id, sets status, owner kind or None), in two queries."""
+        types = self.env["logistics.event.type"].search_fetch([], ["code", "sets_status"])
+        owners = {
+            rule.event_type_id.id: rule.owner_kind
+            for rule in self.env["logistics.ownership.rule"].search_fetch(
+                [], ["event_type_id", "owner_kind"]
+            )
+        }
+        return {t.code: (t.id, t.sets_status, owners.get(t.id), t.code) for t in types}
+
+    @api.model
+    def _resolve_type(self, types, code):
+        if code not in types:
+            raise EventRejected("mapping_missing", f"unknown event type {code!r}")
+        return types[code]
+
+    @api.model
+    def _find_shipments(self, backend, parsed):
+        """Shipments the events refer to, by reference, transfer, sale order or tracking number,
+        in one query: {("ref" | "tracking", value): [shipment rows]}."""
+        refs = sorted({event["shipment_ref"] for _i, event in parsed if event["shipment_ref"]})
+        numbers = sorted(
+            {event["tracking_number"] for _i, event in parsed if event["tracking_number"]}
+        )
+        found = {}
+        if not refs and not numbers:
+            return found
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT s.id, s.name, p.name, so.name, s.tracking_number, s.status_at,
+                       s.correlation_id
+                  FROM logistics_shipment s
+             LEFT JOIN stock_picking p ON p.id = s.picking_id
+             LEFT JOIN sale_order so ON so.id = s.sale_id
+                 WHERE s.company_id = %(company)s
+                   AND (s.name = ANY(%(refs)s) OR p.name = ANY(%(refs)s)
+                        OR so.name = ANY(%(refs)s) OR s.tracking_number = ANY(%(numbers)s))
+                """,
+                company=backend.company_id.id,
+                refs=refs,
+                numbers=numbers,
+            )
+        )
+        for sid, name, picking, order, tracking, status_at, correlation in self.env.cr.fetchall():
+            row = {"id": sid, "name": name, "status_at": status_at, "correlation": correlation}
+            for key in {("ref", name), ("ref", picking), ("ref", order), ("tracking", tracking)}:
+                if key[1]:
+                    found.setdefault(key, []).append(row)
+        return found
+
+    @api.model
+    def _resolve_shipment(self, shipments, event):
+        if event["shipment_ref"]:
+            key, label = ("ref", event["shipment_ref"]), "shipment_ref"
+        else:
+            key, label = ("tracking", event["tracking_number"]), "tracking_number"
+        matches = shipments.get(key, [])
+        if not matches:
+            raise EventRejected("mapping_missing", f"no shipment found for {label} {key[1]!r}")
+        if len(matches) > 1:
+            raise EventRejected(
+                "mapping_missing",
+                f"{label} {key[1]!r} matches {len(matches)} shipments "
+                f"({', '.join(sorted(m['name'] for m in matches))}); send the shipment reference",
+            )
+        return matches[0]
+
+    @api.model
+    def _drop_duplicates(self, backend, events):
+        """Events already stored (or repeated in the batch) are duplicates. The unique index
+        catches the ones a concurrent transaction stores meanwhile."""
+        if not events:
+            return [], 0
+        self.env.cr.execute(
+            SQL(
+                "SELECT source_event_id FROM logistics_event"
+                " WHERE backend_id = %s AND source_event_id = ANY(%s)",
+                backend.id,
+                [event["event_id"] for event in events],
+            )
+        )
+        seen = {event_id for (event_id,) in self.env.cr.fetchall()}
+        fresh = []
+        for event in events:
+            if event["event_id"] not in seen:
+                seen.add(event["event_id"])
+                fresh.append(event)
+        return fresh, len(events) - len(fresh)
+
+    @api.model
+    def _decide(self, backend, events):
+        """Decide, in arrival order, what each event does: become the status, or be kept as
+        out of order (older than the event that set the status) or not owner."""
+        status_at = {}
+        rows = []
+        for event in events:
+            type_id, sets_status, owner_kind, _code = event["type"]
+            shipment = event["shipment"]
+            current = status_at.get(shipment["id"], shipment["status_at"])
+            reason = None
+            if owner_kind and owner_kind != backend.kind:
+                reason = "not_owner"
+            elif sets_status and current and event["occurred_at"] < current:
+                reason = "out_of_order"
+            elif sets_status:
+                status_at[shipment["id"]] = event["occurred_at"]
+            trace_id = event["trace_id"] or shipment["correlation"]
+            rows.append(
+                {
+                    "event": event,
+                    "type_id": type_id,
+                    "sets_status": sets_status and not reason,
+                    "shipment_id": shipment["id"],
+                    "state": "ignored" if reason else "applied",
+                    "ignore_reason": reason,
+                    "correlation_id": trace_id,
+                    "traceparent": event["traceparent"]
+                    or f"00-{trace_id}-{secrets.token_hex(8)}-01",
+                }
+            )
+        return rows
+
+    def _insert(self, backend, rows, message):
+        """INSERT … ON CONFLICT DO NOTHING; returns {event_id: new row id} of the rows stored."""
+        inserted = {}
+        uid, now = self.env.uid, fields.Datetime.now()
+        for start in range(0, len(rows), 1000):
+            chunk = rows[start : start + 1000]
+            values = SQL(", ").join(
+                SQL(
+                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    row["shipment_id"],
+                    row["type_id"],
+                    row["event"]["occurred_at"],
+                    now,
+                    backend.id,
+                    row["event"]["event_id"],
+                    row["correlation_id"],
+                    row["traceparent"],
+                    json.dumps(row["event"]["payload"])
+                    if row["event"]["payload"] is not None
+                    else None,
+                    message.id if message else None,
+                    row["state"],
+                    row["ignore_reason"],
+                    backend.company_id.id,
+                    uid,
+                    now,
+                    uid,
+                    now,
+                )
+                for row in chunk
+            )
+            self.env.cr.execute(
+                SQL(
+                    """
+                    INSERT INTO logistics_event
+                        (shipment_id, type_id, occurred_at, recorded_at, backend_id,
+                         source_event_id, correlation_id, traceparent, payload, message_id,
+                         state, ignore_reason, company_id, create_uid, create_date, write_uid,
+                         write_date)
+                    SELECT v.shipment_id, v.type_id, v.occurred_at, v.recorded_at, v.backend_id,
+                           v.source_event_id, v.correlation_id, v.traceparent,
+                           v.payload::jsonb, v.message_id::int, v.state, v.ignore_reason,
+                           v.company_id, v.create_uid, v.create_date, v.write_uid, v.write_date
+                      FROM (VALUES %s) AS v
+                           (shipment_id, type_id, occurred_at, recorded_at, backend_id,
+                            source_event_id, correlation_id, traceparent, payload, message_id,
+                            state, ignore_reason, company_id, create_uid, create_date, write_uid,
+                            write_date)
+                    ON CONFLICT (backend_id, source_event_id) DO NOTHING
+                    RETURNING source_event_id, id
+                    """,
+                    values,
+                )
+            )
+            inserted.update(self.env.cr.fetchall())
+        return inserted
+
+    def _apply_status(self, backend, rows, inserted):
+        """Move each shipment to the newest status-setting event stored for it in this batch.
+        The WHERE clause keeps the status monotonic even against concurrent batches."""
+        latest = {}
+        for row in rows:
+            event_id = inserted.get(row["event"]["event_id"])
+            if event_id and row["sets_status"]:
+                latest[row["shipment_id"]] = (row, event_id)
+        if not latest:
+            return
+        values = SQL(", ").join(
+            SQL(
+                "(%s, %s, %s, %s, %s::timestamp, %s)",
+                shipment_id,
+                row["type_id"],
+                row["event"]["type"][3],
+                event_id,
+                row["event"]["occurred_at"],
+                backend.kind,
+            )
+            for shipment_id, (row, event_id) in latest.items()
+        )
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE logistics_shipment s
+                   SET status_id = v.type_id, status_code = v.code, status_event_id = v.event_id,
+                       status_at = v.occurred_at, status_owner = v.owner,
+                       write_uid = %s, write_date = now() AT TIME ZONE 'UTC'
+                  FROM (VALUES %s) AS v (shipment_id, type_id, code, event_id, occurred_at, owner)
+                 WHERE s.id = v.shipment_id
+                   AND (s.status_at IS NULL OR s.status_at <= v.occurred_at)
+                """,
+                self.env.uid,
+                values,
+            )
+        )
+        self.env["logistics.shipment"].invalidate_model(
+            ["status_id", "status_code", "status_event_id", "status_at", "status_owner"]
+        )
+
+    def _record_rejections(self, backend, rejected, message):
+        """Every rejected event becomes an exception for a person (one per partner event id
+        while it is open), never a silent drop."""
+        open_ids = set(
+            self.env["logistics.exception"]
+            .search_fetch(
+                [
+                    ("backend_id", "=", backend.id),
+                    ("is_closed", "=", False),
+                    (
+                        "source_event_id",
+                        "in",
+                        [self._raw_event_id(e) for _i, _k, _e, e in rejected],
+                    ),
+                ],
+                ["source_event_id"],
+            )
+            .mapped("source_event_id")
+        )
+        by_kind = {}
+        for index, kind, error, event in rejected:
+            event_id = self._raw_event_id(event)
+            if event_id and event_id in open_ids:
+                continue
+            open_ids.add(event_id)
+            body = json.dumps(event, default=str, indent=2)[:4000]
+            by_kind.setdefault(kind, []).append(
+                {
+                    "name": f"{backend.code}: {error}"[:200],
+                    "backend_id": backend.id,
+                    "message_id": message.id if message else False,
+                    "source_event_id": event_id,
+                    "description": f"Event #{index} rejected: {error}\n\n{body}",
+                    "company_id": backend.company_id.id,
+                }
+            )
+        for kind, vals_list in by_kind.items():
+            self.env["logistics.exception"]._raise(kind, vals_list)
+
+    @staticmethod
+    def _raw_event_id(event):
+        event_id = event.get("event_id") if isinstance(event, dict) else None
+        return str(event_id)[:MAX_ID_LENGTH] if event_id not in (None, "") else None

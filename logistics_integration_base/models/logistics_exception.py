@@ -1,0 +1,78 @@
+from datetime import timedelta
+
+from odoo import api, fields, models
+
+from .logistics_exception_type import SEVERITIES
+
+
+class LogisticsException(models.Model):
+    """A business exception that a person works on, from detection to resolution."""
+
+    _name = "logistics.exception"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _description = "Logistics Exception"
+    _order = "priority_rank desc, id desc"
+
+    name = fields.Char(required=True, tracking=True)
+    type_id = fields.Many2one("logistics.exception.type", required=True, index=True, tracking=True)
+    type_code = fields.Char(related="type_id.code", store=True, index=True)
+    severity = fields.Selection(
+        SEVERITIES,
+        compute="_compute_from_type",
+        store=True,
+        readonly=False,
+        tracking=True,
+        index=True,
+    )
+    priority_rank = fields.Integer(compute="_compute_priority_rank", store=True)
+    team = fields.Selection(related="type_id.team", store=True)
+    stage_id = fields.Many2one(
+        "logistics.exception.stage",
+        default=lambda self: self.env["logistics.exception.stage"].search([], limit=1),
+        group_expand="_read_group_stage_ids",
+        tracking=True,
+        index=True,
+    )
+    is_closed = fields.Boolean(related="stage_id.is_closed", store=True, index=True)
+    user_id = fields.Many2one("res.users", string="Assignee", tracking=True, index=True)
+    deadline = fields.Datetime(compute="_compute_from_type", store=True, readonly=False)
+    shipment_id = fields.Many2one("logistics.shipment", index=True, ondelete="cascade")
+    backend_id = fields.Many2one("logistics.backend", index=True, ondelete="set null")
+    message_id = fields.Many2one("logistics.message", string="Technical Message", index=True)
+    source_event_id = fields.Char(
+        string="Partner Event ID", index=True, help="The partner's id of the event concerned."
+    )
+    description = fields.Text(help="What happened, precisely, with the data concerned.")
+    suggested_actions = fields.Text(related="type_id.suggested_actions")
+    resolution_note = fields.Text()
+    auto_resolved = fields.Boolean(readonly=True)
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company, index=True
+    )
+
+    @api.depends("type_id")
+    def _compute_from_type(self):
+        for exception in self:
+            exception.severity = exception.type_id.severity or exception.severity or "medium"
+            start = exception.create_date or fields.Datetime.now()
+            hours = exception.type_id.resolution_hours
+            exception.deadline = start + timedelta(hours=hours) if hours else False
+
+    @api.depends("severity")
+    def _compute_priority_rank(self):
+        ranks = {code: rank for rank, (code, _label) in enumerate(SEVERITIES)}
+        for exception in self:
+            exception.priority_rank = ranks.get(exception.severity, 0)
+
+    @api.model
+    def _read_group_stage_ids(self, stages, domain):
+        # All stages are board columns, even empty ones; there are a handful.
+        return stages.search([])  # pylint: disable=no-search-all
+
+    @api.model
+    def _raise(self, type_code, vals_list):
+        """Create exceptions of one catalogue type (one query for the type, one create)."""
+        exception_type = self.env["logistics.exception.type"].search(
+            [("code", "=", type_code)], limit=1
+        )
+        return self.create([dict(vals, type_id=exception_type.id) for vals in vals_list])

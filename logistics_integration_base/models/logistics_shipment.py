@@ -1,0 +1,163 @@
+import secrets
+
+from odoo import api, fields, models
+
+from .logistics_ownership_rule import OWNER_KINDS
+
+
+def new_trace_id():
+    """A W3C trace id: 32 lowercase hex digits, not all zero."""
+    return secrets.token_hex(16)
+
+
+class LogisticsShipment(models.Model):
+    """The canonical shipment: one per outgoing transfer (and per return)."""
+
+    _name = "logistics.shipment"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _description = "Logistics Shipment"
+    _order = "id desc"
+
+    name = fields.Char(
+        string="Reference", required=True, readonly=True, copy=False, default="New", index=True
+    )
+    correlation_id = fields.Char(
+        required=True,
+        readonly=True,
+        copy=False,
+        index=True,
+        default=lambda self: new_trace_id(),
+        help="W3C trace id sent on every partner call and kept on every message and event of "
+        "this shipment: one id finds everything about it.",
+    )
+    direction = fields.Selection(
+        [("outgoing", "Outgoing"), ("return", "Return")], required=True, default="outgoing"
+    )
+    picking_id = fields.Many2one(
+        "stock.picking", string="Transfer", readonly=True, index=True, ondelete="set null"
+    )
+    sale_id = fields.Many2one("sale.order", string="Sale Order", readonly=True, index=True)
+    partner_id = fields.Many2one("res.partner", string="Customer", index=True)
+    warehouse_id = fields.Many2one("stock.warehouse", index=True)
+    wms_backend_id = fields.Many2one(
+        "logistics.backend", string="WMS Backend", domain=[("kind", "=", "wms")], index=True
+    )
+    carrier_backend_id = fields.Many2one(
+        "logistics.backend", domain=[("kind", "=", "carrier")], index=True
+    )
+    tracking_number = fields.Char(index=True, tracking=True)
+    status_id = fields.Many2one("logistics.event.type", readonly=True, index=True, tracking=True)
+    status_code = fields.Char(related="status_id.code", store=True, index=True)
+    status_event_id = fields.Many2one(
+        "logistics.event", string="Status Set By", readonly=True, ondelete="set null"
+    )
+    status_at = fields.Datetime(
+        string="Status Time", readonly=True, help="When the event that set the status occurred."
+    )
+    status_owner = fields.Selection(OWNER_KINDS, readonly=True)
+    promised_date = fields.Datetime(help="Delivery date promised to the customer.")
+    estimated_delivery = fields.Datetime()
+    delivered_at = fields.Datetime(readonly=True)
+    currency_id = fields.Many2one(
+        "res.currency", default=lambda self: self.env.company.currency_id, required=True
+    )
+    freight_estimate = fields.Monetary(currency_field="currency_id")
+    freight_actual = fields.Monetary(currency_field="currency_id")
+    event_ids = fields.One2many("logistics.event", "shipment_id")
+    event_count = fields.Integer(compute="_compute_counts")
+    exception_ids = fields.One2many("logistics.exception", "shipment_id")
+    open_exception_count = fields.Integer(compute="_compute_counts")
+    has_exception = fields.Boolean(
+        compute="_compute_has_exception", store=True, index=True, string="Open Exception"
+    )
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company, index=True
+    )
+
+    _picking_uniq = models.Constraint(
+        "unique (picking_id)", "A transfer has one logistics shipment."
+    )
+    _correlation_uniq = models.Constraint(
+        "unique (correlation_id)", "A correlation id belongs to one shipment."
+    )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if vals.get("name", "New") == "New":
+                vals["name"] = self.env["ir.sequence"].next_by_code("logistics.shipment") or "New"
+        return super().create(vals_list)
+
+    @api.depends("exception_ids.is_closed")
+    def _compute_has_exception(self):
+        for shipment in self:
+            shipment.has_exception = any(not e.is_closed for e in shipment.exception_ids)
+
+    def _compute_counts(self):
+        events = dict(
+            self.env["logistics.event"]._read_group(
+                [("shipment_id", "in", self.ids)], ["shipment_id"], ["__count"]
+            )
+        )
+        exceptions = dict(
+            self.env["logistics.exception"]._read_group(
+                [("shipment_id", "in", self.ids), ("is_closed", "=", False)],
+                ["shipment_id"],
+                ["__count"],
+            )
+        )
+        for shipment in self:
+            shipment.event_count = events.get(shipment, 0)
+            shipment.open_exception_count = exceptions.get(shipment, 0)
+
+    @api.model
+    def _create_for_pickings(self, pickings):
+        """One shipment per outgoing transfer or return of one, unless it has one already."""
+        eligible = pickings.filtered(
+            lambda p: (
+                p.picking_type_id.code == "outgoing"
+                or p.return_id.picking_type_id.code == "outgoing"
+            )
+        )
+        if not eligible:
+            return self.browse()
+        existing = self.sudo().search([("picking_id", "in", eligible.ids)]).picking_id
+        return (
+            self.sudo()
+            .create(
+                [
+                    {
+                        "picking_id": picking.id,
+                        "sale_id": picking.sale_id.id,
+                        "partner_id": picking.partner_id.id,
+                        "warehouse_id": picking.picking_type_id.warehouse_id.id,
+                        "direction": "return" if picking.return_id else "outgoing",
+                        "promised_date": picking.date_deadline or picking.scheduled_date,
+                        "company_id": picking.company_id.id,
+                    }
+                    for picking in eligible - existing
+                ]
+            )
+            .sudo(False)
+        )
+
+    def action_view_events(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Events of %(name)s", name=self.name),
+            "res_model": "logistics.event",
+            "view_mode": "list,form",
+            "domain": [("shipment_id", "=", self.id)],
+            "context": {"default_shipment_id": self.id},
+        }
+
+    def action_view_exceptions(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Exceptions of %(name)s", name=self.name),
+            "res_model": "logistics.exception",
+            "view_mode": "list,form",
+            "domain": [("shipment_id", "=", self.id)],
+        }

@@ -1,0 +1,18 @@
+from odoo import fields, models
+
+
+class StockPicking(models.Model):
+    _inherit = "stock.picking"
+
+    logistics_shipment_ids = fields.One2many(
+        "logistics.shipment", "picking_id", string="Logistics Shipments"
+    )
+
+
+class StockMove(models.Model):
+    _inherit = "stock.move"
+
+    def _action_confirm(self, *args, **kwargs):
+        moves = super()._action_confirm(*args, **kwargs)
+        self.env["logistics.shipment"]._create_for_pickings(moves.picking_id)
+        return moves

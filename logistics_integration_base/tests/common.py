@@ -1,0 +1,63 @@
+from odoo import Command
+from odoo.tests import TransactionCase, new_test_user
+
+GROUP_USER = "logistics_integration_base.group_logistics_user"
+GROUP_MANAGER = "logistics_integration_base.group_logistics_manager"
+GROUP_AUDITOR = "logistics_integration_base.group_logistics_auditor"
+
+
+class LogisticsCase(TransactionCase):
+    """Backends, a confirmed sale order with its shipment, and users of each group."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company = cls.env.company
+        Backend = cls.env["logistics.backend"]
+        cls.wms = Backend.create({"name": "Test WMS", "code": "t_wms", "kind": "wms"})
+        cls.carrier = Backend.create(
+            {"name": "Test Carrier", "code": "t_carrier", "kind": "carrier"}
+        )
+        cls.customer = cls.env["res.partner"].create({"name": "Test Customer"})
+        cls.product = cls.env["product.product"].create(
+            {"name": "Test Widget", "type": "consu", "is_storable": True}
+        )
+        cls.sale = cls.create_sale_order()
+        cls.shipment = cls.sale.picking_ids.logistics_shipment_ids
+        cls.user = new_test_user(cls.env, "logistics_user", groups=f"base.group_user,{GROUP_USER}")
+        cls.manager = new_test_user(
+            cls.env, "logistics_manager", groups=f"base.group_user,{GROUP_MANAGER}"
+        )
+        cls.auditor = new_test_user(
+            cls.env, "logistics_auditor", groups=f"base.group_user,{GROUP_AUDITOR}"
+        )
+
+    @classmethod
+    def create_sale_order(cls, quantity=2, company=None):
+        env = cls.env(
+            context=dict(cls.env.context, allowed_company_ids=[(company or cls.company).id])
+        )
+        sale = env["sale.order"].create(
+            {
+                "partner_id": cls.customer.id,
+                "company_id": (company or cls.company).id,
+                "order_line": [
+                    Command.create({"product_id": cls.product.id, "product_uom_qty": quantity})
+                ],
+            }
+        )
+        sale.action_confirm()
+        return sale
+
+    def event(self, event_type, occurred_at, event_id, **extra):
+        values = {
+            "type": event_type,
+            "occurred_at": occurred_at,
+            "event_id": event_id,
+            "shipment_ref": self.shipment.name,
+        }
+        values.update(extra)
+        return values
+
+    def ingest(self, backend, events):
+        return self.env["logistics.event"].ingest_events(backend.code, events)
