@@ -1,0 +1,159 @@
+"""Ingest benchmark: logistics.event.ingest_events against two baselines, in one run.
+
+Run it with `setup/bench ingest` (it prepares a fresh database). Prints events/s for
+  - ingest_events: the product's path (validation, dedup, ownership, status), batches of 1000;
+  - naive: per event, an ORM `search` for a duplicate, then an ORM `create`;
+  - raw: psycopg2 `INSERT ... ON CONFLICT DO NOTHING` of the same rows, 100 rows per statement;
+and the ratios ingest/naive and ingest/raw. Each path commits once per batch, like one RPC
+call per batch would, and writes to its own backend so that none sees another's rows.
+"""
+
+import argparse
+import json
+import time
+from datetime import datetime, timedelta
+
+from psycopg2.extras import execute_values
+
+from odoo import SUPERUSER_ID, api
+from odoo.modules.registry import Registry
+from odoo.tools import config
+
+BATCH = 1000
+
+
+def make_events(count, shipments, start):
+    """`count` canonical events spread over the shipments, each shipment's in time order."""
+    types = ["wms_acknowledged", "picked", "packed", "shipped", "in_transit", "delivered"]
+    events = []
+    for n in range(count):
+        shipment = shipments[n % len(shipments)]
+        step = n // len(shipments)
+        events.append(
+            {
+                "type": types[step % len(types)],
+                "occurred_at": (start + timedelta(minutes=step)).isoformat() + "+00:00",
+                "event_id": f"evt-{n:06d}",
+                "shipment_ref": shipment.name,
+                "payload": {"seq": n, "hub": "AMS"},
+            }
+        )
+    return events
+
+
+def bench_ingest(env, backend, events):
+    started = time.perf_counter()
+    accepted = 0
+    for start in range(0, len(events), BATCH):
+        result = env["logistics.event"].ingest_events(backend.code, events[start : start + BATCH])
+        assert not result["rejected"], result["rejected"][:3]
+        accepted += result["accepted"]
+        env.cr.commit()
+    assert accepted == len(events), accepted
+    return time.perf_counter() - started
+
+
+def bench_naive(env, backend, events, shipment_ids, type_ids):
+    Event = env["logistics.event"]
+    started = time.perf_counter()
+    for start in range(0, len(events), BATCH):
+        for event in events[start : start + BATCH]:
+            if Event.search(
+                [("backend_id", "=", backend.id), ("source_event_id", "=", event["event_id"])],
+                limit=1,
+            ):
+                continue
+            Event.create(
+                {
+                    "shipment_id": shipment_ids[event["shipment_ref"]],
+                    "type_id": type_ids[event["type"]],
+                    "occurred_at": event["occurred_at"][:19].replace("T", " "),
+                    "backend_id": backend.id,
+                    "source_event_id": event["event_id"],
+                    "payload": event["payload"],
+                    "company_id": backend.company_id.id,
+                }
+            )
+        env.cr.commit()
+    return time.perf_counter() - started
+
+
+def bench_raw(env, backend, events, shipment_ids, type_ids):
+    cursor = env.cr._obj  # the psycopg2 cursor under Odoo's
+    now = datetime.utcnow()
+    started = time.perf_counter()
+    for start in range(0, len(events), BATCH):
+        rows = [
+            (
+                shipment_ids[event["shipment_ref"]],
+                type_ids[event["type"]],
+                event["occurred_at"][:19],
+                now,
+                backend.id,
+                event["event_id"],
+                json.dumps(event["payload"]),
+                "applied",
+                backend.company_id.id,
+            )
+            for event in events[start : start + BATCH]
+        ]
+        execute_values(
+            cursor,
+            "INSERT INTO logistics_event (shipment_id, type_id, occurred_at, recorded_at,"
+            " backend_id, source_event_id, payload, state, company_id) VALUES %s"
+            " ON CONFLICT (backend_id, source_event_id) DO NOTHING",
+            rows,
+            page_size=100,
+        )
+        env.cr.commit()
+    return time.perf_counter() - started
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--database", required=True)
+    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--shipments", type=int, default=2000)
+    args = parser.parse_args()
+
+    config.parse_config(["-c", args.config, "-d", args.database, "--log-level", "warn"])
+    registry = Registry(args.database)
+    with registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        company = env.company
+        Backend = env["logistics.backend"]
+        backends = {
+            name: Backend.create({"name": f"Bench {name}", "code": f"bench_{name}", "kind": "wms"})
+            for name in ("ingest", "naive", "raw")
+        }
+        shipments = env["logistics.shipment"].create(
+            [{"name": f"BENCH/{n:05d}", "company_id": company.id} for n in range(args.shipments)]
+        )
+        cr.commit()
+        shipment_ids = {shipment.name: shipment.id for shipment in shipments}
+        type_ids = {t.code: t.id for t in env["logistics.event.type"].search([])}
+        events = make_events(args.events, shipments, datetime(2026, 1, 1))
+
+        timings = {
+            "raw": bench_raw(env, backends["raw"], events, shipment_ids, type_ids),
+            "naive": bench_naive(env, backends["naive"], events, shipment_ids, type_ids),
+            "ingest": bench_ingest(env, backends["ingest"], events),
+        }
+        for name, backend in backends.items():
+            cr.execute(
+                "SELECT count(*) FROM logistics_event WHERE backend_id = %s", [backend.id]
+            )
+            stored = cr.fetchone()[0]
+            assert stored == args.events, (name, stored)
+
+    rates = {name: args.events / seconds for name, seconds in timings.items()}
+    print(f"events: {args.events} over {args.shipments} shipments, batches of {BATCH}")
+    for name in ("ingest", "naive", "raw"):
+        print(f"  {name:7s} {rates[name]:10.0f} events/s  ({timings[name]:.2f} s)")
+    print(f"  ingest / naive = {rates['ingest'] / rates['naive']:.1f}x   (target >= 10x)")
+    print(f"  ingest / raw   = {rates['ingest'] / rates['raw']:.0%}   (target >= 25%)")
+
+
+if __name__ == "__main__":
+    main()
