@@ -1,3 +1,9 @@
+import hashlib
+import hmac
+import random
+import time
+from datetime import timedelta
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
@@ -86,6 +92,57 @@ class LogisticsBackend(models.Model):
     )
     note = fields.Text()
 
+    # --- reliability ---------------------------------------------------------------------------
+    channel = fields.Char(
+        string="Job Channel",
+        required=True,
+        default="root.logistics.operational",
+        help="queue_job channel of this backend's jobs (declared in the job channels).",
+    )
+    backoff_base = fields.Float(
+        string="Backoff Base (s)",
+        default=2.0,
+        help="Transient failures wait base × 2^(attempt - 1) seconds, with ±25% jitter, "
+        "unless the partner says Retry-After.",
+    )
+    backoff_max = fields.Float(string="Backoff Cap (s)", default=600.0)
+    paused = fields.Boolean(
+        readonly=True, help="Paused by a person: jobs wait without consuming attempts."
+    )
+    circuit_threshold = fields.Integer(
+        default=5, help="Consecutive transient failures that open the circuit."
+    )
+    circuit_cooldown = fields.Integer(
+        string="Circuit Cool-down (s)",
+        default=60,
+        help="How long an open circuit waits before one probe call (half-open).",
+    )
+    circuit_state = fields.Selection(
+        [("closed", "Closed"), ("open", "Open"), ("half_open", "Half-open")],
+        default="closed",
+        required=True,
+        readonly=True,
+    )
+    consecutive_failures = fields.Integer(readonly=True)
+    circuit_opened_at = fields.Datetime(readonly=True)
+    last_success_at = fields.Datetime(readonly=True)
+    last_failure_at = fields.Datetime(readonly=True)
+    health = fields.Selection(
+        [("ok", "Healthy"), ("degraded", "Degraded"), ("down", "Down"), ("paused", "Paused")],
+        compute="_compute_health",
+    )
+    inbound_batch = fields.Boolean(
+        string="Batch Inbound Processing",
+        default=True,
+        help="Process queued inbound messages of this backend in batches (one job for many "
+        "messages) rather than one job per message.",
+    )
+    webhook_max_bytes = fields.Integer(
+        string="Webhook Size Limit (bytes)",
+        default=1_048_576,
+        help="Larger webhook bodies are refused (HTTP 413) and not stored.",
+    )
+
     api_key = fields.Char(
         string="API Key", compute="_compute_secrets", inverse="_inverse_api_key", copy=False
     )
@@ -110,6 +167,9 @@ class LogisticsBackend(models.Model):
     )
     _max_attempts_positive = models.Constraint(
         "check (max_attempts >= 1)", "A backend needs at least one attempt."
+    )
+    _circuit_threshold_positive = models.Constraint(
+        "check (circuit_threshold >= 1)", "The circuit threshold must be at least 1."
     )
 
     def init(self):
@@ -241,3 +301,176 @@ class LogisticsBackend(models.Model):
         if not backends:
             raise UserError(self.env._("No logistics backend with code %(code)r.", code=code))
         return backends
+
+    # --- health: pause, circuit breaker, rate limit --------------------------------------------
+    @api.depends("paused", "circuit_state", "consecutive_failures")
+    def _compute_health(self):
+        for backend in self:
+            if backend.paused:
+                backend.health = "paused"
+            elif backend.circuit_state != "closed":
+                backend.health = "down"
+            elif backend.consecutive_failures:
+                backend.health = "degraded"
+            else:
+                backend.health = "ok"
+
+    def action_pause(self):
+        self.write({"paused": True})
+
+    def action_resume(self):
+        self.write({"paused": False})
+
+    def action_reset_circuit(self):
+        self.write({"circuit_state": "closed", "consecutive_failures": 0})
+
+    def _wait_before_call(self):
+        """Seconds a call must wait (paused, circuit open, rate limit), or 0 to go ahead.
+        Moves an open circuit whose cool-down is over to half-open: the next call is the probe."""
+        self.ensure_one()
+        if self.paused:
+            return 60
+        now = fields.Datetime.now()
+        if self.circuit_state == "open":
+            reopen_at = self.circuit_opened_at + timedelta(seconds=self.circuit_cooldown)
+            if now < reopen_at:
+                return max((reopen_at - now).total_seconds(), 1)
+            self.sudo().circuit_state = "half_open"
+        if self.rate_limit:
+            self.env.cr.execute(
+                SQL(
+                    "SELECT count(*) FROM logistics_message_attempt a"
+                    " JOIN logistics_message m ON m.id = a.message_id"
+                    " WHERE m.backend_id = %s AND a.attempted_at > %s",
+                    self.id,
+                    now - timedelta(seconds=60),
+                )
+            )
+            if self.env.cr.fetchone()[0] >= self.rate_limit:
+                return 60 / self.rate_limit
+        return 0
+
+    def _record_call(self, error_class):
+        """Feed the circuit breaker with the outcome of one call."""
+        self.ensure_one()
+        now = fields.Datetime.now()
+        backend = self.sudo()
+        if error_class != "transient":
+            # A partner that answers (even 4xx) is up.
+            backend.write(
+                {"consecutive_failures": 0, "circuit_state": "closed", "last_success_at": now}
+            )
+            return
+        failures = backend.consecutive_failures + 1
+        values = {"consecutive_failures": failures, "last_failure_at": now}
+        if backend.circuit_state == "half_open" or failures >= backend.circuit_threshold:
+            values.update(circuit_state="open", circuit_opened_at=now)
+        backend.write(values)
+
+    def _backoff(self, attempt, retry_after=None):
+        """Seconds before the next attempt: Retry-After when the partner sets one, else
+        exponential with jitter."""
+        self.ensure_one()
+        if retry_after is not None:
+            return min(retry_after, self.backoff_max)
+        delay = min(self.backoff_base * 2 ** (attempt - 1), self.backoff_max)
+        # Jitter spreads the retries of many messages that failed together.
+        return delay * random.uniform(0.75, 1.25)  # noqa: S311 - not for security
+
+    # --- webhook authentication (dispatched to the adapter) ------------------------------------
+    def _verify_webhook_signature(self, headers, raw_body):
+        """Raise ValueError with the reason when the request is not signed by the partner."""
+        self.ensure_one()
+        return getattr(self, f"_verify_webhook_signature_{self.adapter}")(headers, raw_body)
+
+    def _verify_webhook_signature_generic(self, headers, raw_body):
+        """Stripe-like: X-Logistics-Signature: t=<unix>,v1=<hex HMAC-SHA256("<t>.<body>")>,
+        within 300 seconds of now."""
+        secret = self._get_secret("webhook_secret")
+        if not secret:
+            raise ValueError("the backend has no webhook signing secret")
+        header = headers.get("X-Logistics-Signature", "")
+        parts = dict(item.split("=", 1) for item in header.split(",") if "=" in item)
+        if "t" not in parts or "v1" not in parts:
+            raise ValueError("missing or malformed X-Logistics-Signature header")
+        try:
+            timestamp = int(parts["t"])
+        except ValueError:
+            raise ValueError("the signature timestamp is not a number") from None
+        if abs(time.time() - timestamp) > 300:
+            raise ValueError("the signature timestamp is outside the 300 s tolerance")
+        expected = hmac.new(
+            secret.encode(), f"{timestamp}.".encode() + raw_body, hashlib.sha256
+        ).hexdigest()
+        if not hmac.compare_digest(expected, parts["v1"]):
+            raise ValueError("the signature does not match")
+
+    def _parse_webhook_events(self, data):
+        """Canonical events from a webhook body, by the adapter: a list of event dicts."""
+        self.ensure_one()
+        return getattr(self, f"_parse_webhook_events_{self.adapter}")(data)
+
+    def _parse_webhook_events_generic(self, data):
+        # The generic adapter takes canonical events as they are.
+        return data if isinstance(data, list) else [data]
+
+    # --- inbound processing --------------------------------------------------------------------
+    def _queue_inbound(self, messages):
+        """Queue stored inbound messages for processing: one batch job per backend, or one
+        job per message."""
+        self.ensure_one()
+        messages._set_state("queued")
+        if self.inbound_batch:
+            self.with_delay(
+                channel=self.channel,
+                description=f"Process inbound messages of {self.code}",
+                identity_key=f"logistics-inbound-{self.id}",
+            )._process_inbound_queue()
+        else:
+            for message in messages:
+                message.with_delay(
+                    channel=self.channel,
+                    description=f"Process inbound message #{message.id} of {self.code}",
+                )._process_inbound_job()
+
+    def _process_inbound_queue(self, limit=1000):
+        """Job: process the queued inbound messages of this backend, oldest first."""
+        self.ensure_one()
+        self = self.sudo()  # noqa: PLW0642 - the pipeline writes states, whoever queued the job
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM logistics_message WHERE backend_id = %s AND direction = 'inbound'"
+                " AND state = 'queued' ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+                self.id,
+                limit,
+            )
+        )
+        messages = self.env["logistics.message"].browse([row[0] for row in self.env.cr.fetchall()])
+        if not messages:
+            return "nothing queued"
+        summary = self._process_inbound(messages)
+        if len(messages) == limit:
+            self._queue_inbound(self.env["logistics.message"])
+        return summary
+
+    def _process_inbound(self, messages):
+        """Turn stored inbound messages into events with one ingest call."""
+        self.ensure_one()
+        events, owners = [], []
+        for message in messages:
+            for event in self._parse_webhook_events(message.payload):
+                events.append(event)
+                owners.append(message)
+        result = self.env["logistics.event"]._ingest(self, events, messages=owners)
+        failed = {}
+        for rejection in result["rejected"]:
+            failed.setdefault(owners[rejection["index"]], []).append(rejection["error"])
+        for message in messages:
+            if message in failed:
+                message._set_state("dead", error_class="business", error="\n".join(failed[message]))
+            else:
+                message._set_state("done")
+        return (
+            f"{len(messages)} message(s): {result['accepted']} accepted, "
+            f"{result['duplicates']} duplicates, {len(result['rejected'])} rejected"
+        )

@@ -110,7 +110,8 @@ class LogisticsEvent(models.Model):
         return self.sudo()._ingest(backend, events)
 
     # --- ingestion -------------------------------------------------------------------------------
-    def _ingest(self, backend, events, message=None):
+    def _ingest(self, backend, events, messages=None):
+        """``messages``: optional inbound messages, one per event, that carried them."""
         rejected = []  # (index, exception kind, error, event)
         parsed = []  # (index, normalised event)
         for index, event in enumerate(events):
@@ -118,6 +119,8 @@ class LogisticsEvent(models.Model):
                 parsed.append((index, self._parse_event(event)))
             except EventRejected as rejection:
                 rejected.append((index, rejection.kind, rejection.error, event))
+        for index, event in parsed:
+            event["message_id"] = messages[index].id if messages else None
 
         types = self._event_types()
         shipments = self._find_shipments(backend, parsed)
@@ -133,11 +136,11 @@ class LogisticsEvent(models.Model):
 
         fresh, duplicates = self._drop_duplicates(backend, resolved)
         rows = self._decide(backend, fresh)
-        inserted = self._insert(backend, rows, message)
+        inserted = self._insert(backend, rows)
         duplicates += len(rows) - len(inserted)
         self._apply_status(backend, rows, inserted)
         if rejected:
-            self._record_rejections(backend, rejected, message)
+            self._record_rejections(backend, rejected, messages)
         rejected.sort()
         _logger.info(
             "ingest from backend %s: %s accepted, %s duplicates, %s rejected",
@@ -332,7 +335,7 @@ class LogisticsEvent(models.Model):
             )
         return rows
 
-    def _insert(self, backend, rows, message):
+    def _insert(self, backend, rows):
         """INSERT … ON CONFLICT DO NOTHING; returns {event_id: new row id} of the rows stored.
         Columns travel as arrays (one parameter each, unnested by PostgreSQL): composing one
         placeholder per value costs more than the insert itself."""
@@ -348,19 +351,19 @@ class LogisticsEvent(models.Model):
                      recorded_at, company_id, create_uid, create_date, write_uid, write_date)
                 SELECT v.shipment_id, v.type_id, v.occurred_at, v.source_event_id,
                        v.correlation_id, v.traceparent, v.payload::jsonb, v.state,
-                       v.ignore_reason, %(backend)s, %(message)s, %(now)s, %(company)s,
+                       v.ignore_reason, %(backend)s, v.message_id, %(now)s, %(company)s,
                        %(uid)s, %(now)s, %(uid)s, %(now)s
                   FROM unnest(%(shipment)s::int[], %(type)s::int[], %(occurred)s::timestamp[],
                               %(event_id)s::varchar[], %(correlation)s::varchar[],
                               %(traceparent)s::varchar[], %(payload)s::text[],
-                              %(state)s::varchar[], %(reason)s::varchar[])
+                              %(state)s::varchar[], %(reason)s::varchar[], %(message)s::int[])
                     AS v (shipment_id, type_id, occurred_at, source_event_id, correlation_id,
-                          traceparent, payload, state, ignore_reason)
+                          traceparent, payload, state, ignore_reason, message_id)
                 ON CONFLICT (backend_id, source_event_id) DO NOTHING
                 RETURNING source_event_id, id
                 """,
                 backend=backend.id,
-                message=message.id if message else None,
+                message=[row["event"]["message_id"] for row in rows],
                 now=now,
                 company=backend.company_id.id,
                 uid=uid,
@@ -419,7 +422,7 @@ class LogisticsEvent(models.Model):
             ["status_id", "status_code", "status_event_id", "status_at", "status_owner"]
         )
 
-    def _record_rejections(self, backend, rejected, message):
+    def _record_rejections(self, backend, rejected, messages):
         """Every rejected event becomes an exception for a person (one per partner event id
         while it is open), never a silent drop."""
         open_ids = set(
@@ -449,7 +452,7 @@ class LogisticsEvent(models.Model):
                 {
                     "name": f"{backend.code}: {error}"[:200],
                     "backend_id": backend.id,
-                    "message_id": message.id if message else False,
+                    "message_id": messages[index].id if messages else False,
                     "source_event_id": event_id,
                     "description": f"Event #{index} rejected: {error}\n\n{body}",
                     "company_id": backend.company_id.id,

@@ -1,4 +1,22 @@
-from odoo import fields, models
+import json
+import logging
+import re
+import secrets
+import time
+import uuid
+from datetime import timedelta
+
+import requests
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import SQL
+
+from odoo.addons.queue_job.exception import RetryableJobError
+
+from .logistics_error_rule import ERROR_CLASSES
+
+_logger = logging.getLogger(__name__)
 
 MESSAGE_STATES = [
     ("received", "Received"),
@@ -9,29 +27,66 @@ MESSAGE_STATES = [
     ("dead", "Dead"),
     ("rejected", "Rejected"),
     ("ignored", "Ignored"),
+    ("discarded", "Discarded"),
 ]
+# The life cycle, in one place: state -> states it may move to.
+TRANSITIONS = {
+    "received": {"queued", "rejected", "ignored", "done", "dead"},
+    "queued": {"processing", "done", "dead", "retrying", "ignored"},
+    "processing": {"done", "retrying", "dead", "queued"},
+    "retrying": {"processing", "done", "dead", "queued"},
+    "dead": {"discarded"},
+    "done": set(),
+    "rejected": set(),
+    "ignored": set(),
+    "discarded": set(),
+}
+REDACTED = "***"
+SENSITIVE_HEADERS = {"authorization", "x-api-key", "proxy-authorization", "cookie"}
+MAX_STORED_BODY = 65536
+# JSON members that carry credentials whatever the backend: their values are never stored.
+SECRET_JSON_VALUE = re.compile(r'("(?:password|api_key|apikey|secret|token)"\s*:\s*)"[^"]*"')
 
 
 class LogisticsMessage(models.Model):
-    """One technical message exchanged with a partner (the exchange log)."""
+    """One technical message exchanged with a partner (the exchange log), in or out.
+
+    Outbound messages are delivered by queue_job jobs on the backend's channel, one job per
+    attempt: the attempt history is business data operators read, so it must survive a failed
+    attempt (a job raising RetryableJobError would roll it back).
+    """
 
     _name = "logistics.message"
     _description = "Logistics Message"
     _order = "id desc"
 
     name = fields.Char(compute="_compute_name")
+    uuid = fields.Char(
+        string="Idempotency Key",
+        required=True,
+        readonly=True,
+        copy=False,
+        index=True,
+        default=lambda self: str(uuid.uuid4()),
+        help="Sent as Idempotency-Key on every attempt of this message.",
+    )
     direction = fields.Selection(
         [("inbound", "Inbound"), ("outbound", "Outbound")], required=True, index=True
     )
     backend_id = fields.Many2one("logistics.backend", index=True, ondelete="restrict")
     operation = fields.Char(required=True, index=True, help="e.g. webhook, order_release")
-    state = fields.Selection(MESSAGE_STATES, required=True, default="received", index=True)
-    attempts = fields.Integer(readonly=True)
-    next_retry_at = fields.Datetime(readonly=True)
-    error_class = fields.Selection(
-        [("transient", "Transient"), ("business", "Business"), ("security", "Security")],
-        index=True,
+    http_method = fields.Char(default="POST")
+    endpoint = fields.Char(help="Path appended to the backend's base URL.")
+    payload = fields.Json(help="What is sent (outbound) or was received, parsed (inbound).")
+    partner_event_id = fields.Char(
+        index="btree_not_null", help="The partner's id of the event an inbound message carries."
     )
+    state = fields.Selection(MESSAGE_STATES, required=True, default="received", index=True)
+    state_changed_at = fields.Datetime(readonly=True, default=fields.Datetime.now)
+    attempts = fields.Integer(string="Attempts Made", readonly=True)
+    attempt_ids = fields.One2many("logistics.message.attempt", "message_id", string="Attempt History")
+    next_retry_at = fields.Datetime(readonly=True)
+    error_class = fields.Selection(ERROR_CLASSES, index=True)
     error = fields.Text()
     http_status = fields.Integer(string="HTTP Status")
     latency_ms = fields.Integer(string="Latency (ms)")
@@ -39,11 +94,351 @@ class LogisticsMessage(models.Model):
     response_body = fields.Text(help="Stored with secrets redacted.")
     correlation_id = fields.Char(index=True, help="W3C trace id shared by everything of an order.")
     shipment_id = fields.Many2one("logistics.shipment", index=True, ondelete="set null")
-    replay_of_id = fields.Many2one("logistics.message", index=True)
+    replay_of_id = fields.Many2one("logistics.message", index=True, readonly=True)
+    replay_ids = fields.One2many("logistics.message", "replay_of_id", string="Replays")
+    # Dead-letter triage.
+    reason_category = fields.Selection(
+        [
+            ("partner_down", "Partner down"),
+            ("bad_data", "Bad data"),
+            ("mapping", "Mapping missing"),
+            ("credentials", "Credentials"),
+            ("bug", "Defect"),
+            ("other", "Other"),
+        ]
+    )
+    triage_user_id = fields.Many2one("res.users", string="Triage Owner")
+    triage_note = fields.Text()
+    discard_reason = fields.Text(readonly=True)
+    payload_purged = fields.Boolean(
+        readonly=True, help="Bodies were removed by the retention policy."
+    )
     company_id = fields.Many2one(
         "res.company", required=True, default=lambda self: self.env.company, index=True
+    )
+
+    _inbound_event_uniq = models.UniqueIndex(
+        "(backend_id, partner_event_id) WHERE direction = 'inbound' AND state <> 'rejected'"
     )
 
     def _compute_name(self):
         for message in self:
             message.name = f"{message.operation or ''} #{message.id or ''}".strip()
+
+    # --- states --------------------------------------------------------------------------------
+    def _set_state(self, state, **values):
+        for message in self:
+            if state != message.state and state not in TRANSITIONS[message.state]:
+                raise UserError(
+                    self.env._(
+                        "Message %(name)s can't go from %(old)s to %(new)s.",
+                        name=message.name,
+                        old=message.state,
+                        new=state,
+                    )
+                )
+        self.write(dict(values, state=state, state_changed_at=fields.Datetime.now()))
+
+    # --- outbound delivery ---------------------------------------------------------------------
+    @api.model
+    def _create_outbound(self, backend, operation, payload, endpoint="", shipment=None, **extra):
+        """Create an outbound message and queue its delivery."""
+        message = self.create(
+            dict(
+                extra,
+                direction="outbound",
+                backend_id=backend.id,
+                operation=operation,
+                payload=payload,
+                endpoint=endpoint,
+                shipment_id=shipment.id if shipment else False,
+                correlation_id=shipment.correlation_id if shipment else secrets.token_hex(16),
+                company_id=backend.company_id.id,
+            )
+        )
+        message._enqueue_delivery()
+        return message
+
+    def _enqueue_delivery(self, eta=None):
+        for message in self:
+            if message.state == "received":
+                message._set_state("queued")
+            message.with_delay(
+                channel=message.backend_id.channel,
+                eta=eta,
+                description=f"Deliver {message.operation} to {message.backend_id.code}",
+                identity_key=f"logistics-deliver-{message.id}-{message.attempts}",
+            )._deliver()
+
+    def _deliver(self):
+        """Job: one attempt at delivering this outbound message."""
+        self.ensure_one()
+        self = self.sudo()  # noqa: PLW0642 - the pipeline writes states, whoever queued the job
+        if self.state not in ("queued", "retrying"):
+            return f"nothing to do: message is {self.state}"
+        backend = self.backend_id
+        wait = backend._wait_before_call()
+        if wait:
+            # Paused, circuit open or rate-limited: wait without consuming an attempt.
+            raise RetryableJobError(
+                f"backend {backend.code} unavailable ({backend.health})",
+                seconds=int(wait) + 1,
+                ignore_retry=True,
+            )
+        self._set_state("processing")
+        number = self.attempts + 1
+        request_body = json.dumps(self.payload) if self.payload is not None else None
+        headers = self._request_headers(backend)
+        started = time.monotonic()
+        status = retry_after = None
+        response_text = ""
+        try:
+            response = requests.request(
+                self.http_method or "POST",
+                (backend.base_url or "").rstrip("/") + "/" + (self.endpoint or "").lstrip("/"),
+                data=request_body,
+                headers=headers,
+                timeout=(backend.connect_timeout, backend.read_timeout),
+                auth=(backend.username or "", backend._get_secret("password") or "")
+                if backend.auth_type == "basic"
+                else None,
+            )
+            status, response_text = response.status_code, response.text
+            retry_after = self._parse_retry_after(response.headers.get("Retry-After"))
+            failure = None if response.ok else "http"
+            error = None if response.ok else f"HTTP {status}"
+        except requests.Timeout as exc:
+            failure, error = "timeout", f"timeout: {exc.__class__.__name__}"
+        except requests.ConnectionError as exc:
+            failure, error = "connection", f"connection error: {exc.__class__.__name__}"
+        latency = int((time.monotonic() - started) * 1000)
+        error_class = (
+            self.env["logistics.error.rule"]._classify(failure, status) if failure else None
+        )
+        backend._record_call(error_class)
+        values = {
+            "attempts": number,
+            "http_status": status,
+            "latency_ms": latency,
+            "error_class": error_class,
+            "error": error,
+            "request_body": self._redact(request_body, backend),
+            "response_body": self._redact(response_text, backend),
+            "next_retry_at": False,
+        }
+        attempt = {
+            "message_id": self.id,
+            "number": number,
+            "http_status": status,
+            "error_class": error_class,
+            "error": error,
+            "latency_ms": latency,
+        }
+        _logger.info(
+            "deliver %s #%s to %s [%s]: attempt %s, %s in %s ms",
+            self.operation,
+            self.id,
+            backend.code,
+            self.correlation_id,
+            number,
+            status or error,
+            latency,
+        )
+        if not failure:
+            self.env["logistics.message.attempt"].create(attempt)
+            self._set_state("done", **values)
+            return f"delivered: HTTP {status}"
+        if error_class == "transient" and number < backend.max_attempts:
+            delay = backend._backoff(number, retry_after)
+            values["next_retry_at"] = fields.Datetime.now() + timedelta(seconds=delay)
+            self.env["logistics.message.attempt"].create(dict(attempt, retry_in=delay))
+            self._set_state("retrying", **values)
+            self._enqueue_delivery(eta=delay)
+            return f"{error}: retry {number + 1}/{backend.max_attempts} in {delay:.1f} s"
+        self.env["logistics.message.attempt"].create(attempt)
+        self._set_state("dead", **values)
+        self._raise_dead_letter_alert()
+        return f"{error}: dead ({error_class})"
+
+    def _request_headers(self, backend):
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": self.uuid,
+            "traceparent": f"00-{self.correlation_id}-{secrets.token_hex(8)}-01",
+        }
+        if backend.auth_type == "api_key":
+            headers["X-Api-Key"] = backend._get_secret("api_key") or ""
+        elif backend.auth_type == "bearer":
+            headers["Authorization"] = f"Bearer {backend._get_secret('api_key') or ''}"
+        return headers
+
+    @staticmethod
+    def _parse_retry_after(value):
+        if value and value.strip().isdigit():
+            return float(value.strip())
+        return None
+
+    @api.model
+    def _redact(self, text, backend):
+        """The text with every secret of the backend replaced, cut to a storable size."""
+        if not text:
+            return text
+        for name in ("api_key", "password", "webhook_secret"):
+            secret = backend._get_secret(name) if backend else None
+            if secret:
+                text = text.replace(secret, REDACTED)
+        text = SECRET_JSON_VALUE.sub(rf'\1"{REDACTED}"', text)
+        return text[:MAX_STORED_BODY]
+
+    def _raise_dead_letter_alert(self):
+        """A business failure needs a person; a security failure needs the managers."""
+        for message in self:
+            if message.error_class == "business":
+                self.env["logistics.exception"]._raise(
+                    "schema_invalid",
+                    [
+                        {
+                            "name": f"{message.backend_id.code}: {message.operation} refused "
+                            f"({message.error})",
+                            "backend_id": message.backend_id.id,
+                            "message_id": message.id,
+                            "shipment_id": message.shipment_id.id,
+                            "description": f"The partner refused the message:\n\n"
+                            f"{message.response_body or ''}",
+                            "company_id": message.company_id.id,
+                        }
+                    ],
+                )
+            elif message.error_class == "security":
+                message._alert_managers()
+
+    def _alert_managers(self):
+        self.ensure_one()
+        managers = self.env.ref("logistics_integration_base.group_logistics_manager").all_user_ids
+        exception = self.env["logistics.exception"]._raise(
+            "partner_unavailable",
+            [
+                {
+                    "name": f"{self.backend_id.code}: credentials refused ({self.error})",
+                    "backend_id": self.backend_id.id,
+                    "message_id": self.id,
+                    "severity": "critical",
+                    "description": "The partner refused our credentials. Check the backend's "
+                    "secrets; the message is dead and can be replayed once they are fixed.",
+                    "company_id": self.company_id.id,
+                }
+            ],
+        )
+        exception.message_subscribe(partner_ids=managers.partner_id.ids)
+        exception.message_post(
+            body=self.env._("Security failure calling %(code)s: %(error)s",
+                            code=self.backend_id.code, error=self.error),
+            partner_ids=managers.partner_id.ids,
+            subtype_xmlid="mail.mt_comment",
+        )
+
+    # --- dead letters: replay, edit, discard ---------------------------------------------------
+    @api.model
+    def replay(self, ids, reason):
+        """RPC: replay dead messages (ids) through the normal pipeline, with a reason."""
+        return self.browse(ids).action_replay(reason).ids
+
+    def action_replay(self, reason, payload=None):
+        """Replay each message as a new message linked to it; returns the new messages."""
+        self._check_replay(reason)
+        replays = self.browse()
+        for message in self:
+            values = {
+                "replay_of_id": message.id,
+                "state": "received",
+                "attempts": 0,
+                "error": False,
+                "error_class": False,
+                "http_status": False,
+                "payload": payload if payload is not None else message.payload,
+            }
+            replay = message.copy(values)
+            replays |= replay
+            self.env["logistics.audit.log"]._record(
+                "edit_replay" if payload is not None else "replay",
+                message,
+                reason=reason,
+                changes=f"Replayed as message #{replay.id}"
+                + (f"\nEdited payload: {json.dumps(payload)[:2000]}" if payload is not None else ""),
+            )
+        replays.filtered(lambda m: m.direction == "outbound")._enqueue_delivery()
+        for replay in replays.filtered(lambda m: m.direction == "inbound"):
+            replay.backend_id._queue_inbound(replay)
+        return replays
+
+    def _check_replay(self, reason):
+        if not self.env.user.has_group("logistics_integration_base.group_logistics_manager"):
+            raise UserError(self.env._("Only Logistics Managers can replay messages."))
+        if not (reason or "").strip():
+            raise UserError(self.env._("Say why: a replay needs a reason."))
+        not_dead = self.filtered(lambda m: m.state not in ("dead", "rejected"))
+        if not_dead:
+            raise UserError(
+                self.env._(
+                    "Only dead or rejected messages can be replayed (%(names)s is not).",
+                    names=", ".join(not_dead.mapped("name")),
+                )
+            )
+
+    def action_discard(self, reason):
+        if not self.env.user.has_group("logistics_integration_base.group_logistics_manager"):
+            raise UserError(self.env._("Only Logistics Managers can discard messages."))
+        if not (reason or "").strip():
+            raise UserError(self.env._("Say why: discarding needs a reason."))
+        self._set_state("discarded", discard_reason=reason)
+        self.env["logistics.audit.log"]._record("discard", self, reason=reason)
+
+    def action_open_replay_wizard(self):
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "logistics.replay.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"active_model": self._name, "active_ids": self.ids},
+        }
+
+    # --- inbound processing -------------------------------------------------------------------
+    def _process_inbound_job(self):
+        """Job: process this one inbound message (backends that don't batch)."""
+        self.ensure_one()
+        if self.state != "queued":
+            return f"nothing to do: message is {self.state}"
+        return self.backend_id.sudo()._process_inbound(self.sudo())
+
+    # --- retention -----------------------------------------------------------------------------
+    @api.model
+    def _cron_purge_payloads(self):
+        """Remove stored bodies older than the retention period; messages and events stay."""
+        days = int(
+            self.env["ir.config_parameter"].sudo().get_param("logistics.payload_retention_days", 90)
+        )
+        limit = fields.Datetime.now() - timedelta(days=days)
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE logistics_message
+                   SET request_body = NULL, response_body = NULL, payload = NULL,
+                       payload_purged = TRUE
+                 WHERE create_date < %s AND NOT COALESCE(payload_purged, FALSE)
+                   AND state IN ('done', 'ignored', 'discarded', 'rejected')
+                """,
+                limit,
+            )
+        )
+        purged = self.env.cr.rowcount
+        self.env.cr.execute(
+            SQL(
+                "UPDATE logistics_event SET payload = NULL"
+                " WHERE recorded_at < %s AND payload IS NOT NULL",
+                limit,
+            )
+        )
+        self.invalidate_model(["request_body", "response_body", "payload", "payload_purged"])
+        self.env["logistics.event"].invalidate_model(["payload"])
+        _logger.info("retention: purged the bodies of %s messages older than %s days", purged, days)
+        return purged

@@ -1,0 +1,21 @@
+from odoo import fields, models
+
+from .logistics_error_rule import ERROR_CLASSES
+
+
+class LogisticsMessageAttempt(models.Model):
+    """One try at delivering an outbound message: the history behind its attempts counter."""
+
+    _name = "logistics.message.attempt"
+    _description = "Logistics Message Attempt"
+    _order = "message_id, number"
+
+    message_id = fields.Many2one("logistics.message", required=True, ondelete="cascade", index=True)
+    number = fields.Integer(required=True)
+    attempted_at = fields.Datetime(required=True, default=fields.Datetime.now)
+    http_status = fields.Integer(string="HTTP Status")
+    error_class = fields.Selection(ERROR_CLASSES)
+    error = fields.Char()
+    latency_ms = fields.Integer(string="Latency (ms)")
+    retry_in = fields.Float(string="Retry In (s)", help="Backoff chosen before the next attempt.")
+    company_id = fields.Many2one(related="message_id.company_id", store=True)
