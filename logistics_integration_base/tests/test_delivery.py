@@ -1,0 +1,234 @@
+from urllib.parse import urlsplit
+
+from odoo.tests import common as odoo_test_common
+
+from odoo.addons.queue_job.exception import RetryableJobError
+from odoo.addons.queue_job.tests.common import trap_jobs
+
+from .common import LogisticsCase
+from .partner_server import ScriptedPartner
+
+
+class TestDelivery(LogisticsCase):
+    """Outbound messages against a real HTTP server on 127.0.0.1."""
+
+    @classmethod
+    def _request_handler(cls, session, request, /, **kw):
+        # Odoo's test guard stretches every timeout under 10 s (and chokes on the
+        # (connect, read) tuple); calls to our loopback partner keep their real timeouts.
+        if urlsplit(request.url).hostname == "127.0.0.1":
+            return odoo_test_common._super_send(session, request, **kw)
+        return super()._request_handler(session, request, **kw)
+
+    def setUp(self):
+        super().setUp()
+        self.partner = ScriptedPartner().__enter__()
+        self.addCleanup(self.partner.__exit__)
+        self.wms.write(
+            {
+                "base_url": self.partner.url,
+                "auth_type": "api_key",
+                "max_attempts": 4,
+                "backoff_base": 2.0,
+                "circuit_threshold": 3,
+                "read_timeout": 1.0,
+            }
+        )
+        self.wms.api_key = "sk_wms_secret_value"
+
+    def send(self, payload=None):
+        """Create an outbound message and run its delivery jobs until none is left."""
+        with trap_jobs() as trap:
+            message = self.env["logistics.message"]._create_outbound(
+                self.wms, "order_release", payload or {"order": "S0001", "api_key": "x"},
+                endpoint="/orders", shipment=self.shipment,
+            )
+            self.run_jobs(trap)
+        return message
+
+    def run_jobs(self, trap):
+        for _round in range(10):
+            if not trap.enqueued_jobs:
+                return
+            trap.perform_enqueued_jobs()
+
+    def test_500_500_200_is_done_after_three_attempts_with_backoff(self):
+        self.partner.answer(500).answer(500).answer(201, {"id": "WMS-1"})
+        message = self.send()
+        self.assertEqual(message.state, "done")
+        self.assertEqual(message.attempts, 3)
+        self.assertEqual(message.attempt_ids.mapped("http_status"), [500, 500, 201])
+        backoffs = message.attempt_ids.mapped("retry_in")
+        self.assertTrue(1.5 <= backoffs[0] <= 2.5, backoffs)  # 2 s ± 25 %
+        self.assertTrue(3.0 <= backoffs[1] <= 5.0, backoffs)  # 4 s ± 25 %
+        self.assertEqual(message.attempt_ids.mapped("error_class"), ["transient", "transient", False])
+        # The same Idempotency-Key and trace id on every attempt; the secret travels but is
+        # never stored.
+        keys = {headers["Idempotency-Key"] for _m, _p, headers, _b in self.partner.requests}
+        self.assertEqual(keys, {message.uuid})
+        traces = {headers["traceparent"][3:35] for _m, _p, headers, _b in self.partner.requests}
+        self.assertEqual(traces, {self.shipment.correlation_id})
+        self.assertEqual(self.partner.requests[0][2]["X-Api-Key"], "sk_wms_secret_value")
+        self.assertEqual(self.partner.requests[0][1], "/orders")
+        self.assertNotIn("sk_wms_secret_value", message.request_body or "")
+        self.assertIn('"api_key": "***"', message.request_body)
+        self.assertEqual(self.wms.circuit_state, "closed")
+        self.assertEqual(self.wms.consecutive_failures, 0)
+
+    def test_retry_is_scheduled_with_backoff_eta(self):
+        self.partner.answer(503)
+        with trap_jobs() as trap:
+            message = self.env["logistics.message"]._create_outbound(self.wms, "order_release", {})
+            trap.perform_enqueued_jobs()
+            self.assertEqual(message.state, "retrying")
+            self.assertEqual(len(trap.enqueued_jobs), 1)
+            job = trap.enqueued_jobs[0]
+            self.assertEqual(job.method_name, "_deliver")
+            self.assertTrue(job.eta)
+            self.assertEqual(job.channel, "root.logistics.operational")
+
+    def test_422_is_dead_with_an_exception_after_one_attempt(self):
+        self.partner.answer(422, {"error": "unknown SKU FURN_0269"})
+        message = self.send()
+        self.assertEqual((message.state, message.attempts, message.error_class), ("dead", 1, "business"))
+        exception = self.env["logistics.exception"].search([("message_id", "=", message.id)])
+        self.assertEqual(exception.type_id.code, "schema_invalid")
+        self.assertIn("unknown SKU", exception.description)
+        self.assertEqual(len(self.partner.requests), 1)
+
+    def test_401_is_dead_and_alerts_managers(self):
+        self.partner.answer(401, {"error": "bad key"})
+        message = self.send()
+        self.assertEqual((message.state, message.attempts, message.error_class), ("dead", 1, "security"))
+        alert = self.env["logistics.exception"].search([("message_id", "=", message.id)])
+        self.assertEqual(alert.severity, "critical")
+        self.assertIn(self.manager.partner_id, alert.message_partner_ids)
+        self.assertIn("credentials", alert.name)
+        posted = alert.message_ids.filtered(lambda m: self.manager.partner_id in m.partner_ids)
+        self.assertTrue(posted, "the managers are notified")
+
+    def test_read_timeout_is_retried(self):
+        self.partner.answer(200, delay=2.5).answer(200)
+        message = self.send()
+        self.assertEqual(message.state, "done")
+        self.assertEqual(message.attempts, 2)
+        first = message.attempt_ids[0]
+        self.assertEqual((first.error_class, first.http_status), ("transient", 0))
+        self.assertIn("timeout", first.error)
+
+    def test_retry_after_is_honoured(self):
+        self.partner.answer(429, headers={"Retry-After": "7"}).answer(200)
+        message = self.send()
+        self.assertEqual(message.state, "done")
+        self.assertEqual(message.attempt_ids[0].retry_in, 7.0)
+
+    def test_gives_up_after_max_attempts(self):
+        self.wms.circuit_threshold = 10  # the circuit would otherwise hold the 4th attempt
+        for _n in range(4):
+            self.partner.answer(500)
+        message = self.send()
+        self.assertEqual((message.state, message.attempts), ("dead", 4))
+
+    def test_circuit_opens_and_waiting_jobs_keep_their_attempts(self):
+        self.wms.max_attempts = 10
+        for _n in range(3):
+            self.partner.answer(500)
+        with trap_jobs() as trap:
+            first = self.env["logistics.message"]._create_outbound(self.wms, "order_release", {})
+            for _n in range(3):
+                trap.perform_enqueued_jobs()
+            self.assertEqual(self.wms.circuit_state, "open")
+            self.assertEqual(first.attempts, 3)
+            waiting = self.env["logistics.message"]._create_outbound(self.wms, "order_release", {})
+            with self.assertRaises(RetryableJobError) as caught:
+                waiting._deliver()
+            self.assertTrue(caught.exception.ignore_retry)
+            self.assertGreater(caught.exception.seconds, 0)
+            self.assertEqual(waiting.attempts, 0)
+            self.assertEqual(waiting.state, "queued")
+            self.assertEqual(len(self.partner.requests), 3, "no call while the circuit is open")
+            # After the cool-down, one probe; its success closes the circuit.
+            self.wms.circuit_opened_at = "2000-01-01 00:00:00"
+            waiting._deliver()
+            self.assertEqual(waiting.state, "done")
+            self.assertEqual(self.wms.circuit_state, "closed")
+
+    def test_paused_backend_holds_jobs(self):
+        self.wms.action_pause()
+        self.assertEqual(self.wms.health, "paused")
+        with trap_jobs():
+            message = self.env["logistics.message"]._create_outbound(self.wms, "order_release", {})
+            with self.assertRaises(RetryableJobError):
+                message._deliver()
+            self.assertEqual((message.state, message.attempts), ("queued", 0))
+            self.assertFalse(self.partner.requests)
+            self.wms.action_resume()
+            message._deliver()
+        self.assertEqual(message.state, "done")
+
+    def test_replay_of_dead_message_succeeds_once_partner_recovers(self):
+        self.partner.answer(422, {"error": "address line missing"})
+        dead = self.send({"order": "S0001", "address": ""})
+        self.assertEqual(dead.state, "dead")
+        with trap_jobs() as trap:
+            replay = dead.with_user(self.manager).action_replay("partner fixed its validation")
+            self.run_jobs(trap)
+        self.assertEqual(replay.state, "done")
+        self.assertEqual(replay.replay_of_id, dead)
+        self.assertNotEqual(replay.uuid, dead.uuid)
+        log = self.env["logistics.audit.log"].search([("action", "=", "replay"), ("res_id", "=", dead.id)])
+        self.assertEqual((log.user_id, log.reason), (self.manager, "partner fixed its validation"))
+        self.assertIn(f"#{replay.id}", log.changes)
+
+    def test_edited_replay_is_audited(self):
+        self.partner.answer(422, {"error": "address line missing"})
+        dead = self.send({"order": "S0001", "address": ""})
+        wizard = (
+            self.env["logistics.replay.wizard"]
+            .with_user(self.manager)
+            .with_context(active_model="logistics.message", active_ids=dead.ids)
+            .create({"reason": "address corrected with the customer", "edit_payload": True,
+                     "payload_text": '{"order": "S0001", "address": "1 Main St"}'})
+        )
+        with trap_jobs() as trap:
+            wizard.action_replay()
+            self.run_jobs(trap)
+        replay = dead.replay_ids
+        self.assertEqual(replay.payload, {"order": "S0001", "address": "1 Main St"})
+        self.assertEqual(replay.state, "done")
+        self.assertIn('"address": "1 Main St"', self.partner.requests[-1][3])
+        log = self.env["logistics.audit.log"].search([("action", "=", "edit_replay"), ("res_id", "=", dead.id)])
+        self.assertEqual(log.reason, "address corrected with the customer")
+        self.assertIn("1 Main St", log.changes)
+
+    def test_bulk_replay_by_filter_and_discard_with_reason(self):
+        for _n in range(3):
+            self.partner.answer(422)
+        dead = self.send() | self.send() | self.send()
+        wizard = self.env["logistics.replay.wizard"].with_user(self.manager).create(
+            {"mode": "filter", "backend_id": self.wms.id, "error_class": "business",
+             "reason": "bulk after fix"}
+        )
+        self.assertEqual(wizard.matching_count, 3)
+        with trap_jobs() as trap:
+            wizard.action_replay()
+            self.run_jobs(trap)
+        self.assertEqual(dead.replay_ids.mapped("state"), ["done"] * 3)
+        # Discard: only with a reason, only managers, audited.
+        self.partner.answer(422)
+        other = self.send()
+        with self.assertRaises(Exception):
+            other.with_user(self.user).action_discard("no")
+        other.with_user(self.manager).action_discard("duplicate order, cancelled in ERP")
+        self.assertEqual((other.state, other.discard_reason), ("discarded", "duplicate order, cancelled in ERP"))
+        self.assertTrue(self.env["logistics.audit.log"].search([("action", "=", "discard"), ("res_id", "=", other.id)]))
+
+    def test_replay_needs_a_reason_and_a_dead_message(self):
+        message = self.send()
+        self.assertEqual(message.state, "done")
+        with self.assertRaisesRegex(Exception, "Only dead or rejected"):
+            message.with_user(self.manager).action_replay("again")
+        self.partner.answer(422)
+        dead = self.send()
+        with self.assertRaisesRegex(Exception, "needs a reason"):
+            dead.with_user(self.manager).action_replay("  ")
