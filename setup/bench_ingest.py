@@ -141,9 +141,7 @@ def main():
             "ingest": bench_ingest(env, backends["ingest"], events),
         }
         for name, backend in backends.items():
-            cr.execute(
-                "SELECT count(*) FROM logistics_event WHERE backend_id = %s", [backend.id]
-            )
+            cr.execute("SELECT count(*) FROM logistics_event WHERE backend_id = %s", [backend.id])
             stored = cr.fetchone()[0]
             assert stored == args.events, (name, stored)
 

@@ -29,6 +29,7 @@ class LogisticsWebhook(http.Controller):
         methods=["POST"],
         csrf=False,
         save_session=False,
+        readonly=False,
     )
     def webhook(self, code):
         return self._receive(code, batch=False)
@@ -40,6 +41,7 @@ class LogisticsWebhook(http.Controller):
         methods=["POST"],
         csrf=False,
         save_session=False,
+        readonly=False,
     )
     def webhook_batch(self, code):
         return self._receive(code, batch=True)
@@ -52,9 +54,12 @@ class LogisticsWebhook(http.Controller):
         limit = max(backends.mapped("webhook_max_bytes") or [1_048_576])
         length = httprequest.content_length
         if length is not None and length > limit:
-            return self._refuse(env, backends[:1], 413, f"body of {length} bytes over the "
-                                f"{limit}-byte limit", None)
-        raw = httprequest.stream.read(limit + 1)
+            return self._refuse(
+                env, backends[:1], 413, f"body of {length} bytes over the {limit}-byte limit", None
+            )
+        # Without a Content-Length (chunked), the size is known once read. Cached: Odoo
+        # replays the whole handler after a serialization failure.
+        raw = httprequest.get_data()
         if len(raw) > limit:
             return self._refuse(env, backends[:1], 413, f"body over the {limit}-byte limit", None)
         if len(backends) != 1:
@@ -145,7 +150,9 @@ class LogisticsWebhook(http.Controller):
                 "request_body": raw.decode("utf-8", "replace")[:MAX_REJECTED_BODY]
                 if raw is not None
                 else None,
-                "company_id": backend.company_id.id if backend else env.company.id,
+                "company_id": backend.company_id.id
+                if backend
+                else env["res.company"].search([], order="id", limit=1).id,
             }
         )
         return self._answer(status, "rejected", message.id, error=reason)

@@ -102,7 +102,7 @@ class LogisticsBackend(models.Model):
     backoff_base = fields.Float(
         string="Backoff Base (s)",
         default=2.0,
-        help="Transient failures wait base × 2^(attempt - 1) seconds, with ±25% jitter, "
+        help="Transient failures wait base * 2^(attempt - 1) seconds, with ±25% jitter, "
         "unless the partner says Retry-After.",
     )
     backoff_max = fields.Float(string="Backoff Cap (s)", default=600.0)
@@ -436,7 +436,7 @@ class LogisticsBackend(models.Model):
     def _process_inbound_queue(self, limit=1000):
         """Job: process the queued inbound messages of this backend, oldest first."""
         self.ensure_one()
-        self = self.sudo()  # noqa: PLW0642 - the pipeline writes states, whoever queued the job
+        self = self.sudo()
         self.env.cr.execute(
             SQL(
                 "SELECT id FROM logistics_message WHERE backend_id = %s AND direction = 'inbound'"

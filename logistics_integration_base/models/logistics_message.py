@@ -84,7 +84,9 @@ class LogisticsMessage(models.Model):
     state = fields.Selection(MESSAGE_STATES, required=True, default="received", index=True)
     state_changed_at = fields.Datetime(readonly=True, default=fields.Datetime.now)
     attempts = fields.Integer(string="Attempts Made", readonly=True)
-    attempt_ids = fields.One2many("logistics.message.attempt", "message_id", string="Attempt History")
+    attempt_ids = fields.One2many(
+        "logistics.message.attempt", "message_id", string="Attempt History"
+    )
     next_retry_at = fields.Datetime(readonly=True)
     error_class = fields.Selection(ERROR_CLASSES, index=True)
     error = fields.Text()
@@ -173,7 +175,7 @@ class LogisticsMessage(models.Model):
     def _deliver(self):
         """Job: one attempt at delivering this outbound message."""
         self.ensure_one()
-        self = self.sudo()  # noqa: PLW0642 - the pipeline writes states, whoever queued the job
+        self = self.sudo()
         if self.state not in ("queued", "retrying"):
             return f"nothing to do: message is {self.state}"
         backend = self.backend_id
@@ -331,8 +333,11 @@ class LogisticsMessage(models.Model):
         )
         exception.message_subscribe(partner_ids=managers.partner_id.ids)
         exception.message_post(
-            body=self.env._("Security failure calling %(code)s: %(error)s",
-                            code=self.backend_id.code, error=self.error),
+            body=self.env._(
+                "Security failure calling %(code)s: %(error)s",
+                code=self.backend_id.code,
+                error=self.error,
+            ),
             partner_ids=managers.partner_id.ids,
             subtype_xmlid="mail.mt_comment",
         )
@@ -364,7 +369,9 @@ class LogisticsMessage(models.Model):
                 message,
                 reason=reason,
                 changes=f"Replayed as message #{replay.id}"
-                + (f"\nEdited payload: {json.dumps(payload)[:2000]}" if payload is not None else ""),
+                + (
+                    f"\nEdited payload: {json.dumps(payload)[:2000]}" if payload is not None else ""
+                ),
             )
         replays.filtered(lambda m: m.direction == "outbound")._enqueue_delivery()
         for replay in replays.filtered(lambda m: m.direction == "inbound"):

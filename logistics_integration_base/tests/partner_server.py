@@ -33,7 +33,8 @@ class ScriptedPartner:
                     self.end_headers()
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (read timeout): as a real partner would see it
+                    # The client gave up (read timeout), as a real partner would see it.
+                    return
 
             def log_message(self, *args):
                 pass

@@ -1,5 +1,6 @@
 from urllib.parse import urlsplit
 
+from odoo.exceptions import UserError
 from odoo.tests import common as odoo_test_common
 
 from odoo.addons.queue_job.exception import RetryableJobError
@@ -40,8 +41,11 @@ class TestDelivery(LogisticsCase):
         """Create an outbound message and run its delivery jobs until none is left."""
         with trap_jobs() as trap:
             message = self.env["logistics.message"]._create_outbound(
-                self.wms, "order_release", payload or {"order": "S0001", "api_key": "x"},
-                endpoint="/orders", shipment=self.shipment,
+                self.wms,
+                "order_release",
+                payload or {"order": "S0001", "api_key": "x"},
+                endpoint="/orders",
+                shipment=self.shipment,
             )
             self.run_jobs(trap)
         return message
@@ -61,7 +65,9 @@ class TestDelivery(LogisticsCase):
         backoffs = message.attempt_ids.mapped("retry_in")
         self.assertTrue(1.5 <= backoffs[0] <= 2.5, backoffs)  # 2 s ± 25 %
         self.assertTrue(3.0 <= backoffs[1] <= 5.0, backoffs)  # 4 s ± 25 %
-        self.assertEqual(message.attempt_ids.mapped("error_class"), ["transient", "transient", False])
+        self.assertEqual(
+            message.attempt_ids.mapped("error_class"), ["transient", "transient", False]
+        )
         # The same Idempotency-Key and trace id on every attempt; the secret travels but is
         # never stored.
         keys = {headers["Idempotency-Key"] for _m, _p, headers, _b in self.partner.requests}
@@ -90,7 +96,9 @@ class TestDelivery(LogisticsCase):
     def test_422_is_dead_with_an_exception_after_one_attempt(self):
         self.partner.answer(422, {"error": "unknown SKU FURN_0269"})
         message = self.send()
-        self.assertEqual((message.state, message.attempts, message.error_class), ("dead", 1, "business"))
+        self.assertEqual(
+            (message.state, message.attempts, message.error_class), ("dead", 1, "business")
+        )
         exception = self.env["logistics.exception"].search([("message_id", "=", message.id)])
         self.assertEqual(exception.type_id.code, "schema_invalid")
         self.assertIn("unknown SKU", exception.description)
@@ -99,7 +107,9 @@ class TestDelivery(LogisticsCase):
     def test_401_is_dead_and_alerts_managers(self):
         self.partner.answer(401, {"error": "bad key"})
         message = self.send()
-        self.assertEqual((message.state, message.attempts, message.error_class), ("dead", 1, "security"))
+        self.assertEqual(
+            (message.state, message.attempts, message.error_class), ("dead", 1, "security")
+        )
         alert = self.env["logistics.exception"].search([("message_id", "=", message.id)])
         self.assertEqual(alert.severity, "critical")
         self.assertIn(self.manager.partner_id, alert.message_partner_ids)
@@ -176,7 +186,9 @@ class TestDelivery(LogisticsCase):
         self.assertEqual(replay.state, "done")
         self.assertEqual(replay.replay_of_id, dead)
         self.assertNotEqual(replay.uuid, dead.uuid)
-        log = self.env["logistics.audit.log"].search([("action", "=", "replay"), ("res_id", "=", dead.id)])
+        log = self.env["logistics.audit.log"].search(
+            [("action", "=", "replay"), ("res_id", "=", dead.id)]
+        )
         self.assertEqual((log.user_id, log.reason), (self.manager, "partner fixed its validation"))
         self.assertIn(f"#{replay.id}", log.changes)
 
@@ -187,8 +199,13 @@ class TestDelivery(LogisticsCase):
             self.env["logistics.replay.wizard"]
             .with_user(self.manager)
             .with_context(active_model="logistics.message", active_ids=dead.ids)
-            .create({"reason": "address corrected with the customer", "edit_payload": True,
-                     "payload_text": '{"order": "S0001", "address": "1 Main St"}'})
+            .create(
+                {
+                    "reason": "address corrected with the customer",
+                    "edit_payload": True,
+                    "payload_text": '{"order": "S0001", "address": "1 Main St"}',
+                }
+            )
         )
         with trap_jobs() as trap:
             wizard.action_replay()
@@ -197,7 +214,9 @@ class TestDelivery(LogisticsCase):
         self.assertEqual(replay.payload, {"order": "S0001", "address": "1 Main St"})
         self.assertEqual(replay.state, "done")
         self.assertIn('"address": "1 Main St"', self.partner.requests[-1][3])
-        log = self.env["logistics.audit.log"].search([("action", "=", "edit_replay"), ("res_id", "=", dead.id)])
+        log = self.env["logistics.audit.log"].search(
+            [("action", "=", "edit_replay"), ("res_id", "=", dead.id)]
+        )
         self.assertEqual(log.reason, "address corrected with the customer")
         self.assertIn("1 Main St", log.changes)
 
@@ -205,9 +224,17 @@ class TestDelivery(LogisticsCase):
         for _n in range(3):
             self.partner.answer(422)
         dead = self.send() | self.send() | self.send()
-        wizard = self.env["logistics.replay.wizard"].with_user(self.manager).create(
-            {"mode": "filter", "backend_id": self.wms.id, "error_class": "business",
-             "reason": "bulk after fix"}
+        wizard = (
+            self.env["logistics.replay.wizard"]
+            .with_user(self.manager)
+            .create(
+                {
+                    "mode": "filter",
+                    "backend_id": self.wms.id,
+                    "error_class": "business",
+                    "reason": "bulk after fix",
+                }
+            )
         )
         self.assertEqual(wizard.matching_count, 3)
         with trap_jobs() as trap:
@@ -217,18 +244,24 @@ class TestDelivery(LogisticsCase):
         # Discard: only with a reason, only managers, audited.
         self.partner.answer(422)
         other = self.send()
-        with self.assertRaises(Exception):
+        with self.assertRaises(UserError):
             other.with_user(self.user).action_discard("no")
         other.with_user(self.manager).action_discard("duplicate order, cancelled in ERP")
-        self.assertEqual((other.state, other.discard_reason), ("discarded", "duplicate order, cancelled in ERP"))
-        self.assertTrue(self.env["logistics.audit.log"].search([("action", "=", "discard"), ("res_id", "=", other.id)]))
+        self.assertEqual(
+            (other.state, other.discard_reason), ("discarded", "duplicate order, cancelled in ERP")
+        )
+        self.assertTrue(
+            self.env["logistics.audit.log"].search(
+                [("action", "=", "discard"), ("res_id", "=", other.id)]
+            )
+        )
 
     def test_replay_needs_a_reason_and_a_dead_message(self):
         message = self.send()
         self.assertEqual(message.state, "done")
-        with self.assertRaisesRegex(Exception, "Only dead or rejected"):
+        with self.assertRaisesRegex(UserError, "Only dead or rejected"):
             message.with_user(self.manager).action_replay("again")
         self.partner.answer(422)
         dead = self.send()
-        with self.assertRaisesRegex(Exception, "needs a reason"):
+        with self.assertRaisesRegex(UserError, "needs a reason"):
             dead.with_user(self.manager).action_replay("  ")

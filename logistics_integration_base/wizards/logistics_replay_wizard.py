@@ -58,9 +58,7 @@ class LogisticsReplayWizard(models.TransientModel):
     def _compute_matching(self):
         for wizard in self:
             if wizard.mode == "filter":
-                wizard.matching_count = self.env["logistics.message"].search_count(
-                    wizard._domain()
-                )
+                wizard.matching_count = self.env["logistics.message"].search_count(wizard._domain())
             else:
                 wizard.matching_count = len(wizard.message_ids)
 

@@ -1,0 +1,184 @@
+import hashlib
+import hmac
+import json
+import time
+
+from odoo.tests import HttpCase, tagged
+
+from odoo.addons.queue_job.job import Job
+
+SECRET = "whsec_test_generic"
+
+
+@tagged("post_install", "-at_install")
+class TestWebhook(HttpCase):
+    """POST /logistics/webhook/<code> through Odoo's real HTTP server."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.backend = cls.env["logistics.backend"].create(
+            {
+                "name": "Hook Carrier",
+                "code": "hook_carrier",
+                "kind": "carrier",
+                "webhook_max_bytes": 4096,
+            }
+        )
+        cls.backend.webhook_secret = SECRET
+        cls.shipment = cls.env["logistics.shipment"].create({"name": "SHP/HOOK/1"})
+
+    def event(self, event_id="hook-1", **extra):
+        values = {
+            "type": "in_transit",
+            "occurred_at": "2026-03-01T10:00:00+00:00",
+            "event_id": event_id,
+            "shipment_ref": "SHP/HOOK/1",
+        }
+        values.update(extra)
+        return values
+
+    def post(
+        self,
+        body,
+        path="/logistics/webhook/hook_carrier",
+        secret=SECRET,
+        timestamp=None,
+        signature=None,
+    ):
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        timestamp = int(time.time()) if timestamp is None else timestamp
+        if signature is None:
+            signature = hmac.new(
+                secret.encode(), f"{timestamp}.".encode() + raw, hashlib.sha256
+            ).hexdigest()
+        return self.url_open(
+            path,
+            data=raw,
+            headers={
+                "Content-Type": "application/json",
+                "X-Logistics-Signature": f"t={timestamp},v1={signature}",
+            },
+        )
+
+    def run_queued_jobs(self):
+        jobs = self.env["queue.job"].search([("state", "=", "pending")])
+        for record in jobs:
+            job = Job.load(self.env, record.uuid)
+            job.set_started()
+            job.perform()
+            job.set_done()
+            job.store()
+        return jobs
+
+    def messages(self, **domain):
+        return self.env["logistics.message"].search(
+            [(key, "=", value) for key, value in domain.items()], order="id"
+        )
+
+    def test_good_signature_is_accepted_then_processed_into_one_event(self):
+        response = self.post(self.event())
+        self.assertEqual(response.status_code, 202, response.text)
+        body = response.json()
+        self.assertEqual(body["status"], "accepted")
+        message = self.env["logistics.message"].browse(body["message_id"])
+        self.assertEqual(
+            (message.state, message.direction, message.partner_event_id),
+            ("queued", "inbound", "hook-1"),
+        )
+        self.assertEqual(len(self.run_queued_jobs()), 1)
+        self.assertEqual(message.state, "done")
+        self.assertEqual(len(self.shipment.event_ids), 1)
+        self.assertEqual(self.shipment.event_ids.message_id, message)
+        self.assertEqual(self.shipment.status_code, "in_transit")
+
+    def test_duplicate_delivery_answers_duplicate_and_keeps_one_event(self):
+        self.assertEqual(self.post(self.event()).status_code, 202)
+        second = self.post(self.event())
+        self.assertEqual(second.status_code, 200)
+        self.assertEqual(second.json()["status"], "duplicate")
+        self.run_queued_jobs()
+        self.assertEqual(len(self.shipment.event_ids), 1)
+        self.assertEqual(self.post(self.event()).json()["status"], "duplicate")
+        self.assertEqual(len(self.messages(backend_id=self.backend.id, state="done")), 1)
+
+    def test_bad_signature_is_401_and_kept_as_rejected(self):
+        response = self.post(self.event(), signature="0" * 64)
+        self.assertEqual(response.status_code, 401)
+        message = self.env["logistics.message"].browse(response.json()["message_id"])
+        self.assertEqual((message.state, message.http_status), ("rejected", 401))
+        self.assertIn("does not match", message.error)
+        self.assertIn("hook-1", message.request_body)
+        self.assertFalse(self.shipment.event_ids)
+
+    def test_wrong_secret_and_missing_header_are_401(self):
+        self.assertEqual(self.post(self.event(), secret="not-the-secret").status_code, 401)
+        response = self.url_open(
+            "/logistics/webhook/hook_carrier", data=json.dumps(self.event()).encode()
+        )
+        self.assertEqual(response.status_code, 401)
+        self.assertIn("missing or malformed", response.json()["error"])
+
+    def test_stale_timestamp_is_401(self):
+        response = self.post(self.event(), timestamp=int(time.time()) - 301)
+        self.assertEqual(response.status_code, 401)
+        self.assertIn("300 s tolerance", response.json()["error"])
+
+    def test_malformed_json_is_400(self):
+        response = self.post(b'{"type": "in_transit",')
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(
+            self.messages(state="rejected", http_status=400).error[:14], "malformed JSON"
+        )
+
+    def test_schema_error_is_422(self):
+        response = self.post(self.event(occurred_at="2026-03-01 10:00"))
+        self.assertEqual(response.status_code, 422)
+        self.assertIn("has no UTC offset", response.json()["error"])
+        self.assertEqual(len(self.messages(state="rejected", http_status=422)), 1)
+
+    def test_oversized_body_is_413_and_not_stored(self):
+        response = self.post(self.event(payload={"blob": "x" * 5000}))
+        self.assertEqual(response.status_code, 413)
+        message = self.messages(state="rejected", http_status=413)
+        self.assertEqual(len(message), 1)
+        self.assertFalse(message.request_body)
+
+    def test_unknown_backend_is_404_and_kept(self):
+        response = self.post(self.event(), path="/logistics/webhook/nobody")
+        self.assertEqual(response.status_code, 404)
+        message = self.env["logistics.message"].browse(response.json()["message_id"])
+        self.assertEqual((message.state, message.backend_id.id), ("rejected", False))
+        self.assertIn("unknown backend 'nobody'", message.error)
+
+    def test_batch_route_and_per_message_jobs(self):
+        events = [
+            self.event(f"batch-{n}", occurred_at=f"2026-03-01T1{n}:00:00+00:00") for n in range(3)
+        ]
+        response = self.post(events, path="/logistics/webhook/hook_carrier/batch")
+        self.assertEqual(response.status_code, 202, response.text)
+        self.assertEqual(response.json()["events"], 3)
+        self.assertEqual(
+            self.post(
+                self.event("single"), path="/logistics/webhook/hook_carrier/batch"
+            ).status_code,
+            422,
+        )
+        self.run_queued_jobs()
+        self.assertEqual(len(self.shipment.event_ids), 3)
+        # Without batching, one job per message.
+        self.backend.inbound_batch = False
+        self.post(self.event("solo-1"))
+        self.post(self.event("solo-2"))
+        self.assertEqual(len(self.run_queued_jobs()), 2)
+        self.assertEqual(len(self.shipment.event_ids), 5)
+
+    def test_unmatched_event_is_stored_then_dead_with_an_exception(self):
+        response = self.post(self.event(shipment_ref="SHP/NOPE"))
+        self.assertEqual(response.status_code, 202)
+        self.run_queued_jobs()
+        message = self.env["logistics.message"].browse(response.json()["message_id"])
+        self.assertEqual(message.state, "dead")
+        self.assertIn("no shipment found", message.error)
+        exception = self.env["logistics.exception"].search([("message_id", "=", message.id)])
+        self.assertEqual(exception.type_id.code, "mapping_missing")
