@@ -139,6 +139,7 @@ class LogisticsEvent(models.Model):
         inserted = self._insert(backend, rows)
         duplicates += len(rows) - len(inserted)
         self._apply_status(backend, rows, inserted)
+        self._publish(rows, inserted)
         if rejected:
             self._record_rejections(backend, rejected, messages)
         rejected.sort()
@@ -421,6 +422,42 @@ class LogisticsEvent(models.Model):
         self.env["logistics.shipment"].invalidate_model(
             ["status_id", "status_code", "status_event_id", "status_at", "status_owner"]
         )
+
+    def _publish(self, rows, inserted):
+        """Fan applied milestones out to the backends subscribed to their type, as outbound
+        messages (each subscriber gets its own, delivered in event order)."""
+        applied = [
+            row
+            for row in rows
+            if row["state"] == "applied" and row["event"]["event_id"] in inserted
+        ]
+        if not applied:
+            return
+        subscriptions = self.env["logistics.subscription"].search_fetch(
+            [("event_type_ids", "in", list({row["type_id"] for row in applied}))],
+            ["backend_id", "event_type_ids"],
+        )
+        if not subscriptions:
+            return
+        Message = self.env["logistics.message"]
+        for row in sorted(applied, key=lambda r: r["event"]["occurred_at"]):
+            for subscription in subscriptions:
+                if row["type_id"] not in subscription.event_type_ids.ids:
+                    continue
+                event = row["event"]
+                Message._create_outbound(
+                    subscription.backend_id,
+                    "publish_milestone",
+                    {
+                        "type": event["type"][3],
+                        "occurred_at": event["occurred_at"].isoformat() + "Z",
+                        "event_id": event["event_id"],
+                        "shipment_ref": event["shipment"]["name"],
+                        "payload": event["payload"],
+                    },
+                    endpoint="/milestones",
+                    shipment=self.env["logistics.shipment"].browse(row["shipment_id"]),
+                )
 
     def _record_rejections(self, backend, rejected, messages):
         """Every rejected event becomes an exception for a person (one per partner event id

@@ -179,7 +179,7 @@ class LogisticsMessage(models.Model):
         if self.state not in ("queued", "retrying"):
             return f"nothing to do: message is {self.state}"
         backend = self.backend_id
-        wait = backend._wait_before_call()
+        wait = backend._wait_before_call() or self._wait_for_earlier_publications()
         if wait:
             # Paused, circuit open or rate-limited: wait without consuming an attempt.
             raise RetryableJobError(
@@ -261,6 +261,23 @@ class LogisticsMessage(models.Model):
         self._set_state("dead", **values)
         self._raise_dead_letter_alert()
         return f"{error}: dead ({error_class})"
+
+    def _wait_for_earlier_publications(self):
+        """Seconds to wait while an earlier publication to the same subscriber is undelivered:
+        a subscriber gets its milestones in event order, however long it was down."""
+        if self.operation != "publish_milestone":
+            return 0
+        earlier = self.search_count(
+            [
+                ("backend_id", "=", self.backend_id.id),
+                ("operation", "=", "publish_milestone"),
+                ("direction", "=", "outbound"),
+                ("state", "in", ("queued", "retrying", "processing")),
+                ("id", "<", self.id),
+            ],
+            limit=1,
+        )
+        return 5 if earlier else 0
 
     def _request_headers(self, backend):
         headers = {

@@ -2,6 +2,7 @@ from . import (
     test_delivery,
     test_ingest,
     test_install,
+    test_publication,
     test_rpc,
     test_secrets,
     test_security,

@@ -1,25 +1,14 @@
-from urllib.parse import urlsplit
-
 from odoo.exceptions import UserError
-from odoo.tests import common as odoo_test_common
 
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from .common import LogisticsCase
-from .partner_server import ScriptedPartner
+from .partner_server import LoopbackPartnerMixin, ScriptedPartner
 
 
-class TestDelivery(LogisticsCase):
+class TestDelivery(LoopbackPartnerMixin, LogisticsCase):
     """Outbound messages against a real HTTP server on 127.0.0.1."""
-
-    @classmethod
-    def _request_handler(cls, session, request, /, **kw):
-        # Odoo's test guard stretches every timeout under 10 s (and chokes on the
-        # (connect, read) tuple); calls to our loopback partner keep their real timeouts.
-        if urlsplit(request.url).hostname == "127.0.0.1":
-            return odoo_test_common._super_send(session, request, **kw)
-        return super()._request_handler(session, request, **kw)
 
     def setUp(self):
         super().setUp()

@@ -1,0 +1,128 @@
+import json
+
+from odoo.addons.queue_job.exception import RetryableJobError
+from odoo.addons.queue_job.tests.common import trap_jobs
+
+from .common import LogisticsCase
+from .partner_server import LoopbackPartnerMixin, ScriptedPartner
+
+
+class TestPublication(LoopbackPartnerMixin, LogisticsCase):
+    """Milestones fan out to subscribers; a subscriber that is down delays only itself."""
+
+    def setUp(self):
+        super().setUp()
+        self.partner = ScriptedPartner().__enter__()
+        self.addCleanup(self.partner.__exit__)
+        self.channel = self.env["logistics.backend"].create(
+            {
+                "name": "Marketplace",
+                "code": "t_channel",
+                "kind": "channel",
+                "base_url": self.partner.url,
+                "auth_type": "none",
+                "channel": "root.logistics.publication",
+                "backoff_base": 1.0,
+            }
+        )
+        self.env["logistics.subscription"].create(
+            {
+                "backend_id": self.channel.id,
+                "event_type_ids": [
+                    (
+                        6,
+                        0,
+                        [
+                            self.env.ref("logistics_integration_base.event_type_shipped").id,
+                            self.env.ref("logistics_integration_base.event_type_delivered").id,
+                        ],
+                    )
+                ],
+            }
+        )
+
+    def publications(self):
+        return self.env["logistics.message"].search(
+            [("backend_id", "=", self.channel.id), ("operation", "=", "publish_milestone")],
+            order="id",
+        )
+
+    def test_subscriber_down_delays_only_itself_then_gets_its_backlog_in_order(self):
+        self.partner.answer(503).answer(503)
+        with trap_jobs() as trap:
+            self.ingest(self.wms, [self.event("shipped", "2026-01-05T09:00:00Z", "p-1")])
+            self.ingest(self.carrier, [self.event("in_transit", "2026-01-05T12:00:00Z", "p-2")])
+            self.ingest(self.carrier, [self.event("delivered", "2026-01-06T09:00:00Z", "p-3")])
+            # Execution went on while the subscriber is down.
+            self.assertEqual(self.shipment.status_code, "delivered")
+            first, second = self.publications()
+            self.assertEqual(first.payload["type"], "shipped")
+            self.assertEqual(second.payload["type"], "delivered")
+            self.assertEqual(second.correlation_id, self.shipment.correlation_id)
+            first._deliver()  # 503: retrying
+            self.assertEqual(first.state, "retrying")
+            with self.assertRaises(RetryableJobError):
+                second._deliver()  # waits behind the first, without using an attempt
+            self.assertEqual((second.state, second.attempts), ("queued", 0))
+            first._deliver()  # 503 again
+            first._deliver()  # the subscriber is back: 200
+            self.assertEqual(first.state, "done")
+            second._deliver()
+            self.assertEqual(second.state, "done")
+        bodies = [json.loads(body)["type"] for _m, path, _h, body in self.partner.requests]
+        self.assertEqual(bodies, ["shipped", "shipped", "shipped", "delivered"])
+        self.assertEqual({path for _m, path, _h, _b in self.partner.requests}, {"/milestones"})
+
+    def test_unsubscribed_and_ignored_events_are_not_published(self):
+        with trap_jobs():
+            self.ingest(self.wms, [self.event("picked", "2026-01-05T09:00:00Z", "n-1")])
+            # A WMS claiming delivery is not the owner: kept, not published.
+            self.ingest(self.wms, [self.event("delivered", "2026-01-06T09:00:00Z", "n-2")])
+        self.assertFalse(self.publications())
+
+
+class TestRetention(LogisticsCase):
+    def test_old_payloads_are_purged_messages_and_events_stay(self):
+        self.ingest(
+            self.wms,
+            [self.event("picked", "2026-01-05T09:00:00Z", "r-1", payload={"big": "x" * 100})],
+        )
+        message = self.env["logistics.message"].create(
+            {
+                "direction": "inbound",
+                "operation": "webhook",
+                "state": "done",
+                "payload": {"a": 1},
+                "request_body": '{"a": 1}',
+                "backend_id": self.wms.id,
+            }
+        )
+        recent = self.env["logistics.message"].create(
+            {
+                "direction": "inbound",
+                "operation": "webhook",
+                "state": "done",
+                "payload": {"b": 2},
+                "backend_id": self.wms.id,
+            }
+        )
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE logistics_message SET create_date = now() - interval '100 days' WHERE id = %s",
+            [message.id],
+        )
+        self.env.cr.execute(
+            "UPDATE logistics_event SET recorded_at = now() - interval '100 days'"
+            " WHERE source_event_id = 'r-1'"
+        )
+        self.env["ir.config_parameter"].set_param("logistics.payload_retention_days", 90)
+        self.assertEqual(self.env["logistics.message"]._cron_purge_payloads(), 1)
+        self.assertTrue(message.exists())
+        self.assertTrue(message.payload_purged)
+        self.assertFalse(message.payload)
+        self.assertFalse(message.request_body)
+        self.assertEqual(recent.payload, {"b": 2})
+        event = self.shipment.event_ids
+        self.assertEqual(len(event), 1)
+        self.assertFalse(event.payload)
+        self.assertEqual(event.type_id.code, "picked")
