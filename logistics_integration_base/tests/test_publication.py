@@ -49,7 +49,7 @@ class TestPublication(LoopbackPartnerMixin, LogisticsCase):
 
     def test_subscriber_down_delays_only_itself_then_gets_its_backlog_in_order(self):
         self.partner.answer(503).answer(503)
-        with trap_jobs() as trap:
+        with trap_jobs():
             self.ingest(self.wms, [self.event("shipped", "2026-01-05T09:00:00Z", "p-1")])
             self.ingest(self.carrier, [self.event("in_transit", "2026-01-05T12:00:00Z", "p-2")])
             self.ingest(self.carrier, [self.event("delivered", "2026-01-06T09:00:00Z", "p-3")])
