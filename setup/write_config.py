@@ -55,9 +55,13 @@ def main():
     for option, variable in DATABASE_OPTIONS.items():
         if os.environ.get(variable):
             config["options"][option] = os.environ[variable]
-    # queue_job's job runner: one root channel with as many slots as there are HTTP workers;
-    # the suite's addons declare their sub-channels in XML.
-    config["queue_job"] = {"channels": f"root:{max(int(args.workers), 1)}"}
+    # queue_job's job runner: as many slots as HTTP workers; operational flows may use all of
+    # them, publication and reporting one each (the channels are declared in the addons' XML).
+    slots = max(int(args.workers), 1)
+    config["queue_job"] = {
+        "channels": f"root:{slots},root.logistics.operational:{slots},"
+        "root.logistics.publication:1,root.logistics.reporting:1"
+    }
     # The suite's own section (Odoo warns about unknown keys in [options]). The Fernet key
     # (32 random bytes, url-safe base64) encrypts backend secrets; the environment variable
     # LOGISTICS_SECRET_KEY, when set, takes precedence.

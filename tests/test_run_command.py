@@ -58,12 +58,12 @@ def test_run_serves_login_page_with_job_runner_and_stops_cleanly(tmp_path):
         while "queue job runner ready for db" not in log_path.read_text():
             assert time.monotonic() < deadline, log_path.read_text()[-3000:]
             time.sleep(0.5)
-        assert _processes_of(f"^{RUN_DB}$"), "no Odoo process found for the run database"
+        assert _processes_of(f"-d {RUN_DB}"), "no Odoo process found for the run database"
     finally:
         os.killpg(process.pid, signal.SIGINT)
         process.wait(timeout=60)
     time.sleep(1)
-    leftovers = _processes_of(f"^{RUN_DB}$")
+    leftovers = _processes_of(f"-d {RUN_DB}")
     assert not leftovers, f"processes left behind after Ctrl-C: {leftovers}"
     output = log_path.read_text()
     assert "Traceback" not in output, output[-3000:]

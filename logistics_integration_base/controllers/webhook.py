@@ -50,7 +50,11 @@ class LogisticsWebhook(http.Controller):
     def _receive(self, code, batch):
         env = request.env(su=True)
         httprequest = request.httprequest
-        backends = env["logistics.backend"].search([("code", "=", code)])
+        # One query for what the request needs.
+        backends = env["logistics.backend"].search_fetch(
+            [("code", "=", code)],
+            ["webhook_max_bytes", "adapter", "company_id", "inbound_batch", "paused", "channel"],
+        )
         limit = max(backends.mapped("webhook_max_bytes") or [1_048_576])
         length = httprequest.content_length
         if length is not None and length > limit:
@@ -93,6 +97,7 @@ class LogisticsWebhook(http.Controller):
             "request_body": raw.decode("utf-8", "replace")[:MAX_REJECTED_BODY],
             "correlation_id": self._trace_id(events),
             "http_status": 202,
+            "state": "queued",
             "company_id": backend.company_id.id,
         }
         if event_id is not None and self._is_duplicate(env, backend, str(event_id)):
@@ -103,7 +108,7 @@ class LogisticsWebhook(http.Controller):
         except IntegrityError:
             # The same event arrived concurrently and was stored first.
             return self._answer(200, "duplicate", None)
-        backend._queue_inbound(message)
+        backend._enqueue_inbound_processing(message)
         return self._answer(202, "accepted", message.id, events=len(events))
 
     @staticmethod

@@ -317,12 +317,26 @@ class LogisticsBackend(models.Model):
 
     def action_pause(self):
         self.write({"paused": True})
+        return True
 
     def action_resume(self):
         self.write({"paused": False})
+        held = self.env["logistics.message"].search(
+            [
+                ("backend_id", "in", self.ids),
+                ("direction", "=", "inbound"),
+                ("state", "=", "queued"),
+            ]
+        )
+        for backend in self:
+            backend._enqueue_inbound_processing(
+                held.filtered_domain([("backend_id", "=", backend.id)])
+            )
+        return True
 
     def action_reset_circuit(self):
         self.write({"circuit_state": "closed", "consecutive_failures": 0})
+        return True
 
     def _wait_before_call(self):
         """Seconds a call must wait (paused, circuit open, rate limit), or 0 to go ahead.
@@ -416,10 +430,17 @@ class LogisticsBackend(models.Model):
 
     # --- inbound processing --------------------------------------------------------------------
     def _queue_inbound(self, messages):
-        """Queue stored inbound messages for processing: one batch job per backend, or one
-        job per message."""
+        """Queue stored inbound messages for processing."""
         self.ensure_one()
         messages._set_state("queued")
+        self._enqueue_inbound_processing(messages)
+
+    def _enqueue_inbound_processing(self, messages):
+        """One batch job per backend, or one job per message. A paused backend holds them:
+        resuming queues them."""
+        self.ensure_one()
+        if self.paused:
+            return
         if self.inbound_batch:
             self.with_delay(
                 channel=self.channel,

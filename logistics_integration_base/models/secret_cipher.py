@@ -9,6 +9,7 @@ the old key).
 
 import os
 from configparser import ConfigParser
+from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -24,13 +25,24 @@ class SecretKeyMissing(UserError):
     pass
 
 
+@lru_cache(maxsize=4)
+def _keys_in_config_file(path):
+    # Read once per process: the configuration file changes with a restart.
+    parser = ConfigParser(interpolation=None)
+    parser.read(path)
+    return parser.get(CONFIG_SECTION, CONFIG_OPTION, fallback="")
+
+
 def _configured_keys():
     raw = os.environ.get(ENV_VARIABLE, "")
     if not raw and config.get("config"):
-        parser = ConfigParser(interpolation=None)
-        parser.read(config["config"])
-        raw = parser.get(CONFIG_SECTION, CONFIG_OPTION, fallback="")
-    return [key.strip() for key in raw.split(",") if key.strip()]
+        raw = _keys_in_config_file(config["config"])
+    return tuple(key.strip() for key in raw.split(",") if key.strip())
+
+
+@lru_cache(maxsize=4)
+def _multi_fernet(keys):
+    return MultiFernet([Fernet(key.encode()) for key in keys])
 
 
 def _cipher(env):
@@ -49,7 +61,7 @@ def _cipher(env):
             )
         )
     try:
-        return MultiFernet([Fernet(key.encode()) for key in keys])
+        return _multi_fernet(keys)
     except ValueError as error:
         raise SecretKeyMissing(
             env._(
