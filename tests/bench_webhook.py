@@ -35,7 +35,7 @@ def signed(body):
     }
 
 
-def fire(port, path, bodies, concurrency):
+def fire(port, path, bodies, concurrency, sign=True):
     """POST every body with `concurrency` keep-alive clients; returns (seconds, latencies)."""
     latencies, errors, lock = [], [], threading.Lock()
     queue = list(enumerate(bodies))
@@ -47,7 +47,10 @@ def fire(port, path, bodies, concurrency):
                 if not queue:
                     break
                 _index, body = queue.pop()
-            raw, headers = signed(body)
+            if sign:
+                raw, headers = signed(body)
+            else:
+                raw, headers = json.dumps(body).encode(), {"Content-Type": "application/json"}
             started = time.perf_counter()
             connection.request("POST", path, raw, headers)
             response = connection.getresponse()
@@ -129,6 +132,19 @@ def main():
         # Warm-up: workers load the registry and the route.
         fire(port, "/logistics/webhook/bench_single", events("warm", 50, shipments), 4)
 
+        # 0. Odoo's own floor on this machine: a core JSON-RPC route that opens a database
+        #    cursor and answers, without writing (/web/webclient/version_info).
+        floor_body = {"jsonrpc": "2.0", "method": "call", "params": {}}
+        fire(port, "/web/webclient/version_info", [floor_body] * 50, 4, sign=False)
+        floor_seconds, floor_latencies = fire(
+            port,
+            "/web/webclient/version_info",
+            [floor_body] * args.requests,
+            args.concurrency,
+            sign=False,
+        )
+        floor_rps = args.requests / floor_seconds
+
         # 1. Single-event requests.
         seconds, latencies = fire(
             port,
@@ -171,6 +187,12 @@ def main():
         f"p50 {statistics.median(latencies) * 1000:5.1f} ms   "
         f"p95 {percentile(latencies, 0.95) * 1000:5.1f} ms   ({args.requests} requests)"
     )
+    print(
+        f"  Odoo floor (version_info): {floor_rps:8.0f} requests/s   "
+        f"p50 {statistics.median(floor_latencies) * 1000:5.1f} ms   "
+        f"p95 {percentile(floor_latencies, 0.95) * 1000:5.1f} ms"
+    )
+    print(f"  single-event webhook / Odoo floor = {single_rps / floor_rps:.0%}")
     print(f"  batch webhook:        {batch_eps:8.0f} events/s     (100 events per request)")
     print(f"  processing, batched jobs:      {rates['batched']:8.0f} events/s")
     print(f"  processing, one job per event: {rates['per_event']:8.0f} events/s")

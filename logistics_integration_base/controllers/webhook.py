@@ -9,8 +9,6 @@ request is kept as a rejected message with its reason (without oversized bodies)
 import json
 import logging
 
-from psycopg2 import IntegrityError
-
 from odoo import http
 from odoo.http import request
 
@@ -88,28 +86,18 @@ class LogisticsWebhook(http.Controller):
         if errors:
             return self._refuse(env, backend, 422, "; ".join(errors), raw)
         event_id = events[0]["event_id"] if len(events) == 1 else None
-        values = {
-            "direction": "inbound",
-            "backend_id": backend.id,
-            "operation": "webhook_batch" if batch else "webhook",
-            "payload": data,
-            "partner_event_id": str(event_id) if event_id is not None else None,
-            "request_body": raw.decode("utf-8", "replace")[:MAX_REJECTED_BODY],
-            "correlation_id": self._trace_id(events),
-            "http_status": 202,
-            "state": "queued",
-            "company_id": backend.company_id.id,
-        }
-        if event_id is not None and self._is_duplicate(env, backend, str(event_id)):
+        message_id = env["logistics.message"]._store_inbound(
+            backend,
+            operation="webhook_batch" if batch else "webhook",
+            payload=data,
+            raw=raw.decode("utf-8", "replace")[:MAX_REJECTED_BODY],
+            partner_event_id=str(event_id) if event_id is not None else None,
+            correlation_id=self._trace_id(events),
+        )
+        if message_id is None:
             return self._answer(200, "duplicate", None)
-        try:
-            with env.cr.savepoint():
-                message = env["logistics.message"].create(values)
-        except IntegrityError:
-            # The same event arrived concurrently and was stored first.
-            return self._answer(200, "duplicate", None)
-        backend._enqueue_inbound_processing(message)
-        return self._answer(202, "accepted", message.id, events=len(events))
+        backend._enqueue_inbound_processing(env["logistics.message"].browse(message_id))
+        return self._answer(202, "accepted", message_id, events=len(events))
 
     @staticmethod
     def _schema_errors(env, events):
@@ -128,17 +116,6 @@ class LogisticsWebhook(http.Controller):
             if isinstance(parent, str) and len(parent) == 55:
                 return parent[3:35]
         return None
-
-    @staticmethod
-    def _is_duplicate(env, backend, event_id):
-        env.cr.execute(
-            "SELECT 1 FROM logistics_event WHERE backend_id = %s AND source_event_id = %s"
-            " UNION ALL SELECT 1 FROM logistics_message WHERE backend_id = %s"
-            " AND direction = 'inbound' AND state <> 'rejected' AND partner_event_id = %s"
-            " LIMIT 1",
-            [backend.id, event_id, backend.id, event_id],
-        )
-        return bool(env.cr.fetchone())
 
     def _refuse(self, env, backend, status, reason, raw):
         """Keep a refused request as a rejected message, then answer with its status."""

@@ -442,10 +442,22 @@ class LogisticsBackend(models.Model):
         if self.paused:
             return
         if self.inbound_batch:
+            identity_key = f"logistics-inbound-{self.id}"
+            # The common case on a busy backend: a batch job is already waiting. Checked with
+            # one indexed query (queue_job's partial index on identity_key) before building one.
+            self.env.cr.execute(
+                SQL(
+                    "SELECT 1 FROM queue_job WHERE identity_key = %s"
+                    " AND state IN ('pending', 'enqueued', 'wait_dependencies') LIMIT 1",
+                    identity_key,
+                )
+            )
+            if self.env.cr.fetchone():
+                return
             self.with_delay(
                 channel=self.channel,
                 description=f"Process inbound messages of {self.code}",
-                identity_key=f"logistics-inbound-{self.id}",
+                identity_key=identity_key,
             )._process_inbound_queue()
         else:
             for message in messages:
@@ -453,6 +465,33 @@ class LogisticsBackend(models.Model):
                     channel=self.channel,
                     description=f"Process inbound message #{message.id} of {self.code}",
                 )._process_inbound_job()
+
+    @api.model
+    def _cron_process_stale_inbound(self):
+        """Safety net: a message stored while a batch job was already running (and past the
+        point of reading the queue) would wait for the next message; queue its processing."""
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT DISTINCT m.backend_id FROM logistics_message m
+                  JOIN logistics_backend b ON b.id = m.backend_id
+                 WHERE m.direction = 'inbound' AND m.state = 'queued' AND NOT b.paused
+                   AND m.state_changed_at < %s
+                """,
+                fields.Datetime.now() - timedelta(seconds=30),
+            )
+        )
+        backends = self.browse([row[0] for row in self.env.cr.fetchall()])
+        for backend in backends:
+            stale = self.env["logistics.message"].search(
+                [
+                    ("backend_id", "=", backend.id),
+                    ("direction", "=", "inbound"),
+                    ("state", "=", "queued"),
+                ]
+            )
+            backend._enqueue_inbound_processing(stale)
+        return len(backends)
 
     def _process_inbound_queue(self, limit=1000):
         """Job: process the queued inbound messages of this backend, oldest first."""

@@ -179,6 +179,21 @@ class TestWebhook(HttpCase):
         self.assertEqual(len(self.run_queued_jobs()), 2)
         self.assertEqual(len(self.shipment.event_ids), 5)
 
+    def test_message_left_queued_is_picked_up_by_the_safety_net(self):
+        response = self.post(self.event("late-1"))
+        message = self.env["logistics.message"].browse(response.json()["message_id"])
+        # As if the batch job that was pending had already read the queue: no job left.
+        self.env["queue.job"].search([("method_name", "=", "_process_inbound_queue")]).unlink()
+        self.env.cr.execute(
+            "UPDATE logistics_message SET state_changed_at = state_changed_at - interval '1 minute'"
+            " WHERE id = %s",
+            [message.id],
+        )
+        self.assertEqual(self.env["logistics.backend"]._cron_process_stale_inbound(), 1)
+        self.run_queued_jobs()
+        self.assertEqual(message.state, "done")
+        self.assertEqual(len(self.shipment.event_ids), 1)
+
     def test_unmatched_event_is_stored_then_dead_with_an_exception(self):
         response = self.post(self.event(shipment_ref="SHP/NOPE"))
         self.assertEqual(response.status_code, 202)
