@@ -475,7 +475,7 @@ class LogisticsBackend(models.Model):
                 """
                 SELECT DISTINCT m.backend_id FROM logistics_message m
                   JOIN logistics_backend b ON b.id = m.backend_id
-                 WHERE m.direction = 'inbound' AND m.state = 'queued' AND NOT b.paused
+                 WHERE m.direction = 'inbound' AND m.state = 'queued' AND b.paused IS NOT TRUE
                    AND m.state_changed_at < %s
                 """,
                 fields.Datetime.now() - timedelta(seconds=30),

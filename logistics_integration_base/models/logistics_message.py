@@ -255,7 +255,7 @@ class LogisticsMessage(models.Model):
             values["next_retry_at"] = fields.Datetime.now() + timedelta(seconds=delay)
             self.env["logistics.message.attempt"].create(dict(attempt, retry_in=delay))
             self._set_state("retrying", **values)
-            self._enqueue_delivery(eta=delay)
+            self._enqueue_delivery(eta=timedelta(seconds=delay))
             return f"{error}: retry {number + 1}/{backend.max_attempts} in {delay:.1f} s"
         self.env["logistics.message.attempt"].create(attempt)
         self._set_state("dead", **values)
