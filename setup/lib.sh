@@ -185,14 +185,15 @@ ensure_venv() {
 }
 
 # --- Odoo configuration ------------------------------------------------------------------------
-# write_config HTTP_PORT GEVENT_PORT: (re)writes CONFIG_FILE, keeping its generated secrets.
+# write_config HTTP_PORT GEVENT_PORT [--no-job-runner]: (re)writes CONFIG_FILE, keeping its
+# generated secrets.
 write_config() {
     "$VENV_PY" "$REPO_ROOT/setup/write_config.py" "$CONFIG_FILE" \
         --addons-path "$ODOO_DIR/addons,$REPO_ROOT" \
         --data-dir "$LOGISTICS_CACHE/data" \
         --http-port "$1" \
         --gevent-port "$2" \
-        --workers "${LOGISTICS_WORKERS:-2}"
+        --workers "${LOGISTICS_WORKERS:-2}" ${3:+"$3"}
 }
 
 odoo() {
@@ -370,13 +371,13 @@ wait_for_processes() {
 }
 
 # --- The whole preparation ---------------------------------------------------------------------
-# prepare_environment HTTP_PORT GEVENT_PORT
+# prepare_environment HTTP_PORT GEVENT_PORT [--no-job-runner]
 prepare_environment() {
     mkdir -p "$LOG_DIR"
     check_python
     check_postgres
     ensure_odoo_source
     ensure_venv
-    write_config "$1" "$2"
+    write_config "$@"
     ensure_template
 }

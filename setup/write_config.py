@@ -23,6 +23,16 @@ DATABASE_OPTIONS = {
 }
 
 
+def job_channels(workers):
+    """queue_job channels: as many slots as HTTP workers; operational flows may use all of them,
+    publication and reporting one each (the channels are declared in the addons' XML)."""
+    slots = max(int(workers), 1)
+    return (
+        f"root:{slots},root.logistics.operational:{slots},"
+        "root.logistics.publication:1,root.logistics.reporting:1"
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("path", type=Path)
@@ -31,6 +41,12 @@ def main():
     parser.add_argument("--http-port", required=True)
     parser.add_argument("--gevent-port", required=True)
     parser.add_argument("--workers", required=True)
+    parser.add_argument(
+        "--no-job-runner",
+        action="store_true",
+        help="channels root:0: no job runner in processes using this file (pytest's in-process "
+        "Odoo); a server started for end-to-end tests sets ODOO_QUEUE_JOB_CHANNELS instead.",
+    )
     args = parser.parse_args()
 
     previous = configparser.ConfigParser(interpolation=None)
@@ -55,12 +71,8 @@ def main():
     for option, variable in DATABASE_OPTIONS.items():
         if os.environ.get(variable):
             config["options"][option] = os.environ[variable]
-    # queue_job's job runner: as many slots as HTTP workers; operational flows may use all of
-    # them, publication and reporting one each (the channels are declared in the addons' XML).
-    slots = max(int(args.workers), 1)
     config["queue_job"] = {
-        "channels": f"root:{slots},root.logistics.operational:{slots},"
-        "root.logistics.publication:1,root.logistics.reporting:1"
+        "channels": "root:0" if args.no_job_runner else job_channels(args.workers)
     }
     # The suite's own section (Odoo warns about unknown keys in [options]). The Fernet key
     # (32 random bytes, url-safe base64) encrypts backend secrets; the environment variable

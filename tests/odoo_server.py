@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 from conftest import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT / "setup"))
+from write_config import job_channels  # noqa: E402
 
 
 class OdooServer:
@@ -52,6 +55,8 @@ class OdooServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # The test configuration disables the job runner (for pytest's own Odoo): enable it.
+            env=dict(os.environ, ODOO_QUEUE_JOB_CHANNELS=job_channels(self.workers)),
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

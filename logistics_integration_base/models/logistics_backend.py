@@ -351,6 +351,7 @@ class LogisticsBackend(models.Model):
                 return max((reopen_at - now).total_seconds(), 1)
             self.sudo().circuit_state = "half_open"
         if self.rate_limit:
+            self.env["logistics.message.attempt"].flush_model(["attempted_at", "message_id"])
             self.env.cr.execute(
                 SQL(
                     "SELECT count(*) FROM logistics_message_attempt a"

@@ -165,6 +165,22 @@ class TestDelivery(LoopbackPartnerMixin, LogisticsCase):
             message._deliver()
         self.assertEqual(message.state, "done")
 
+    def test_rate_limit_holds_calls_over_the_limit_without_using_attempts(self):
+        self.wms.rate_limit = 2  # calls per minute
+        with trap_jobs():
+            first, second, third = (
+                self.env["logistics.message"]._create_outbound(self.wms, "order_release", {})
+                for _n in range(3)
+            )
+            first._deliver()
+            second._deliver()
+            with self.assertRaises(RetryableJobError) as caught:
+                third._deliver()
+        self.assertTrue(caught.exception.ignore_retry)
+        self.assertEqual((first.state, second.state), ("done", "done"))
+        self.assertEqual((third.state, third.attempts), ("queued", 0))
+        self.assertEqual(len(self.partner.requests), 2)
+
     def test_replay_of_dead_message_succeeds_once_partner_recovers(self):
         self.partner.answer(422, {"error": "address line missing"})
         dead = self.send({"order": "S0001", "address": ""})
