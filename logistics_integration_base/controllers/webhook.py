@@ -21,7 +21,7 @@ MAX_REJECTED_BODY = 65536
 
 class LogisticsWebhook(http.Controller):
     @http.route(
-        "/logistics/webhook/<string:code>",
+        ["/logistics/webhook/<string:code>", "/logistics/webhook/<string:code>/batch"],
         type="http",
         auth="none",
         methods=["POST"],
@@ -30,19 +30,8 @@ class LogisticsWebhook(http.Controller):
         readonly=False,
     )
     def webhook(self, code):
-        return self._receive(code, batch=False)
-
-    @http.route(
-        "/logistics/webhook/<string:code>/batch",
-        type="http",
-        auth="none",
-        methods=["POST"],
-        csrf=False,
-        save_session=False,
-        readonly=False,
-    )
-    def webhook_batch(self, code):
-        return self._receive(code, batch=True)
+        """One canonical event, or with /batch a JSON list of them."""
+        return self._receive(code, batch=request.httprequest.path.endswith("/batch"))
 
     # -------------------------------------------------------------------------------------------
     def _receive(self, code, batch):
