@@ -1,10 +1,19 @@
 {
     "name": "Logistics WMS Connector",
-    "summary": "WMS / 3PL connector: order release, pick-pack-ship confirmations, stock snapshots",
+    "summary": "WMS / 3PL connector: order release, pick-pack-ship confirmations, stock sync",
     "version": "19.0.1.0.0",
     "category": "Inventory/Delivery",
     "license": "LGPL-3",
     "author": "Logistics Integration Suite",
     "website": "https://github.com/logistics-integration-suite/logistics-integration-suite",
     "depends": ["logistics_integration_base"],
+    "data": [
+        "data/ir_cron_data.xml",
+        "views/logistics_backend_views.xml",
+        "views/logistics_shipment_views.xml",
+        "views/stock_warehouse_views.xml",
+    ],
+    "demo": [
+        "demo/logistics_wms_demo.xml",
+    ],
 }

@@ -4,6 +4,8 @@ import random
 import time
 from datetime import timedelta
 
+import requests
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
@@ -73,7 +75,10 @@ class LogisticsBackend(models.Model):
         required=True,
         default="api_key",
     )
-    username = fields.Char(help="User name for Basic authentication.")
+    username = fields.Char(
+        help="User name for Basic authentication; empty: the API key is sent as the user name "
+        "with an empty password (API-key services such as EasyPost)."
+    )
     environment = fields.Selection(
         [("test", "Test / Sandbox"), ("production", "Production")],
         required=True,
@@ -391,6 +396,51 @@ class LogisticsBackend(models.Model):
         delay = min(self.backoff_base * 2 ** (attempt - 1), self.backoff_max)
         # Jitter spreads the retries of many messages that failed together.
         return delay * random.uniform(0.75, 1.25)  # noqa: S311 - not for security
+
+    # --- transport (dispatched to the protocol, then to the adapter for files) -----------------
+    def _send(self, message, body, headers):
+        """One call to the partner for ``message``.
+
+        :return: (HTTP status or None, response text, Retry-After seconds or None,
+            failure kind ("http", "timeout", "connection") or None, error text or None)
+        """
+        self.ensure_one()
+        if self.protocol == "file":
+            return getattr(self, f"_send_file_{self.adapter}")(message, body)
+        return self._send_http(message, body, headers)
+
+    def _basic_auth(self):
+        # Without a user name, the API key is the user name and the password is empty: the
+        # scheme of API-key services such as EasyPost.
+        if self.username:
+            return self.username, self._get_secret("password") or ""
+        return self._get_secret("api_key") or "", ""
+
+    def _send_http(self, message, body, headers):
+        url = (self.base_url or "").rstrip("/") + "/" + (message.endpoint or "").lstrip("/")
+        try:
+            response = requests.request(
+                message.http_method or "POST",
+                url,
+                data=body,
+                headers=headers,
+                timeout=(self.connect_timeout, self.read_timeout),
+                auth=self._basic_auth() if self.auth_type == "basic" else None,
+            )
+        except requests.Timeout as exc:
+            return None, "", None, "timeout", f"timeout: {exc.__class__.__name__}"
+        except requests.ConnectionError as exc:
+            return None, "", None, "connection", f"connection error: {exc.__class__.__name__}"
+        retry_after = message._parse_retry_after(response.headers.get("Retry-After"))
+        if response.ok:
+            return response.status_code, response.text, retry_after, None, None
+        return (
+            response.status_code,
+            response.text,
+            retry_after,
+            "http",
+            f"HTTP {response.status_code}",
+        )
 
     # --- webhook authentication (dispatched to the adapter) ------------------------------------
     def _verify_webhook_signature(self, headers, raw_body):

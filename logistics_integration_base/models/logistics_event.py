@@ -110,8 +110,11 @@ class LogisticsEvent(models.Model):
         return self.sudo()._ingest(backend, events)
 
     # --- ingestion -------------------------------------------------------------------------------
-    def _ingest(self, backend, events, messages=None):
-        """``messages``: optional inbound messages, one per event, that carried them."""
+    def _ingest(self, backend, events, messages=None, source_kind=None):
+        """``messages``: optional inbound messages, one per event, that carried them.
+        ``source_kind``: the kind of system that reports the events when it is not the
+        backend's (``odoo`` for what Odoo itself did with the backend, e.g. a release)."""
+        source_kind = source_kind or backend.kind
         rejected = []  # (index, exception kind, error, event)
         parsed = []  # (index, normalised event)
         for index, event in enumerate(events):
@@ -135,11 +138,12 @@ class LogisticsEvent(models.Model):
             resolved.append(event)
 
         fresh, duplicates = self._drop_duplicates(backend, resolved)
-        rows = self._decide(backend, fresh)
+        rows = self._decide(source_kind, fresh)
         inserted = self._insert(backend, rows)
         duplicates += len(rows) - len(inserted)
-        self._apply_status(backend, rows, inserted)
+        self._apply_status(source_kind, rows, inserted)
         self._publish(rows, inserted)
+        self._react(rows, inserted)
         if rejected:
             self._record_rejections(backend, rejected, messages)
         rejected.sort()
@@ -304,7 +308,7 @@ class LogisticsEvent(models.Model):
         return fresh, len(events) - len(fresh)
 
     @api.model
-    def _decide(self, backend, events):
+    def _decide(self, source_kind, events):
         """Decide, in arrival order, what each event does: become the status, or be kept as
         out of order (older than the event that set the status) or not owner."""
         status_at = {}
@@ -314,7 +318,7 @@ class LogisticsEvent(models.Model):
             shipment = event["shipment"]
             current = status_at.get(shipment["id"], shipment["status_at"])
             reason = None
-            if owner_kind and owner_kind != backend.kind:
+            if owner_kind and owner_kind != source_kind:
                 reason = "not_owner"
             elif sets_status and current and event["occurred_at"] < current:
                 reason = "out_of_order"
@@ -386,7 +390,7 @@ class LogisticsEvent(models.Model):
         )
         return dict(self.env.cr.fetchall())
 
-    def _apply_status(self, backend, rows, inserted):
+    def _apply_status(self, source_kind, rows, inserted):
         """Move each shipment to the newest status-setting event stored for it in this batch.
         The WHERE clause keeps the status monotonic even against concurrent batches."""
         latest = {}
@@ -410,7 +414,7 @@ class LogisticsEvent(models.Model):
                  WHERE s.id = v.shipment_id
                    AND (s.status_at IS NULL OR s.status_at <= v.occurred_at)
                 """,
-                owner=backend.kind,
+                owner=source_kind,
                 uid=self.env.uid,
                 shipment=shipments,
                 type=[latest[sid][0]["type_id"] for sid in shipments],
@@ -458,6 +462,50 @@ class LogisticsEvent(models.Model):
                     endpoint="/milestones",
                     shipment=self.env["logistics.shipment"].browse(row["shipment_id"]),
                 )
+
+    def _react(self, rows, inserted):
+        """What the stored events mean beyond the status: exceptions they clear, and the
+        reactions connectors declare as ``_on_event_<type code>`` methods (a WMS shipment
+        confirmation updates the transfer, a packed parcel gets a label…). Out-of-order events
+        are facts too and get their reactions; events from a non-owner do not."""
+        reacting = [
+            (row["event"]["type"][3], inserted[row["event"]["event_id"]])
+            for row in rows
+            if row["event"]["event_id"] in inserted and row["ignore_reason"] != "not_owner"
+        ]
+        if not reacting:
+            return
+        self._auto_resolve_exceptions(self.browse([event_id for _code, event_id in reacting]))
+        for code, event_id in reacting:
+            handler = getattr(self.browse(event_id), f"_on_event_{code}", None)
+            if handler:
+                handler()
+
+    def _auto_resolve_exceptions(self, events):
+        """Close the open exceptions of these events' shipments whose type is cleared by one
+        of these event types (catalogue data: exception type -> resolving event types)."""
+        resolvable = self.env["logistics.exception"].search(
+            [
+                ("shipment_id", "in", events.shipment_id.ids),
+                ("is_closed", "=", False),
+                ("type_id.resolving_event_type_ids", "in", events.type_id.ids),
+            ]
+        )
+        for exception in resolvable:
+            clearing = events.filtered(
+                lambda e, x=exception: (
+                    e.shipment_id == x.shipment_id
+                    and e.type_id in x.type_id.resolving_event_type_ids
+                )
+            )
+            if clearing:
+                exception._auto_resolve(clearing[0])
+
+    @api.model
+    def _record_odoo_events(self, backend, events):
+        """Events of what Odoo itself did with a backend (e.g. released an order to it): Odoo
+        is their system of record; the backend only scopes their idempotency keys."""
+        return self.sudo()._ingest(backend, events, source_kind="odoo")
 
     def _record_rejections(self, backend, rejected, messages):
         """Every rejected event becomes an exception for a person (one per partner event id

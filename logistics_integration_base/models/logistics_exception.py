@@ -76,3 +76,38 @@ class LogisticsException(models.Model):
             [("code", "=", type_code)], limit=1
         )
         return self.create([dict(vals, type_id=exception_type.id) for vals in vals_list])
+
+    @api.model
+    def _raise_once(self, type_code, vals):
+        """Raise an exception unless one of this type is already open for the same shipment
+        (or, without a shipment, the same partner event id): a condition seen again by a
+        cron or a retry is one exception, not one per sighting."""
+        domain = [("type_code", "=", type_code), ("is_closed", "=", False)]
+        if vals.get("shipment_id"):
+            domain.append(("shipment_id", "=", vals["shipment_id"]))
+        if vals.get("source_event_id"):
+            domain.append(("source_event_id", "=", vals["source_event_id"]))
+        return self.search(domain, limit=1) or self._raise(type_code, [vals])
+
+    def _auto_resolve(self, event):
+        """Close the exception because ``event`` cleared its condition (noted in the chatter)."""
+        done = self.env["logistics.exception.stage"].search([("is_closed", "=", True)], limit=1)
+        for exception in self:
+            exception.write(
+                {
+                    "stage_id": done.id,
+                    "auto_resolved": True,
+                    "resolution_note": exception.env._(
+                        "Resolved by the %(type)s event of %(time)s.",
+                        type=event.type_id.code,
+                        time=event.occurred_at,
+                    ),
+                }
+            )
+            exception.message_post(
+                body=exception.env._(
+                    "Resolved automatically: %(type)s received from %(sender)s.",
+                    type=event.type_id.name,
+                    sender=event.backend_id.name or "Odoo",
+                )
+            )

@@ -41,6 +41,12 @@ class LogisticsExceptionType(models.Model):
         translate=True, help="What the person working the exception should consider doing."
     )
     description = fields.Text(translate=True)
+    resolving_event_type_ids = fields.Many2many(
+        "logistics.event.type",
+        string="Resolved By Events",
+        help="An open exception of this type on a shipment closes itself when one of these "
+        "events arrives for the shipment (noted in its chatter).",
+    )
     active = fields.Boolean(default=True)
 
     _code_uniq = models.Constraint("unique (code)", "An exception type code must be unique.")

@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 
 class LogisticsFlow(models.Model):
@@ -31,3 +31,9 @@ class LogisticsFlow(models.Model):
     active = fields.Boolean(default=True)
 
     _code_uniq = models.Constraint("unique (code)", "A flow code must be unique.")
+
+    @api.model
+    def _mode(self, code):
+        """The sync mode of a flow; flows without a policy run in real time."""
+        flow = self.sudo().search([("code", "=", code)], limit=1)
+        return flow.mode if flow else "realtime"

@@ -6,8 +6,6 @@ import time
 import uuid
 from datetime import timedelta
 
-import requests
-
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
@@ -192,27 +190,9 @@ class LogisticsMessage(models.Model):
         request_body = json.dumps(self.payload) if self.payload is not None else None
         headers = self._request_headers(backend)
         started = time.monotonic()
-        status = retry_after = None
-        response_text = ""
-        try:
-            response = requests.request(
-                self.http_method or "POST",
-                (backend.base_url or "").rstrip("/") + "/" + (self.endpoint or "").lstrip("/"),
-                data=request_body,
-                headers=headers,
-                timeout=(backend.connect_timeout, backend.read_timeout),
-                auth=(backend.username or "", backend._get_secret("password") or "")
-                if backend.auth_type == "basic"
-                else None,
-            )
-            status, response_text = response.status_code, response.text
-            retry_after = self._parse_retry_after(response.headers.get("Retry-After"))
-            failure = None if response.ok else "http"
-            error = None if response.ok else f"HTTP {status}"
-        except requests.Timeout as exc:
-            failure, error = "timeout", f"timeout: {exc.__class__.__name__}"
-        except requests.ConnectionError as exc:
-            failure, error = "connection", f"connection error: {exc.__class__.__name__}"
+        status, response_text, retry_after, failure, error = backend._send(
+            self, request_body, headers
+        )
         latency = int((time.monotonic() - started) * 1000)
         error_class = (
             self.env["logistics.error.rule"]._classify(failure, status) if failure else None
@@ -249,6 +229,7 @@ class LogisticsMessage(models.Model):
         if not failure:
             self.env["logistics.message.attempt"].create(attempt)
             self._set_state("done", **values)
+            self._on_delivered(response_text)
             return f"delivered: HTTP {status}"
         if error_class == "transient" and number < backend.max_attempts:
             delay = backend._backoff(number, retry_after)
@@ -260,7 +241,49 @@ class LogisticsMessage(models.Model):
         self.env["logistics.message.attempt"].create(attempt)
         self._set_state("dead", **values)
         self._raise_dead_letter_alert()
+        self._on_dead(response_text)
         return f"{error}: dead ({error_class})"
+
+    # --- outcome hooks: what a delivered or dead message means for the business ----------------
+    def _on_delivered(self, response_text):
+        """Dispatch a delivered message's response to ``_on_delivered_<operation>`` when the
+        operation has one (connectors add them): e.g. a label purchase stores the label."""
+        handler = getattr(self, f"_on_delivered_{self.operation}", None)
+        if handler:
+            handler(self._parse_response(response_text))
+
+    def _on_dead(self, response_text):
+        """Dispatch a dead message to ``_on_dead_<operation>`` when the operation has one."""
+        handler = getattr(self, f"_on_dead_{self.operation}", None)
+        if handler:
+            handler(self._parse_response(response_text))
+
+    @staticmethod
+    def _parse_response(response_text):
+        try:
+            return json.loads(response_text) if response_text else None
+        except ValueError:
+            return None
+
+    def _on_dead_publish_milestone(self, _response):
+        """A sales channel that never confirmed a milestone (e.g. the tracking number) leaves
+        the order exposed on the channel: someone must act."""
+        if self.backend_id.kind != "channel" or not self.shipment_id:
+            return
+        self.env["logistics.exception"]._raise(
+            "dispatch_confirmation_failed",
+            [
+                {
+                    "name": f"{self.backend_id.name}: {self.payload.get('type')} of "
+                    f"{self.shipment_id.name} not confirmed",
+                    "shipment_id": self.shipment_id.id,
+                    "backend_id": self.backend_id.id,
+                    "message_id": self.id,
+                    "description": f"The channel did not confirm the publication: {self.error}",
+                    "company_id": self.company_id.id,
+                }
+            ],
+        )
 
     def _wait_for_earlier_publications(self):
         """Seconds to wait while an earlier publication to the same subscriber is undelivered:

@@ -8,6 +8,12 @@ class StockPicking(models.Model):
         "logistics.shipment", "picking_id", string="Logistics Shipments"
     )
 
+    def _create_backorder_picking(self):
+        # What a partial shipment leaves behind is a shipment of its own.
+        backorder = super()._create_backorder_picking()
+        self.env["logistics.shipment"]._create_for_pickings(backorder)
+        return backorder
+
 
 class StockMove(models.Model):
     _inherit = "stock.move"

@@ -50,6 +50,8 @@ class ScriptedPartner:
                     # The client gave up (read timeout), as a real partner would see it.
                     return
 
+            do_GET = do_POST
+
             def log_message(self, *args):
                 pass
 

@@ -1,0 +1,83 @@
+"""The WMS / 3PL file-drop protocol, for partners without an API: order files out, confirmation
+files in, same documents as the REST protocol (see wms_rest).
+
+Files are written under a temporary name and renamed, so the partner never reads half a file.
+"""
+
+import csv
+import io
+import os
+from pathlib import Path
+
+ORDER_COLUMNS = ["order_ref", "shipment_ref", "line_id", "sku", "quantity"]
+CONFIRMATION_COLUMNS = [
+    "event_id",
+    "event",
+    "order_ref",
+    "shipment_ref",
+    "occurred_at",
+    "line_id",
+    "sku",
+    "quantity_ordered",
+    "quantity_done",
+]
+
+
+def order_csv(release):
+    """The CSV text of one order release (a wms_rest.release_request document)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, ORDER_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for line in release["lines"]:
+        writer.writerow(
+            {
+                "order_ref": release["order_ref"],
+                "shipment_ref": release["shipment_ref"],
+                "line_id": line["line_id"],
+                "sku": line["sku"],
+                "quantity": line["quantity"],
+            }
+        )
+    return out.getvalue()
+
+
+def write_atomically(directory, name, text):
+    """Write ``text`` as ``directory/name`` through a temporary file and a rename."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    temporary = directory / f".{name}.tmp"
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, directory / name)
+    return directory / name
+
+
+def confirmations(text):
+    """Callback documents (as the REST protocol sends them) from a confirmation file: rows of
+    one event_id form one document. Raises ValueError on a malformed file."""
+    reader = csv.DictReader(io.StringIO(text))
+    missing = set(CONFIRMATION_COLUMNS) - set(reader.fieldnames or [])
+    if missing:
+        raise ValueError(f"confirmation file without column(s): {', '.join(sorted(missing))}")
+    documents = {}
+    for row in reader:
+        document = documents.setdefault(
+            row["event_id"],
+            {
+                "event_id": row["event_id"],
+                "event": row["event"],
+                "order_ref": row["order_ref"],
+                "shipment_ref": row["shipment_ref"],
+                "occurred_at": row["occurred_at"],
+                "lines": [],
+            },
+        )
+        if row["line_id"] or row["sku"]:
+            document["lines"].append(
+                {
+                    "line_id": row["line_id"],
+                    "sku": row["sku"],
+                    "quantity_ordered": float(row["quantity_ordered"] or 0),
+                    "quantity_done": float(row["quantity_done"] or 0),
+                }
+            )
+    return list(documents.values())

@@ -1,0 +1,9 @@
+from . import (
+    logistics_backend,
+    logistics_event,
+    logistics_message,
+    logistics_shipment,
+    stock_move,
+    stock_picking,
+    stock_warehouse,
+)

@@ -1,0 +1,225 @@
+import os
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+
+from odoo import api, fields, models
+
+from ..adapters import wms_csv, wms_rest
+
+
+def _move_to_processed(path):
+    target = path.parent / "processed"
+    target.mkdir(exist_ok=True)
+    os.replace(path, target / path.name)
+
+
+class LogisticsBackend(models.Model):
+    _inherit = "logistics.backend"
+
+    adapter = fields.Selection(
+        selection_add=[("wms_rest", "WMS / 3PL (REST)"), ("wms_csv", "WMS / 3PL (CSV file drop)")],
+        ondelete={"wms_rest": "set default", "wms_csv": "set default"},
+    )
+    wms_ack_minutes = fields.Integer(
+        string="Acknowledgement Delay (minutes)",
+        default=15,
+        help="A released order that the WMS has not acknowledged after this many minutes "
+        "raises a delayed_ack exception.",
+    )
+    wms_drop_dir = fields.Char(
+        string="Drop Directory",
+        help="File drop: order files are written to <directory>/outbound, confirmation files "
+        "are read from <directory>/inbound.",
+    )
+    wms_warehouse_ids = fields.One2many(
+        "stock.warehouse", "logistics_wms_backend_id", string="Warehouses"
+    )
+
+    # --- webhooks: callbacks are signed with the generic scheme ---------------------------------
+    def _verify_webhook_signature_wms_rest(self, headers, raw_body):
+        return self._verify_webhook_signature_generic(headers, raw_body)
+
+    def _verify_webhook_signature_wms_csv(self, headers, raw_body):
+        return self._verify_webhook_signature_generic(headers, raw_body)
+
+    def _parse_webhook_events_wms_rest(self, data):
+        return wms_rest.canonical_events(data)
+
+    def _parse_webhook_events_wms_csv(self, data):
+        return wms_rest.canonical_events(data)
+
+    # --- file drop ------------------------------------------------------------------------------
+    def _drop_path(self, *parts):
+        if not self.wms_drop_dir:
+            raise ValueError(f"backend {self.code} has no drop directory")
+        return Path(self.wms_drop_dir, *parts)
+
+    def _send_file_wms_csv(self, message, _body):
+        """Deliver an order release as a CSV file in the drop directory."""
+        if message.operation != "order_release":
+            return 422, "", None, "http", f"{message.operation} is not supported by file drop"
+        name = f"order-{message.payload['shipment_ref'].replace('/', '_')}-{message.id}.csv"
+        try:
+            path = wms_csv.write_atomically(
+                self._drop_path("outbound"), name, wms_csv.order_csv(message.payload)
+            )
+        except (OSError, ValueError) as error:
+            return None, "", None, "connection", f"file drop failed: {error}"
+        return 200, f"written {path}", None, None, None
+
+    @api.model
+    def _cron_import_wms_files(self):
+        """Read confirmation files of file-drop WMS backends: each file becomes one inbound
+        message (processed like webhooks), then moves to inbound/processed."""
+        for backend in self.search([("adapter", "=", "wms_csv"), ("wms_drop_dir", "!=", False)]):
+            inbound = backend._drop_path("inbound")
+            if not inbound.is_dir():
+                continue
+            for path in sorted(inbound.glob("*.csv")):
+                backend._import_wms_file(path)
+                # Moved once the import is committed: a crash before leaves the file in place,
+                # and its file name and event ids make the second import a no-op.
+                self.env.cr.postcommit.add(partial(_move_to_processed, path))
+
+    def _import_wms_file(self, path):
+        self.ensure_one()
+        Message = self.env["logistics.message"].sudo()
+        text = path.read_text(encoding="utf-8")
+        try:
+            documents = wms_csv.confirmations(text)
+            wms_rest.canonical_events(documents)
+        except ValueError as error:
+            Message.create(
+                {
+                    "direction": "inbound",
+                    "backend_id": self.id,
+                    "operation": "file_import",
+                    "state": "rejected",
+                    "error_class": "business",
+                    "error": f"{path.name}: {error}",
+                    "request_body": text[:65536],
+                    "company_id": self.company_id.id,
+                }
+            )
+            return None
+        message_id = Message._store_inbound(
+            self,
+            operation="file_import",
+            payload=documents,
+            raw=text[:65536],
+            partner_event_id=f"file:{path.name}",
+            correlation_id=None,
+        )
+        if message_id:
+            self._enqueue_inbound_processing(Message.browse(message_id))
+        return message_id
+
+    # --- acknowledgements -----------------------------------------------------------------------
+    @api.model
+    def _cron_check_wms_ack(self):
+        """Released orders the WMS did not acknowledge in time raise delayed_ack (once)."""
+        Exception_ = self.env["logistics.exception"].sudo()
+        now = fields.Datetime.now()
+        raised = 0
+        for backend in self.search([("kind", "=", "wms")]):
+            late = self.env["logistics.shipment"].search(
+                [
+                    ("wms_backend_id", "=", backend.id),
+                    ("status_code", "=", "order_released"),
+                    ("wms_released_at", "<", now - timedelta(minutes=backend.wms_ack_minutes)),
+                ]
+            )
+            for shipment in late:
+                Exception_._raise_once(
+                    "delayed_ack",
+                    {
+                        "name": self.env._(
+                            "%(wms)s has not acknowledged %(ref)s",
+                            wms=backend.name,
+                            ref=shipment.picking_id.name or shipment.name,
+                        ),
+                        "shipment_id": shipment.id,
+                        "backend_id": backend.id,
+                        "description": self.env._(
+                            "Released at %(at)s; no acknowledgement after %(minutes)s minutes.",
+                            at=shipment.wms_released_at,
+                            minutes=backend.wms_ack_minutes,
+                        ),
+                        "company_id": shipment.company_id.id,
+                    },
+                )
+                raised += 1
+        return raised
+
+    # --- releases missed by the realtime path, and batch-mode flows -----------------------------
+    @api.model
+    def _cron_release_ready(self):
+        pickings = self.env["stock.picking"].search(
+            [
+                ("state", "=", "assigned"),
+                ("picking_type_code", "=", "outgoing"),
+                ("picking_type_id.warehouse_id.logistics_wms_backend_id", "!=", False),
+                ("logistics_shipment_ids.wms_release_message_id", "=", False),
+            ]
+        )
+        return len(pickings._logistics_release_to_wms())
+
+    # --- stock ----------------------------------------------------------------------------------
+    def action_sync_stock(self):
+        """Ask the WMS for a stock snapshot; differences with Odoo become exceptions."""
+        Message = self.env["logistics.message"].sudo()
+        for backend in self.filtered(lambda b: b.adapter == "wms_rest"):
+            Message._create_outbound(
+                backend, "stock_snapshot", None, endpoint=wms_rest.STOCK_PATH, http_method="GET"
+            )
+        return True
+
+    @api.model
+    def _cron_sync_wms_stock(self):
+        return self.search(
+            [("adapter", "=", "wms_rest"), ("paused", "=", False)]
+        ).action_sync_stock()
+
+    def _compare_stock(self, levels, message):
+        """Raise one stock_mismatch per product whose WMS quantity differs from Odoo's in the
+        backend's warehouses (nothing is overwritten)."""
+        self.ensure_one()
+        locations = self.wms_warehouse_ids.lot_stock_id
+        if not locations:
+            return 0
+        products = self.env["product.product"].search([("default_code", "in", list(levels))])
+        mismatches = 0
+        for product in products:
+            odoo_qty = sum(
+                product.with_context(location=location.id).qty_available for location in locations
+            )
+            wms_qty = levels[product.default_code]
+            if abs(odoo_qty - wms_qty) < 1e-6:
+                continue
+            mismatches += 1
+            self.env["logistics.exception"].sudo()._raise_once(
+                "stock_mismatch",
+                {
+                    "name": self.env._(
+                        "%(sku)s: WMS %(wms)s, Odoo %(odoo)s",
+                        sku=product.default_code,
+                        wms=f"{wms_qty:g}",
+                        odoo=f"{odoo_qty:g}",
+                    ),
+                    "backend_id": self.id,
+                    "message_id": message.id,
+                    "source_event_id": f"stock:{product.default_code}",
+                    "description": self.env._(
+                        "The WMS reports %(wms)s on hand for %(product)s, Odoo %(odoo)s in "
+                        "%(locations)s. The WMS owns quantities: count the location and adjust "
+                        "Odoo's inventory, or correct the WMS.",
+                        wms=f"{wms_qty:g}",
+                        product=product.display_name,
+                        odoo=f"{odoo_qty:g}",
+                        locations=", ".join(locations.mapped("complete_name")),
+                    ),
+                    "company_id": self.company_id.id,
+                },
+            )
+        return mismatches
