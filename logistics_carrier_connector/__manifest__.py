@@ -7,4 +7,17 @@
     "author": "Logistics Integration Suite",
     "website": "https://github.com/logistics-integration-suite/logistics-integration-suite",
     "depends": ["logistics_integration_base", "stock_delivery"],
+    "data": [
+        "security/ir.model.access.csv",
+        "data/logistics_carrier_status_map_data.xml",
+        "data/mail_template_data.xml",
+        "data/ir_cron_data.xml",
+        "views/logistics_backend_views.xml",
+        "views/logistics_shipment_views.xml",
+        "views/logistics_exception_views.xml",
+        "views/logistics_carrier_status_map_views.xml",
+    ],
+    "demo": [
+        "demo/logistics_carrier_demo.xml",
+    ],
 }

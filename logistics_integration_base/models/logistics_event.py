@@ -244,6 +244,11 @@ class LogisticsEvent(models.Model):
         found = {}
         if not refs and not numbers:
             return found
+        # The query reads columns the ORM may not have written yet (e.g. a tracking number set
+        # earlier in this transaction).
+        self.env["logistics.shipment"].flush_model()
+        self.env["stock.picking"].flush_model(["name"])
+        self.env["sale.order"].flush_model(["name"])
         self.env.cr.execute(
             SQL(
                 """

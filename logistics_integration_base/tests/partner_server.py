@@ -37,12 +37,15 @@ class ScriptedPartner:
                 )
                 if delay:
                     time.sleep(delay)
-                payload = json.dumps(answer).encode()
+                raw = isinstance(answer, bytes)
+                payload = answer if raw else json.dumps(answer).encode()
                 try:
                     self.send_response(status)
                     for key, value in headers.items():
                         self.send_header(key, value)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header(
+                        "Content-Type", "application/octet-stream" if raw else "application/json"
+                    )
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)

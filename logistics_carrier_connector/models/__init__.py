@@ -1,0 +1,8 @@
+from . import (
+    logistics_backend,
+    logistics_carrier_status_map,
+    logistics_event,
+    logistics_exception,
+    logistics_message,
+    logistics_shipment,
+)

@@ -1,0 +1,135 @@
+from datetime import timedelta
+
+from odoo import api, fields, models
+
+from ..adapters import easypost
+
+TRACKED_STATUSES = (
+    "label_created",
+    "tracking_published",
+    "shipped",
+    "in_transit",
+    "out_for_delivery",
+)
+
+
+class LogisticsBackend(models.Model):
+    _inherit = "logistics.backend"
+
+    adapter = fields.Selection(
+        selection_add=[("easypost", "EasyPost (carrier aggregator)")],
+        ondelete={"easypost": "set default"},
+    )
+    carrier_rate_rule = fields.Selection(
+        [("cheapest", "Cheapest"), ("fastest", "Fastest"), ("preferred", "Preferred carrier")],
+        string="Rate Choice",
+        default="cheapest",
+        help="Which of the rates the aggregator offers is bought. Preferred: the cheapest rate "
+        "of the preferred carrier (and service), else the cheapest.",
+    )
+    carrier_preferred = fields.Char(string="Preferred Carrier", help="e.g. USPS, UPSDAP")
+    carrier_preferred_service = fields.Char(string="Preferred Service", help="e.g. Priority")
+    carrier_default_weight = fields.Float(
+        string="Default Parcel Weight (kg)",
+        default=1.0,
+        help="Used when neither the warehouse nor the products give a weight.",
+    )
+    carrier_tracking_hours = fields.Integer(
+        string="Tracking Silence (hours)",
+        default=48,
+        help="A parcel in transit without a tracking update for this long raises missing_tracking.",
+    )
+    carrier_tracking_url = fields.Char(
+        string="Tracking Page",
+        help="Public tracking page with {tracking} for the tracking number, used in customer "
+        "emails when the carrier gives no page of its own.",
+    )
+
+    # --- webhooks: EasyPost's own signature and events ------------------------------------------
+    def _verify_webhook_signature_easypost(self, headers, raw_body):
+        easypost.verify_signature(raw_body, headers, self._get_secret("webhook_secret"))
+
+    def _parse_webhook_events_easypost(self, data):
+        """tracker.updated events as canonical milestones, through the status mapping table;
+        other events, and statuses mapped to nothing, give no event."""
+        update = easypost.parse_event(data)
+        if update is None:
+            return []
+        row = self.env["logistics.carrier.status.map"]._map(
+            "easypost", update.status, update.status_detail
+        )
+        if not row or not row.event_type_id:
+            return []
+        return [
+            {
+                "type": row.event_type_id.code,
+                "event_id": update.event_id,
+                "occurred_at": update.occurred_at,
+                "tracking_number": update.tracking_code,
+                "payload": {
+                    "status": update.status,
+                    "status_detail": update.status_detail,
+                    "reason": row.reason,
+                    "action_required": row.action_required,
+                    "message": update.message,
+                    "location": update.location,
+                    "est_delivery_date": update.est_delivery_date,
+                    "signed_by": update.signed_by,
+                    "public_url": update.public_url,
+                    "carrier": update.carrier,
+                },
+            }
+        ]
+
+    # --- carriers in order of preference --------------------------------------------------------
+    def _next_carrier(self, company):
+        """The carrier backend to try after this one (by priority), or the first one."""
+        carriers = self.search(
+            [
+                ("kind", "=", "carrier"),
+                ("adapter", "=", "easypost"),
+                ("company_id", "=", company.id),
+            ],
+            order="sequence, id",
+        )
+        if not self:
+            return carriers[:1]
+        later = carriers.filtered(lambda c: (c.sequence, c.id) > (self.sequence, self.id))
+        return later[:1]
+
+    # --- tracking that went silent --------------------------------------------------------------
+    @api.model
+    def _cron_check_missing_tracking(self):
+        Exception_ = self.env["logistics.exception"].sudo()
+        now = fields.Datetime.now()
+        raised = 0
+        for backend in self.search([("kind", "=", "carrier"), ("adapter", "=", "easypost")]):
+            silent = self.env["logistics.shipment"].search(
+                [
+                    ("carrier_backend_id", "=", backend.id),
+                    ("tracking_number", "!=", False),
+                    ("status_code", "in", TRACKED_STATUSES),
+                    ("status_at", "<", now - timedelta(hours=backend.carrier_tracking_hours)),
+                ]
+            )
+            for shipment in silent:
+                Exception_._raise_once(
+                    "missing_tracking",
+                    {
+                        "name": self.env._(
+                            "No tracking update for %(tracking)s", tracking=shipment.tracking_number
+                        ),
+                        "shipment_id": shipment.id,
+                        "backend_id": backend.id,
+                        "description": self.env._(
+                            "Last milestone %(status)s at %(at)s; nothing since for more than "
+                            "%(hours)s hours.",
+                            status=shipment.status_code,
+                            at=shipment.status_at,
+                            hours=backend.carrier_tracking_hours,
+                        ),
+                        "company_id": shipment.company_id.id,
+                    },
+                )
+                raised += 1
+        return raised

@@ -1,0 +1,164 @@
+import logging
+import mimetypes
+
+import requests
+
+from odoo import fields, models
+
+from odoo.addons.queue_job.exception import RetryableJobError
+
+from ..adapters import easypost
+
+_logger = logging.getLogger(__name__)
+
+
+class LogisticsMessage(models.Model):
+    _inherit = "logistics.message"
+
+    def _on_delivered_carrier_shipment_create(self, response):
+        """Rates are in: buy the one the backend's rule chooses, with this shipment's key."""
+        shipment = self.shipment_id
+        backend = self.backend_id
+        try:
+            carrier_shipment = easypost.parse_shipment(response)
+            rate = easypost.choose_rate(
+                carrier_shipment.rates,
+                backend.carrier_rate_rule or "cheapest",
+                backend.carrier_preferred,
+                backend.carrier_preferred_service,
+            )
+        except (ValueError, TypeError, KeyError) as error:
+            self._label_failed(self.env._("No usable rate: %(error)s", error=error))
+            return
+        shipment.write(
+            {
+                "carrier_shipment_ref": carrier_shipment.id,
+                "carrier_name": rate.carrier,
+                "carrier_service": rate.service,
+                "freight_estimate": rate.amount,
+            }
+        )
+        self._create_outbound(
+            backend,
+            "label_buy",
+            easypost.buy_request(rate.id),
+            endpoint=easypost.buy_path(carrier_shipment.id),
+            shipment=shipment,
+        )
+
+    def _on_delivered_label_buy(self, response):
+        """The label is bought: tracking number on the transfer, the label PDF attached, and
+        the label_created milestone recorded."""
+        shipment = self.shipment_id
+        try:
+            bought = easypost.parse_shipment(response)
+        except (ValueError, TypeError, KeyError) as error:
+            self._label_failed(self.env._("Label answer not understood: %(error)s", error=error))
+            return
+        picking = shipment.picking_id
+        values = {
+            "tracking_number": bought.tracking_code,
+            "label_url": bought.label_url,
+            "tracking_url": bought.tracker_public_url
+            or (self.backend_id.carrier_tracking_url or "").format(tracking=bought.tracking_code)
+            or False,
+        }
+        if bought.selected_rate:
+            values["freight_actual"] = bought.selected_rate.amount
+        shipment.write(values)
+        if picking:
+            picking.carrier_tracking_ref = bought.tracking_code
+        if bought.label_pdf_url:
+            self._attach_label(bought.label_pdf_url, "application/pdf")
+        else:
+            self._attach_label(bought.label_url, bought.label_file_type or "application/pdf")
+        self.env["logistics.event"]._ingest(
+            self.backend_id,
+            [
+                {
+                    "type": "label_created",
+                    "event_id": f"{bought.id}:label",
+                    "occurred_at": fields.Datetime.now().isoformat() + "+00:00",
+                    "shipment_ref": shipment.name,
+                    "payload": {
+                        "tracking_number": bought.tracking_code,
+                        "carrier": shipment.carrier_name,
+                        "service": shipment.carrier_service,
+                        "label_url": bought.label_url,
+                    },
+                }
+            ],
+        )
+
+    def _attach_label(self, url, mimetype):
+        """Download the label and attach it to the transfer. A label that can't be fetched now
+        is fetched again by a job (the purchase itself is not repeated)."""
+        try:
+            content = self._download_label(url)
+        except requests.RequestException as error:
+            _logger.warning("label of %s not fetched yet: %s", self.shipment_id.name, error)
+            self.with_delay(
+                channel=self.backend_id.channel,
+                description=f"Fetch label of {self.shipment_id.name}",
+            )._fetch_label_job(url, mimetype)
+            return
+        self._store_label(content, mimetype)
+
+    def _fetch_label_job(self, url, mimetype):
+        """Job: fetch a label whose first download failed, retried while the partner fails."""
+        try:
+            content = self._download_label(url)
+        except requests.RequestException as error:
+            raise RetryableJobError(f"label not fetched: {error}", seconds=60) from error
+        self._store_label(content, mimetype)
+
+    def _download_label(self, url):
+        backend = self.backend_id
+        response = requests.get(url, timeout=(backend.connect_timeout, backend.read_timeout))
+        response.raise_for_status()
+        return response.content
+
+    def _store_label(self, content, mimetype):
+        shipment = self.shipment_id
+        name = (shipment.tracking_number or shipment.name).replace("/", "_")
+        shipment.label_attachment_id = self.env["ir.attachment"].create(
+            {
+                "name": f"Label-{name}{mimetypes.guess_extension(mimetype) or ''}",
+                "raw": content,
+                "mimetype": mimetype,
+                "res_model": "stock.picking" if shipment.picking_id else "logistics.shipment",
+                "res_id": shipment.picking_id.id or shipment.id,
+            }
+        )
+
+    def _on_dead_carrier_shipment_create(self, response):
+        self._label_failed(self._carrier_error_text(response))
+
+    def _on_dead_label_buy(self, response):
+        self._label_failed(self._carrier_error_text(response))
+
+    def _carrier_error_text(self, response):
+        error = easypost.parse_error(response, self.http_status)
+        details = "; ".join(error.field_errors)
+        return f"{error.code}: {error.message}" + (f" ({details})" if details else "")
+
+    def _label_failed(self, reason):
+        """Raise label_failed for a person, who can route the parcel to the next carrier."""
+        shipment = self.shipment_id
+        self.env["logistics.exception"].sudo()._raise(
+            "label_failed",
+            [
+                {
+                    "name": self.env._(
+                        "No label for %(ref)s from %(carrier)s",
+                        ref=shipment.picking_id.name or shipment.name,
+                        carrier=self.backend_id.name,
+                    ),
+                    "shipment_id": shipment.id,
+                    "backend_id": self.backend_id.id,
+                    "message_id": self.id,
+                    "description": reason,
+                    "company_id": shipment.company_id.id,
+                }
+            ],
+        )

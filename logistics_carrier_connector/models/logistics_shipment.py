@@ -1,0 +1,99 @@
+from odoo import fields, models
+
+from ..adapters import easypost
+
+NOTIFICATION_TEMPLATES = {
+    "shipped": "logistics_carrier_connector.mail_template_shipped",
+    "delivered": "logistics_carrier_connector.mail_template_delivered",
+    "exception": "logistics_carrier_connector.mail_template_delivery_exception",
+}
+
+
+class LogisticsShipment(models.Model):
+    _inherit = "logistics.shipment"
+
+    carrier_shipment_ref = fields.Char(
+        string="Carrier Shipment ID", readonly=True, copy=False, help="e.g. EasyPost's shp_ id."
+    )
+    carrier_name = fields.Char(string="Carrier", readonly=True, copy=False)
+    carrier_service = fields.Char(string="Service", readonly=True, copy=False)
+    label_message_id = fields.Many2one(
+        "logistics.message",
+        string="Label Request",
+        readonly=True,
+        copy=False,
+        help="The message that started the label purchase with the current carrier.",
+    )
+    label_attachment_id = fields.Many2one(
+        "ir.attachment", string="Label", readonly=True, copy=False
+    )
+    label_url = fields.Char(readonly=True, copy=False)
+    tracking_url = fields.Char(string="Tracking Page", readonly=True, copy=False)
+    pod_signed_by = fields.Char(string="Signed By", readonly=True, copy=False)
+    delivery_issue = fields.Char(
+        readonly=True, copy=False, help="The carrier's reason when a delivery failed."
+    )
+
+    customer_notified = fields.Char(
+        readonly=True, copy=False, help="Milestones the customer was emailed about."
+    )
+
+    def _buy_label(self, backend=None, packages=None):
+        """Start the label purchase with ``backend`` (default: the shipment's carrier, else the
+        first carrier by priority): create the carrier shipment, then buy the chosen rate."""
+        Message = self.env["logistics.message"].sudo()
+        for shipment in self.sudo():
+            carrier = (
+                backend
+                or shipment.carrier_backend_id
+                or self.env["logistics.backend"]._next_carrier(shipment.company_id)
+            )
+            if not carrier:
+                continue
+            message = Message._create_outbound(
+                carrier,
+                "carrier_shipment_create",
+                shipment._carrier_shipment_document(carrier, packages),
+                endpoint=easypost.SHIPMENTS_PATH,
+                shipment=shipment,
+            )
+            shipment.write({"carrier_backend_id": carrier.id, "label_message_id": message.id})
+
+    def _carrier_shipment_document(self, carrier, packages):
+        self.ensure_one()
+        picking = self.picking_id
+        warehouse = self.warehouse_id or picking.picking_type_id.warehouse_id
+        weight = sum(float(p.get("weight_kg") or 0) for p in packages or []) or sum(
+            move.product_id.weight * move.product_uom_qty for move in picking.move_ids
+        )
+        return easypost.shipment_request(
+            reference=self.name,
+            from_address=_address(warehouse.partner_id or self.company_id.partner_id),
+            to_address=_address(self.partner_id or picking.partner_id),
+            parcel=easypost.parcel_from_kg(weight or carrier.carrier_default_weight),
+            options={"label_format": "PDF"},
+        )
+
+    def _notify_customer(self, milestone):
+        """Email the customer about a milestone, once per milestone and shipment."""
+        template = self.env.ref(NOTIFICATION_TEMPLATES[milestone], raise_if_not_found=False)
+        for shipment in self.sudo():
+            sent = (shipment.customer_notified or "").split(",")
+            if not template or milestone in sent or not shipment.partner_id.email:
+                continue
+            template.send_mail(shipment.id)
+            shipment.customer_notified = ",".join(filter(None, [*sent, milestone]))
+
+
+def _address(partner):
+    return {
+        "name": partner.name,
+        "street1": partner.street,
+        "street2": partner.street2,
+        "city": partner.city,
+        "state": partner.state_id.code,
+        "zip": partner.zip,
+        "country": partner.country_id.code,
+        "phone": partner.phone,
+        "email": partner.email,
+    }

@@ -1,0 +1,1 @@
+from . import test_carrier_flow, test_easypost_adapter, test_status_mapping

@@ -1,0 +1,264 @@
+import json
+from datetime import timedelta
+
+from odoo import fields
+from odoo.tests import tagged
+
+from odoo.addons.logistics_integration_base.tests.common import LogisticsCase
+from odoo.addons.logistics_integration_base.tests.partner_server import (
+    LoopbackPartnerMixin,
+    ScriptedPartner,
+)
+from odoo.addons.queue_job.tests.common import trap_jobs
+
+from ..adapters import easypost
+from .fixtures import load_cassette, response_json
+
+PDF = b"%PDF-1.4\n% a label\n%%EOF\n"
+
+
+@tagged("post_install", "-at_install")
+class TestCarrierFlow(LoopbackPartnerMixin, LogisticsCase):
+    """Label purchase, tracking webhooks, proof of delivery, failures and alternate routing,
+    against a real HTTP partner on 127.0.0.1 answering EasyPost's recorded bodies."""
+
+    def setUp(self):
+        super().setUp()
+        self.partner = ScriptedPartner().__enter__()
+        self.addCleanup(self.partner.__exit__)
+        self.env["logistics.subscription"].search([]).unlink()
+        self.carrier.write(
+            {
+                "adapter": "easypost",
+                "base_url": self.partner.url,
+                "auth_type": "basic",
+                "carrier_rate_rule": "cheapest",
+                "sequence": 1,
+            }
+        )
+        self.carrier.api_key = "EZTK_test_key"
+        self.carrier.webhook_secret = "whsec_carrier"
+        self.alternate = self.env["logistics.backend"].create(
+            {
+                "name": "Alternate Carrier",
+                "code": "t_carrier_alt",
+                "kind": "carrier",
+                "adapter": "easypost",
+                "base_url": self.partner.url,
+                "auth_type": "basic",
+                "sequence": 2,
+            }
+        )
+        self.alternate.api_key = "EZTK_alt_key"
+        self.customer.write({"email": "customer@example.com", "city": "Redondo Beach"})
+        self.created = response_json(load_cassette("test_shipment_create")[0])
+        bought = response_json(load_cassette("test_shipment_buy")[-1])
+        bought["postage_label"]["label_pdf_url"] = f"{self.partner.url}/labels/label.pdf"
+        self.bought = bought
+
+    def run_jobs(self, trap):
+        for _round in range(10):
+            if not trap.enqueued_jobs:
+                return
+            trap.perform_enqueued_jobs()
+
+    def packed(self, event_id="wms-packed-1"):
+        with trap_jobs() as trap:
+            self.env["logistics.event"].ingest_events(
+                self.wms.code,
+                [
+                    self.event(
+                        "packed",
+                        fields.Datetime.now().isoformat() + "+00:00",
+                        event_id,
+                        payload={"packages": [{"package_id": "PKG-1", "weight_kg": 2.0}]},
+                    )
+                ],
+            )
+            self.run_jobs(trap)
+
+    def tracker_event(self, status, status_detail, event_id, **tracker):
+        body = {
+            "object": "Event",
+            "id": event_id,
+            "description": "tracker.updated",
+            "result": dict(
+                {
+                    "object": "Tracker",
+                    "id": "trk_1",
+                    "tracking_code": self.shipment.tracking_number,
+                    "status": status,
+                    "status_detail": status_detail,
+                    "carrier": "USPS",
+                    "tracking_details": [
+                        {
+                            "object": "TrackingDetail",
+                            "message": f"{status} ({status_detail})",
+                            "status": status,
+                            "status_detail": status_detail,
+                            "datetime": (
+                                fields.Datetime.now() + timedelta(minutes=len(event_id))
+                            ).isoformat()
+                            + "Z",
+                        }
+                    ],
+                },
+                **tracker,
+            ),
+        }
+        return body
+
+    def deliver_webhook(self, body):
+        events = self.carrier._parse_webhook_events(body)
+        return self.env["logistics.event"].ingest_events(self.carrier.code, events)
+
+    def buy_label(self):
+        self.partner.answer(201, self.created).answer(200, self.bought).answer(200, PDF)
+        self.packed()
+
+    def test_packed_parcel_gets_the_cheapest_label_once(self):
+        self.buy_label()
+        create, buy, label = self.partner.requests
+        self.assertEqual(create[:2], ("POST", "/v2/shipments"))
+        document = json.loads(create[3])["shipment"]
+        self.assertEqual(document["reference"], self.shipment.name)
+        self.assertEqual(document["parcel"]["weight"], 70.5)  # 2 kg in ounces
+        self.assertEqual(document["options"], {"label_format": "PDF"})
+        self.assertTrue(create[2]["Authorization"].startswith("Basic "))
+        cheapest = easypost.choose_rate(easypost.parse_shipment(self.created).rates, "cheapest")
+        self.assertEqual(buy[:2], ("POST", f"/v2/shipments/{self.created['id']}/buy"))
+        self.assertEqual(json.loads(buy[3]), {"rate": {"id": cheapest.id}})
+        self.assertEqual(label[:2], ("GET", "/labels/label.pdf"))
+        buy_message = self.env["logistics.message"].search(
+            [("operation", "=", "label_buy"), ("shipment_id", "=", self.shipment.id)]
+        )
+        self.assertEqual(buy[2]["Idempotency-Key"], buy_message.uuid)
+        shipment = self.shipment
+        self.assertEqual(shipment.tracking_number, self.bought["tracking_code"])
+        self.assertEqual(shipment.picking_id.carrier_tracking_ref, self.bought["tracking_code"])
+        self.assertEqual(shipment.label_attachment_id.raw, PDF)
+        self.assertEqual(shipment.label_attachment_id.mimetype, "application/pdf")
+        self.assertEqual(shipment.label_attachment_id.res_id, shipment.picking_id.id)
+        self.assertEqual(shipment.carrier_backend_id, self.carrier)
+        self.assertEqual(shipment.status_code, "label_created")
+        self.assertEqual(shipment.freight_estimate, cheapest.amount)
+        # A second packed event (a re-sent confirmation) buys nothing.
+        self.packed("wms-packed-2")
+        self.assertEqual(len(self.partner.requests), 3)
+
+    def test_tracking_webhooks_walk_to_proof_of_delivery(self):
+        self.buy_label()
+        secret_body = json.dumps(self.tracker_event("in_transit", "arrived_at_facility", "evt_1"))
+        raw = secret_body.encode()
+        headers = {"X-Hmac-Signature": easypost.sign(raw, "whsec_carrier")}
+        self.carrier._verify_webhook_signature(headers, raw)
+        with self.assertRaises(ValueError):
+            self.carrier._verify_webhook_signature({"X-Hmac-Signature": "hmac-sha256-hex=00"}, raw)
+        steps = [
+            ("pre_transit", "status_update", "evt_0"),
+            ("in_transit", "arrived_at_facility", "evt_01"),
+            ("out_for_delivery", "out_for_delivery", "evt_012"),
+        ]
+        for status, detail, event_id in steps:
+            self.assertEqual(
+                self.deliver_webhook(self.tracker_event(status, detail, event_id))["accepted"], 1
+            )
+        result = self.deliver_webhook(
+            self.tracker_event(
+                "delivered", "arrived_at_destination", "evt_0123", signed_by="J. Doe"
+            )
+        )
+        self.assertEqual(result["accepted"], 1)
+        shipment = self.shipment
+        self.assertEqual(shipment.status_code, "delivered")
+        self.assertEqual(shipment.pod_signed_by, "J. Doe")
+        self.assertTrue(shipment.delivered_at)
+        mails = self.env["mail.mail"].search(
+            [("model", "=", "logistics.shipment"), ("res_id", "=", shipment.id)]
+        )
+        self.assertEqual(len(mails), 1)
+        self.assertIn("was delivered", mails.subject)
+        self.assertIn("J. Doe", mails.body_html)
+        # The same delivery again: a duplicate, and no second email.
+        again = self.tracker_event("delivered", "arrived_at_destination", "evt_0123")
+        self.assertEqual(self.deliver_webhook(again)["duplicates"], 1)
+        self.assertEqual(
+            self.env["mail.mail"].search_count(
+                [("model", "=", "logistics.shipment"), ("res_id", "=", shipment.id)]
+            ),
+            1,
+        )
+
+    def test_failure_raises_delivery_failed_with_reason_and_tells_the_customer(self):
+        self.buy_label()
+        self.deliver_webhook(self.tracker_event("failure", "address_not_found", "evt_f"))
+        shipment = self.shipment
+        self.assertEqual(shipment.status_code, "exception")
+        exception = shipment.exception_ids.filtered(lambda e: e.type_code == "delivery_failed")
+        self.assertEqual(len(exception), 1)
+        self.assertIn("address_invalid", exception.name)
+        self.assertTrue(exception.suggested_actions)
+        mail = self.env["mail.mail"].search(
+            [("model", "=", "logistics.shipment"), ("res_id", "=", shipment.id)]
+        )
+        self.assertIn("A problem with the delivery", mail.subject)
+
+    def test_shipped_email_carries_the_tracking_number(self):
+        self.buy_label()
+        self.env["logistics.event"].ingest_events(
+            self.wms.code,
+            [self.event("shipped", fields.Datetime.now().isoformat() + "+00:00", "wms-ship-1")],
+        )
+        mail = self.env["mail.mail"].search(
+            [("model", "=", "logistics.shipment"), ("res_id", "=", self.shipment.id)]
+        )
+        self.assertIn("has shipped", mail.subject)
+        self.assertIn(self.shipment.tracking_number, mail.body_html)
+        self.assertIn("customer@example.com", mail.email_to or mail.recipient_ids.email or "")
+
+    def test_unmapped_and_other_events_record_nothing(self):
+        self.buy_label()
+        self.assertEqual(
+            self.carrier._parse_webhook_events(self.tracker_event("unknown", None, "evt_u")), []
+        )
+        self.assertEqual(
+            self.carrier._parse_webhook_events(
+                {"object": "Event", "id": "evt_b", "description": "batch.created", "result": {}}
+            ),
+            [],
+        )
+
+    def test_label_failure_routes_to_the_alternate_carrier_in_one_click(self):
+        error = response_json(load_cassette("test_error")[0])
+        self.partner.answer(201, self.created).answer(422, error)
+        self.packed()
+        exception = self.shipment.exception_ids.filtered(lambda e: e.type_code == "label_failed")
+        self.assertEqual(len(exception), 1)
+        self.assertIn(error["error"]["code"], exception.description)
+        self.assertEqual(exception.backend_id, self.carrier)
+        self.partner.answer(201, self.created).answer(200, self.bought).answer(200, PDF)
+        with trap_jobs() as trap:
+            exception.action_route_alternate_carrier()
+            self.run_jobs(trap)
+        self.assertEqual(self.shipment.carrier_backend_id, self.alternate)
+        self.assertEqual(self.shipment.status_code, "label_created")
+        self.assertTrue(exception.is_closed)
+        self.assertTrue(exception.auto_resolved)
+        buy = self.env["logistics.message"].search(
+            [("operation", "=", "label_buy"), ("backend_id", "=", self.alternate.id)]
+        )
+        self.assertEqual(buy.state, "done")
+
+    def test_silent_tracking_raises_missing_tracking_until_it_moves(self):
+        self.buy_label()
+        Backend = self.env["logistics.backend"]
+        self.assertEqual(Backend._cron_check_missing_tracking(), 0)
+        self.shipment.sudo().status_at = fields.Datetime.now() - timedelta(hours=72)
+        Backend._cron_check_missing_tracking()
+        Backend._cron_check_missing_tracking()
+        exception = self.shipment.exception_ids.filtered(
+            lambda e: e.type_code == "missing_tracking"
+        )
+        self.assertEqual(len(exception), 1)
+        self.deliver_webhook(self.tracker_event("in_transit", "arrived_at_facility", "evt_m"))
+        self.assertTrue(exception.is_closed)
