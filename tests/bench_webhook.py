@@ -1,7 +1,10 @@
 """Webhook benchmark against a real Odoo server with 2 workers (run: `setup/bench webhook`).
 
 Measures, in one run:
-  1. single-event webhook requests/s and p50 / p95 latency from a concurrent client;
+  1. single-event webhook requests/s and p50 / p95 latency from a concurrent client, next to
+     Odoo's own floor (a core route that writes nothing) measured the same way. The client is
+     wrk (C, one thread) when installed: on a 2-core machine a Python client's own CPU use takes
+     a large share from the server it measures; `--client python` uses the Python client;
   2. batch webhook events/s (100 events per request);
   3. processing rate (events/s from received to applied) with batched processing jobs versus
      one job per event, and their ratio.
@@ -12,7 +15,9 @@ import hashlib
 import hmac
 import http.client
 import json
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -73,6 +78,59 @@ def fire(port, path, bodies, concurrency, sign=True):
     return seconds, latencies
 
 
+WRK_REPORT = """
+done = function(summary, latency, requests)
+  io.write(string.format("WRK %d %d %d %.3f %.3f %.3f\\n", summary.requests,
+    summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout,
+    summary.duration, latency:percentile(50) / 1000, latency:percentile(95) / 1000,
+    latency.mean / 1000))
+end
+"""
+
+
+def wrk_fire(port, path, requests, seconds, concurrency):
+    """Run wrk for ``seconds`` over ``requests`` ((body bytes, headers) pairs, each sent once
+    at most): returns (requests/s, p50 ms, p95 ms)."""
+    lines = ["local requests = {}"]
+    for raw, headers in requests:
+        headers = dict(headers, Host=f"127.0.0.1:{port}")
+        lua_headers = ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items())
+        lines.append(
+            f"requests[#requests + 1] = wrk.format('POST', {json.dumps(path)}, "
+            f"{{{lua_headers}}}, {json.dumps(raw.decode())})"
+        )
+    lines.append(
+        "local next_one = 0\n"
+        "request = function()\n"
+        "  next_one = next_one + 1\n"
+        "  if next_one > #requests then next_one = 1 end\n"
+        "  return requests[next_one]\n"
+        "end"
+    )
+    script = Path(tempfile.mkdtemp()) / "requests.lua"
+    script.write_text("\n".join(lines) + WRK_REPORT)
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{concurrency}",
+            f"-d{seconds}s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    report = next(line for line in output.splitlines() if line.startswith("WRK "))
+    count, errors, duration_us, p50, p95, _mean = report.split()[1:]
+    assert int(errors) == 0, f"{errors} failed requests:\n{output}"
+    assert int(count) <= len(requests), "wrk sent a request twice: give it more requests"
+    return int(count) / (int(duration_us) / 1e6), float(p50), float(p95)
+
+
 def percentile(values, fraction):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -106,6 +164,13 @@ def main():
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--e2e-events", type=int, default=1000)
+    parser.add_argument("--seconds", type=int, default=10, help="wrk: length of each run")
+    parser.add_argument(
+        "--client",
+        choices=("wrk", "python"),
+        default="wrk" if shutil.which("wrk") else "python",
+        help="load generator for the single-event runs (default: wrk when installed)",
+    )
     args = parser.parse_args()
 
     log = Path(tempfile.mkdtemp()) / "odoo.log"
@@ -135,24 +200,33 @@ def main():
         # 0. Odoo's own floor on this machine: a core JSON-RPC route that opens a database
         #    cursor and answers, without writing (/web/webclient/version_info).
         floor_body = {"jsonrpc": "2.0", "method": "call", "params": {}}
-        fire(port, "/web/webclient/version_info", [floor_body] * 50, 4, sign=False)
-        floor_seconds, floor_latencies = fire(
-            port,
-            "/web/webclient/version_info",
-            [floor_body] * args.requests,
-            args.concurrency,
-            sign=False,
-        )
-        floor_rps = args.requests / floor_seconds
-
-        # 1. Single-event requests.
-        seconds, latencies = fire(
-            port,
-            "/logistics/webhook/bench_single",
-            events("single", args.requests, shipments),
-            args.concurrency,
-        )
-        single_rps = args.requests / seconds
+        floor_path = "/web/webclient/version_info"
+        fire(port, floor_path, [floor_body] * 50, 4, sign=False)
+        # 1. Single-event requests, each a new event.
+        single_path = "/logistics/webhook/bench_single"
+        if args.client == "wrk":
+            plain = (json.dumps(floor_body).encode(), {"Content-Type": "application/json"})
+            floor_rps, floor_p50, floor_p95 = wrk_fire(
+                port, floor_path, [plain] * 50_000, args.seconds, args.concurrency
+            )
+            # Signed just before the run: well inside the 300-second tolerance.
+            requests = [signed(body) for body in events("single", 20_000, shipments)]
+            single_rps, single_p50, single_p95 = wrk_fire(
+                port, single_path, requests, args.seconds, args.concurrency
+            )
+        else:
+            floor_seconds, floor_latencies = fire(
+                port, floor_path, [floor_body] * args.requests, args.concurrency, sign=False
+            )
+            floor_rps = args.requests / floor_seconds
+            floor_p50 = statistics.median(floor_latencies) * 1000
+            floor_p95 = percentile(floor_latencies, 0.95) * 1000
+            seconds, latencies = fire(
+                port, single_path, events("single", args.requests, shipments), args.concurrency
+            )
+            single_rps = args.requests / seconds
+            single_p50 = statistics.median(latencies) * 1000
+            single_p95 = percentile(latencies, 0.95) * 1000
 
         # 2. Batch requests of 100 events.
         batch_events = events("batch", 5000, shipments)
@@ -181,16 +255,17 @@ def main():
     finally:
         server.stop()
 
-    print(f"Odoo: 2 workers; client: {args.concurrency} concurrent keep-alive connections")
+    print(
+        f"Odoo: 2 workers; client: {args.client}, {args.concurrency} concurrent keep-alive "
+        "connections"
+    )
     print(
         f"  single-event webhook: {single_rps:8.0f} requests/s   "
-        f"p50 {statistics.median(latencies) * 1000:5.1f} ms   "
-        f"p95 {percentile(latencies, 0.95) * 1000:5.1f} ms   ({args.requests} requests)"
+        f"p50 {single_p50:5.1f} ms   p95 {single_p95:5.1f} ms"
     )
     print(
         f"  Odoo floor (version_info): {floor_rps:8.0f} requests/s   "
-        f"p50 {statistics.median(floor_latencies) * 1000:5.1f} ms   "
-        f"p95 {percentile(floor_latencies, 0.95) * 1000:5.1f} ms"
+        f"p50 {floor_p50:5.1f} ms   p95 {floor_p95:5.1f} ms"
     )
     print(f"  single-event webhook / Odoo floor = {single_rps / floor_rps:.0%}")
     print(f"  batch webhook:        {batch_eps:8.0f} events/s     (100 events per request)")

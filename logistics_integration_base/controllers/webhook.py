@@ -37,11 +37,8 @@ class LogisticsWebhook(http.Controller):
     def _receive(self, code, batch):
         env = request.env(su=True)
         httprequest = request.httprequest
-        # One query for what the request needs.
-        backends = env["logistics.backend"].search_fetch(
-            [("code", "=", code)],
-            ["webhook_max_bytes", "adapter", "company_id", "inbound_batch", "paused", "channel"],
-        )
+        # One query for what the request needs, signing secret included.
+        backends = env["logistics.backend"]._webhook_lookup(code)
         limit = max(backends.mapped("webhook_max_bytes") or [1_048_576])
         length = httprequest.content_length
         if length is not None and length > limit:
@@ -75,7 +72,7 @@ class LogisticsWebhook(http.Controller):
         if errors:
             return self._refuse(env, backend, 422, "; ".join(errors), raw)
         event_id = events[0]["event_id"] if len(events) == 1 else None
-        message_id = env["logistics.message"]._store_inbound(
+        message_id, job_pending = env["logistics.message"]._store_inbound(
             backend,
             operation="webhook_batch" if batch else "webhook",
             payload=data,
@@ -85,7 +82,9 @@ class LogisticsWebhook(http.Controller):
         )
         if message_id is None:
             return self._answer(200, "duplicate", None)
-        backend._enqueue_inbound_processing(env["logistics.message"].browse(message_id))
+        backend._enqueue_inbound_processing(
+            env["logistics.message"].browse(message_id), job_pending=job_pending, window=True
+        )
         return self._answer(202, "accepted", message_id, events=len(events))
 
     @staticmethod

@@ -21,6 +21,20 @@ SECRETS = {
     "webhook_secret": "Webhook Signing Secret",
 }
 
+# Per-cursor cache of webhook signing secrets' ciphertexts read by the webhook lookup.
+WEBHOOK_TOKENS_KEY = "logistics.webhook_secret_tokens"
+# What a webhook request reads of its backend, in the one lookup query.
+WEBHOOK_FIELDS = (
+    "code",
+    "company_id",
+    "adapter",
+    "webhook_max_bytes",
+    "inbound_batch",
+    "inbound_batch_window",
+    "paused",
+    "channel",
+)
+
 BACKEND_KINDS = [
     ("wms", "WMS / 3PL"),
     ("carrier", "Carrier"),
@@ -142,6 +156,13 @@ class LogisticsBackend(models.Model):
         help="Process queued inbound messages of this backend in batches (one job for many "
         "messages) rather than one job per message.",
     )
+    inbound_batch_window = fields.Float(
+        string="Batch Window (s)",
+        default=1.0,
+        help="A batch processing job starts this many seconds after the message that queued "
+        "it, and takes the messages received meanwhile with it: fewer, larger jobs under load, "
+        "at the cost of this much latency.",
+    )
     webhook_max_bytes = fields.Integer(
         string="Webhook Size Limit (bytes)",
         default=1_048_576,
@@ -196,6 +217,11 @@ class LogisticsBackend(models.Model):
     def _secret_tokens(self, name):
         if not self.ids:
             return {}
+        # Tokens already read in this transaction by _webhook_lookup (the cursor's cache is
+        # emptied at commit and rollback).
+        read = self.env.cr.cache.get(WEBHOOK_TOKENS_KEY, {})
+        if name == "webhook_secret" and all(id_ in read for id_ in self.ids):
+            return {id_: read[id_] for id_ in self.ids}
         self.env.cr.execute(
             SQL(
                 "SELECT id, %s FROM logistics_backend WHERE id IN %s",
@@ -214,6 +240,7 @@ class LogisticsBackend(models.Model):
 
     def _set_secret(self, name, value):
         token = secret_cipher.encrypt(self.env, value) if value else None
+        self.env.cr.cache.pop(WEBHOOK_TOKENS_KEY, None)
         for backend in self:
             self.env.cr.execute(
                 SQL(
@@ -295,6 +322,34 @@ class LogisticsBackend(models.Model):
         }
 
     # --- lookup --------------------------------------------------------------------------------
+    @api.model
+    def _webhook_lookup(self, code):
+        """The active backends with this code (any company), with what a webhook request needs
+        of them already in the ORM cache, in one query: the webhook hot path."""
+        columns = SQL(", ").join(SQL.identifier(name) for name in WEBHOOK_FIELDS)
+        self.env.cr.execute(
+            SQL(
+                "SELECT id, %s, webhook_secret_token FROM logistics_backend"
+                " WHERE code = %s AND active ORDER BY sequence, id",
+                columns,
+                code,
+            )
+        )
+        rows = self.env.cr.fetchall()
+        backends = self.browse([row[0] for row in rows])
+        for index, name in enumerate(WEBHOOK_FIELDS, start=1):
+            field = self._fields[name]
+            field._insert_cache(
+                backends,
+                [
+                    field.convert_to_cache(row[index], backend)
+                    for row, backend in zip(rows, backends, strict=True)
+                ],
+            )
+        tokens = self.env.cr.cache.setdefault(WEBHOOK_TOKENS_KEY, {})
+        tokens.update((row[0], row[-1]) for row in rows)
+        return backends
+
     @api.model
     def _find_by_code(self, code):
         """The backend with this code among the user's companies (the current company first)."""
@@ -486,27 +541,37 @@ class LogisticsBackend(models.Model):
         messages._set_state("queued")
         self._enqueue_inbound_processing(messages)
 
-    def _enqueue_inbound_processing(self, messages):
+    def _inbound_job_key(self):
+        return f"logistics-inbound-{self.id}"
+
+    def _enqueue_inbound_processing(self, messages, job_pending=None, window=False):
         """One batch job per backend, or one job per message. A paused backend holds them:
-        resuming queues them."""
+        resuming queues them.
+
+        :param job_pending: whether a batch job is known to be waiting already (None: look)
+        :param window: start the batch job after the backend's batch window, so that it takes
+            the messages that follow (for messages arriving one by one, e.g. webhooks)
+        """
         self.ensure_one()
         if self.paused:
             return
         if self.inbound_batch:
-            identity_key = f"logistics-inbound-{self.id}"
-            # The common case on a busy backend: a batch job is already waiting. Checked with
-            # one indexed query (queue_job's partial index on identity_key) before building one.
-            self.env.cr.execute(
-                SQL(
-                    "SELECT 1 FROM queue_job WHERE identity_key = %s"
-                    " AND state IN ('pending', 'enqueued', 'wait_dependencies') LIMIT 1",
-                    identity_key,
+            identity_key = self._inbound_job_key()
+            if job_pending is None:
+                # One indexed query (queue_job's partial index on identity_key).
+                self.env.cr.execute(
+                    SQL(
+                        "SELECT 1 FROM queue_job WHERE identity_key = %s"
+                        " AND state IN ('pending', 'enqueued', 'wait_dependencies') LIMIT 1",
+                        identity_key,
+                    )
                 )
-            )
-            if self.env.cr.fetchone():
+                job_pending = bool(self.env.cr.fetchone())
+            if job_pending:
                 return
             self.with_delay(
                 channel=self.channel,
+                eta=timedelta(seconds=self.inbound_batch_window) if window else None,
                 description=f"Process inbound messages of {self.code}",
                 identity_key=identity_key,
             )._process_inbound_queue()

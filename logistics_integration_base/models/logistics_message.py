@@ -454,28 +454,35 @@ class LogisticsMessage(models.Model):
     def _store_inbound(self, backend, operation, payload, raw, partner_event_id, correlation_id):
         """Store a received message, already queued, in one statement; the webhook hot path.
 
-        Returns the new message id, or None when the partner's event id was already received
-        (as a message, or as an event by any other path). The unique index on (backend,
-        partner event id) settles concurrent deliveries of the same event.
+        :return: (new message id, or None when the partner's event id was already received as
+            a message or as an event by any other path; whether a batch processing job of the
+            backend is already waiting, which will take the message). The unique index on
+            (backend, partner event id) settles concurrent deliveries of the same event.
         """
         now = fields.Datetime.now()
         self.env.cr.execute(
             SQL(
                 """
-                INSERT INTO logistics_message
-                    (direction, backend_id, operation, payload, partner_event_id, request_body,
-                     correlation_id, http_status, http_method, state, state_changed_at, uuid,
-                     attempts, company_id, create_uid, create_date, write_uid, write_date)
-                SELECT 'inbound', %(backend)s, %(operation)s, %(payload)s::jsonb, %(event_id)s,
-                       %(raw)s, %(correlation)s, 202, 'POST', 'queued', %(now)s, %(uuid)s, 0,
-                       %(company)s, %(uid)s, %(now)s, %(uid)s, %(now)s
-                 WHERE %(event_id)s::varchar IS NULL OR NOT EXISTS (
-                       SELECT 1 FROM logistics_event
-                        WHERE backend_id = %(backend)s AND source_event_id = %(event_id)s)
-                ON CONFLICT (backend_id, partner_event_id)
-                   WHERE direction = 'inbound' AND state <> 'rejected'
-                DO NOTHING
-                RETURNING id
+                WITH stored AS (
+                    INSERT INTO logistics_message
+                        (direction, backend_id, operation, payload, partner_event_id,
+                         request_body, correlation_id, http_status, http_method, state,
+                         state_changed_at, uuid, attempts, company_id, create_uid, create_date,
+                         write_uid, write_date)
+                    SELECT 'inbound', %(backend)s, %(operation)s, %(payload)s::jsonb,
+                           %(event_id)s, %(raw)s, %(correlation)s, 202, 'POST', 'queued',
+                           %(now)s, %(uuid)s, 0, %(company)s, %(uid)s, %(now)s, %(uid)s, %(now)s
+                     WHERE %(event_id)s::varchar IS NULL OR NOT EXISTS (
+                           SELECT 1 FROM logistics_event
+                            WHERE backend_id = %(backend)s AND source_event_id = %(event_id)s)
+                    ON CONFLICT (backend_id, partner_event_id)
+                       WHERE direction = 'inbound' AND state <> 'rejected'
+                    DO NOTHING
+                    RETURNING id
+                )
+                SELECT (SELECT id FROM stored),
+                       EXISTS (SELECT 1 FROM queue_job WHERE identity_key = %(job_key)s
+                                  AND state IN ('pending', 'enqueued', 'wait_dependencies'))
                 """,
                 backend=backend.id,
                 operation=operation,
@@ -487,10 +494,11 @@ class LogisticsMessage(models.Model):
                 uuid=str(uuid.uuid4()),
                 company=backend.company_id.id,
                 uid=self.env.uid,
+                job_key=backend._inbound_job_key(),
             )
         )
-        row = self.env.cr.fetchone()
-        return row[0] if row else None
+        message_id, job_pending = self.env.cr.fetchone()
+        return message_id, job_pending
 
     # --- inbound processing -------------------------------------------------------------------
     def _process_inbound_job(self):

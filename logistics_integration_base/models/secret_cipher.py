@@ -75,9 +75,18 @@ def encrypt(env, plaintext):
     return _cipher(env).encrypt(plaintext.encode()).decode()
 
 
+@lru_cache(maxsize=256)
+def _decrypt(keys, token):
+    # Keyed by the configured keys too: a rotated or removed key is never served from here.
+    # Webhooks verify a signature per request; decrypting once per process and token keeps
+    # that off the hot path.
+    return _multi_fernet(keys).decrypt(token.encode()).decode()
+
+
 def decrypt(env, token):
+    _cipher(env)  # a clear error when no key is configured
     try:
-        return _cipher(env).decrypt(token.encode()).decode()
+        return _decrypt(_configured_keys(), token)
     except InvalidToken as error:
         raise UserError(
             env._(

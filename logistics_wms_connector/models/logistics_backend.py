@@ -103,7 +103,7 @@ class LogisticsBackend(models.Model):
                 }
             )
             return None
-        message_id = Message._store_inbound(
+        message_id, job_pending = Message._store_inbound(
             self,
             operation="file_import",
             payload=documents,
@@ -112,7 +112,7 @@ class LogisticsBackend(models.Model):
             correlation_id=None,
         )
         if message_id:
-            self._enqueue_inbound_processing(Message.browse(message_id))
+            self._enqueue_inbound_processing(Message.browse(message_id), job_pending=job_pending)
         return message_id
 
     # --- acknowledgements -----------------------------------------------------------------------

@@ -9,6 +9,8 @@ class LogisticsMessage(models.Model):
     def _on_delivered_order_release(self, _response):
         """The WMS accepted the release: the order is released (an Odoo milestone)."""
         shipment = self.shipment_id
+        if not shipment:
+            return
         now = fields.Datetime.now()
         shipment.write({"wms_released_at": now})
         self.env["logistics.event"]._record_odoo_events(
@@ -19,7 +21,10 @@ class LogisticsMessage(models.Model):
                     "event_id": f"odoo-release-{self.uuid}",
                     "occurred_at": now.isoformat() + "+00:00",
                     "shipment_ref": shipment.name,
-                    "payload": {"order_ref": self.payload.get("order_ref"), "message": self.id},
+                    "payload": {
+                        "order_ref": (self.payload or {}).get("order_ref"),
+                        "message": self.id,
+                    },
                 }
             ],
         )
