@@ -117,4 +117,4 @@ class OdooServer:
             answer = json.loads(response.read())
         if "error" in answer:
             raise AssertionError(answer["error"])
-        return answer["result"]
+        return answer.get("result")

@@ -1,5 +1,6 @@
-"""README command 1: setup/run serves Odoo with the suite and the job runner, and Ctrl-C stops
-every process it started."""
+"""README command 1: setup/run serves Odoo with the suite and the job runner, starts the partner
+sandboxes and the demo stream whose orders flow through them, and Ctrl-C stops every process it
+started."""
 
 import os
 import signal
@@ -34,8 +35,29 @@ def _processes_of(marker):
     return found
 
 
+def _psql(query):
+    return subprocess.run(
+        ["psql", "-X", "-d", RUN_DB, "-tAc", query], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def _events_from(backend_code):
+    # backend_code is one of this file's constants, never outside input.
+    return int(
+        _psql(
+            "SELECT count(*) FROM logistics_event e JOIN logistics_backend b"  # noqa: S608
+            f" ON b.id = e.backend_id WHERE b.code = '{backend_code}'"
+        )
+    )
+
+
 def test_run_serves_login_page_with_job_runner_and_stops_cleanly(tmp_path):
     http_port, gevent_port = free_port(), free_port()
+    sandbox_ports = {
+        "LOGISTICS_SANDBOX_WMS_PORT": free_port(),
+        "LOGISTICS_SANDBOX_CARRIER_PORT": free_port(),
+        "LOGISTICS_SANDBOX_CHANNEL_PORT": free_port(),
+    }
     log_path = tmp_path / "run.log"
     subprocess.run(["dropdb", "--if-exists", "--force", RUN_DB], check=True)
     with open(log_path, "w") as log:
@@ -46,6 +68,8 @@ def test_run_serves_login_page_with_job_runner_and_stops_cleanly(tmp_path):
                 LOGISTICS_DB=RUN_DB,
                 LOGISTICS_HTTP_PORT=http_port,
                 LOGISTICS_GEVENT_PORT=gevent_port,
+                LOGISTICS_DEMO_EVERY=3,
+                **sandbox_ports,
             ),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -59,28 +83,30 @@ def test_run_serves_login_page_with_job_runner_and_stops_cleanly(tmp_path):
             assert time.monotonic() < deadline, log_path.read_text()[-3000:]
             time.sleep(0.5)
         assert _processes_of(f"-d {RUN_DB}"), "no Odoo process found for the run database"
+        for port in sandbox_ports.values():
+            assert _processes_of(f"--port {port}"), f"no sandbox on port {port}"
+        # The demo stream's orders go through the sandboxes: the WMS confirms, the carrier
+        # sells labels and sends tracking.
+        deadline = time.monotonic() + 180
+        while not (_events_from("sandbox_wms") and _events_from("sandbox_carrier")):
+            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(2)
+        assert "demo stream: order" in log_path.read_text()
     finally:
         os.killpg(process.pid, signal.SIGINT)
         process.wait(timeout=60)
     time.sleep(1)
-    leftovers = _processes_of(f"-d {RUN_DB}")
+    leftovers = _processes_of(f"-d {RUN_DB}") + [
+        proc for port in sandbox_ports.values() for proc in _processes_of(f"--port {port}")
+    ]
+    leftovers += _processes_of(f"--database {RUN_DB}")  # the demo stream
     assert not leftovers, f"processes left behind after Ctrl-C: {leftovers}"
     output = log_path.read_text()
     assert "Traceback" not in output, output[-3000:]
     # The suite's addons are in the database the run command created.
-    installed = subprocess.run(
-        [
-            "psql",
-            "-X",
-            "-d",
-            RUN_DB,
-            "-tAc",
-            "SELECT count(*) FROM ir_module_module"
-            " WHERE name LIKE 'logistics\\_%' AND state = 'installed'",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    installed = _psql(
+        "SELECT count(*) FROM ir_module_module"
+        " WHERE name LIKE 'logistics\\_%' AND state = 'installed'"
+    )
     assert installed == "5"
     subprocess.run(["dropdb", "--if-exists", "--force", RUN_DB], check=True)

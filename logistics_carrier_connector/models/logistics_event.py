@@ -14,8 +14,7 @@ class LogisticsEvent(models.Model):
 
     def _on_event_shipped(self):
         result = getattr(super(), "_on_event_shipped", lambda: None)()
-        if self.shipment_id.tracking_number:
-            self.shipment_id._notify_customer("shipped")
+        self.shipment_id._notify_shipped_when_tracked()
         return result
 
     def _on_event_delivered(self):

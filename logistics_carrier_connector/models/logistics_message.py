@@ -89,6 +89,7 @@ class LogisticsMessage(models.Model):
                 }
             ],
         )
+        shipment._notify_shipped_when_tracked()
 
     def _attach_label(self, url, mimetype):
         """Download the label and attach it to the transfer. A label that can't be fetched now

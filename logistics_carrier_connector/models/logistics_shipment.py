@@ -74,6 +74,17 @@ class LogisticsShipment(models.Model):
             options={"label_format": "PDF"},
         )
 
+    def _notify_shipped_when_tracked(self):
+        """The shipped email needs both the parcel shipped and its tracking number, which
+        arrive in either order (the WMS's confirmation, the carrier's label)."""
+        Event = self.env["logistics.event"].sudo()
+        for shipment in self.sudo().filtered("tracking_number"):
+            # Events are stored in SQL by the ingestion: ask the database, not the cache.
+            if Event.search_count(
+                [("shipment_id", "=", shipment.id), ("type_id.code", "=", "shipped")], limit=1
+            ):
+                shipment._notify_customer("shipped")
+
     def _notify_customer(self, milestone):
         """Email the customer about a milestone, once per milestone and shipment."""
         template = self.env.ref(NOTIFICATION_TEMPLATES[milestone], raise_if_not_found=False)

@@ -216,6 +216,18 @@ class TestCarrierFlow(LoopbackPartnerMixin, LogisticsCase):
         self.assertIn(self.shipment.tracking_number, mail.body_html)
         self.assertIn("customer@example.com", mail.email_to or mail.recipient_ids.email or "")
 
+    def test_shipped_before_the_label_emails_once_the_tracking_number_is_known(self):
+        self.env["logistics.event"].ingest_events(
+            self.wms.code,
+            [self.event("shipped", fields.Datetime.now().isoformat() + "+00:00", "wms-ship-0")],
+        )
+        domain = [("model", "=", "logistics.shipment"), ("res_id", "=", self.shipment.id)]
+        self.assertFalse(self.env["mail.mail"].search(domain), "no tracking number yet")
+        self.buy_label()
+        mail = self.env["mail.mail"].search(domain)
+        self.assertEqual(len(mail), 1)
+        self.assertIn(self.shipment.tracking_number, mail.body_html)
+
     def test_unmapped_and_other_events_record_nothing(self):
         self.buy_label()
         self.assertEqual(

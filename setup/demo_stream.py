@@ -1,0 +1,167 @@
+"""The live demo of `setup/run`: wires the demo backends to the partner sandboxes, then places
+a new sale order every few seconds, which flows through the WMS and carrier sandboxes (release,
+pick, pack, label, tracking, delivery) so a user sees shipments move.
+
+It talks to Odoo over JSON-RPC, like any external system.
+"""
+
+import argparse
+import json
+import random
+import sys
+import time
+import urllib.error
+import urllib.request
+
+
+class Odoo:
+    def __init__(self, url, database, login="admin", password="admin"):
+        self.url, self.database, self.password = url, database, password
+        self.uid = None
+        self.login = login
+
+    def rpc(self, service, method, *args):
+        body = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": "call",
+                "params": {"service": service, "method": method, "args": args},
+            }
+        ).encode()
+        request = urllib.request.Request(
+            f"{self.url}/jsonrpc", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = json.loads(response.read())
+        if "error" in answer:
+            raise RuntimeError(answer["error"].get("data", {}).get("message") or answer["error"])
+        return answer.get("result")
+
+    def call(self, model, method, *args, **kwargs):
+        if self.uid is None:
+            self.uid = self.rpc("common", "login", self.database, self.login, self.password)
+        return self.rpc(
+            "object",
+            "execute_kw",
+            self.database,
+            self.uid,
+            self.password,
+            model,
+            method,
+            list(args),
+            kwargs,
+        )
+
+    def wait_until_up(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/web/login", timeout=5):
+                    return
+            except (urllib.error.URLError, OSError):
+                time.sleep(1)
+        raise SystemExit(f"demo stream: Odoo did not answer on {self.url} in {timeout} s")
+
+
+def wire_backends(odoo, wms_url, carrier_url, channel_url):
+    """Point the demo backends at the sandboxes' actual URLs."""
+    for code, url in (
+        ("sandbox_wms", wms_url),
+        ("sandbox_carrier", carrier_url),
+        ("sandbox_carrier_alt", carrier_url),
+        ("sandbox_channel", channel_url),
+    ):
+        ids = odoo.call("logistics.backend", "search", [("code", "=", code)])
+        if ids and url:
+            odoo.call("logistics.backend", "write", ids, {"base_url": url})
+
+
+def demo_catalogue(odoo, count=4):
+    """A few storable products with a SKU, kept in stock in the main warehouse."""
+    products = odoo.call(
+        "product.product",
+        "search_read",
+        [("is_storable", "=", True), ("default_code", "!=", False), ("sale_ok", "=", True)],
+        ["display_name"],
+        limit=count,
+        order="id",
+    )
+    if not products:
+        raise SystemExit("demo stream: no storable product with an internal reference to sell")
+    return products
+
+
+def restock(odoo, product_ids, location_id, quantity=50):
+    for product_id in product_ids:
+        quant = odoo.call(
+            "stock.quant",
+            "create",
+            {"product_id": product_id, "location_id": location_id, "inventory_quantity": quantity},
+        )
+        odoo.call("stock.quant", "action_apply_inventory", [quant])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--odoo-url", required=True)
+    parser.add_argument("--database", required=True)
+    parser.add_argument("--wms-url", required=True)
+    parser.add_argument("--carrier-url", required=True)
+    parser.add_argument("--channel-url")
+    parser.add_argument("--every", type=float, default=8.0, help="seconds between new orders")
+    parser.add_argument("--orders", type=int, default=0, help="stop after this many (0: never)")
+    args = parser.parse_args()
+
+    odoo = Odoo(args.odoo_url, args.database)
+    odoo.wait_until_up(600)
+    wire_backends(odoo, args.wms_url, args.carrier_url, args.channel_url)
+    products = demo_catalogue(odoo)
+    warehouse = odoo.call(
+        "stock.warehouse", "search_read", [], ["lot_stock_id"], limit=1, order="id"
+    )
+    location_id = warehouse[0]["lot_stock_id"][0]
+    customers = odoo.call(
+        "res.partner",
+        "search",
+        [("email", "!=", False), ("is_company", "=", False), ("street", "!=", False)],
+        limit=20,
+    )
+    rng = random.Random(19)
+    placed = 0
+    print(f"demo stream: a new order every {args.every:g} s on {args.odoo_url}", flush=True)
+    while not args.orders or placed < args.orders:
+        try:
+            name = place_order(odoo, rng, products, customers, location_id)
+        except (RuntimeError, OSError) as error:
+            # Odoo restarting or busy: the stream goes on with the next order.
+            print(f"demo stream: order not placed: {error}", flush=True)
+            time.sleep(args.every)
+            continue
+        placed += 1
+        print(f"demo stream: order {name} confirmed ({placed})", flush=True)
+        time.sleep(args.every)
+
+
+def place_order(odoo, rng, products, customers, location_id):
+    """A new sale order of one or two products for a demo customer, confirmed; its name."""
+    lines = rng.sample(products, k=rng.randint(1, min(2, len(products))))
+    restock(odoo, [p["id"] for p in lines], location_id)
+    sale = odoo.call(
+        "sale.order",
+        "create",
+        {
+            "partner_id": rng.choice(customers),
+            "order_line": [
+                (0, 0, {"product_id": p["id"], "product_uom_qty": rng.randint(1, 3)}) for p in lines
+            ],
+        },
+    )
+    odoo.call("sale.order", "action_confirm", [sale])
+    return odoo.call("sale.order", "read", [sale], ["name"])[0]["name"]
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(0)

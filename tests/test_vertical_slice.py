@@ -1,0 +1,304 @@
+"""End to end, the first vertical slice: a sale order confirmed over JSON-RPC is released to the
+WMS sandbox, acknowledged, picked, packed and shipped by it; the carrier sandbox sells a label
+and walks the parcel to the customer's door through signed EasyPost webhooks. Everything runs
+as in a deployment: a real Odoo server with its job runner, real HTTP both ways."""
+
+import base64
+import json
+import os
+import time
+import urllib.request
+
+import pytest
+from odoo_server import OdooServer
+from sandboxes.carrier import CarrierSandbox
+from sandboxes.wms import WmsSandbox
+
+WMS_SECRET = "sandbox-wms-secret"
+CARRIER_SECRET = "sandbox-carrier-secret"
+MILESTONES = [
+    "order_released",
+    "wms_acknowledged",
+    "picked",
+    "packed",
+    "label_created",
+    "tracking_published",
+    "shipped",
+    "in_transit",
+    "out_for_delivery",
+    "delivered",
+]
+
+
+def admin(sandbox, path, body=None):
+    request = urllib.request.Request(
+        f"{sandbox.url}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+        method="POST" if body is not None else "GET",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"null")
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    """Odoo (2 workers + job runner) and both sandboxes, wired to each other like setup/run
+    does, on free ports."""
+    log = tmp_path_factory.mktemp("slice") / "odoo.log"
+    server = OdooServer(os.environ["LOGISTICS_E2E_DB"], log).start()
+    wms = WmsSandbox(api_key="sandbox-wms-key", step_seconds=0.3).start()
+    carrier = CarrierSandbox(api_key="sandbox-carrier-key", step_seconds=0.3).start()
+    try:
+        backends = {
+            code: server.call("logistics.backend", "search", [("code", "=", code)])
+            for code in ("sandbox_wms", "sandbox_carrier", "sandbox_carrier_alt", "sandbox_channel")
+        }
+        server.call("logistics.backend", "write", backends["sandbox_wms"], {"base_url": wms.url})
+        server.call(
+            "logistics.backend",
+            "write",
+            backends["sandbox_carrier"] + backends["sandbox_carrier_alt"],
+            {"base_url": carrier.url, "backoff_base": 0.5, "max_attempts": 10},
+        )
+        # The sales channel has no sandbox here: it waits, paused, without blocking anything.
+        server.call("logistics.backend", "action_pause", backends["sandbox_channel"])
+        admin(
+            wms,
+            "/_admin/config",
+            {
+                "callback_url": f"{server.url}/logistics/webhook/sandbox_wms",
+                "callback_secret": WMS_SECRET,
+            },
+        )
+        admin(
+            carrier,
+            "/_admin/config",
+            {
+                "webhook_url": f"{server.url}/logistics/webhook/sandbox_carrier",
+                "webhook_secret": CARRIER_SECRET,
+            },
+        )
+        yield server, wms, carrier
+    finally:
+        carrier.stop()
+        wms.stop()
+        server.stop()
+
+
+def place_order(server, name, quantity=3, stock=100):
+    """A customer, a stocked product with a SKU, and a confirmed sale order (JSON-RPC)."""
+    customer = server.call(
+        "res.partner",
+        "create",
+        {
+            "name": f"Customer {name}",
+            "email": f"{name.lower()}@example.com",
+            "street": "179 N Harbor Dr",
+            "city": "Redondo Beach",
+            "zip": "90277",
+            "country_id": server.call("res.country", "search", [("code", "=", "US")])[0],
+        },
+    )
+    product = server.call(
+        "product.product",
+        "create",
+        {
+            "name": f"Widget {name}",
+            "is_storable": True,
+            "default_code": f"SKU-{name}",
+            "weight": 0.8,
+        },
+    )
+    warehouse = server.call(
+        "stock.warehouse", "search_read", [("code", "=", "WH")], ["lot_stock_id"]
+    )
+    quant = server.call(
+        "stock.quant",
+        "create",
+        {
+            "product_id": product,
+            "location_id": warehouse[0]["lot_stock_id"][0],
+            "inventory_quantity": stock,
+        },
+    )
+    server.call("stock.quant", "action_apply_inventory", [quant])
+    sale = server.call(
+        "sale.order",
+        "create",
+        {
+            "partner_id": customer,
+            "order_line": [(0, 0, {"product_id": product, "product_uom_qty": quantity})],
+        },
+    )
+    server.call("sale.order", "action_confirm", [sale])
+    return sale
+
+
+def shipment_of(server, sale, direction="outgoing"):
+    rows = server.call(
+        "logistics.shipment",
+        "search_read",
+        [("sale_id", "=", sale), ("direction", "=", direction)],
+        [
+            "name",
+            "status_code",
+            "tracking_number",
+            "label_attachment_id",
+            "delivered_at",
+            "pod_signed_by",
+            "picking_id",
+            "customer_notified",
+        ],
+        order="id",
+    )
+    return rows
+
+
+def wait_for(predicate, timeout=180, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def delivered(server, sale):
+    def check():
+        rows = shipment_of(server, sale)
+        return rows if rows and rows[0]["status_code"] == "delivered" else None
+
+    return check
+
+
+def assert_delivered_shipment(server, carrier, shipment):
+    events = server.call(
+        "logistics.event",
+        "search_read",
+        [("shipment_id", "=", shipment["id"])],
+        ["type_id", "state"],
+    )
+    codes = {event["type_id"][1] for event in events}
+    type_codes = {
+        row["name"]: row["code"]
+        for row in server.call("logistics.event.type", "search_read", [], ["name", "code"])
+    }
+    assert set(MILESTONES) <= {type_codes.get(name, name) for name in codes}, codes
+    assert shipment["tracking_number"]
+    assert shipment["pod_signed_by"]
+    # The label: a real PDF attached to the transfer.
+    attachment = server.call(
+        "ir.attachment", "read", [shipment["label_attachment_id"][0]], ["datas", "res_model"]
+    )[0]
+    assert base64.b64decode(attachment["datas"]).startswith(b"%PDF")
+    assert attachment["res_model"] == "stock.picking"
+    picking = server.call(
+        "stock.picking", "read", [shipment["picking_id"][0]], ["state", "carrier_tracking_ref"]
+    )[0]
+    assert picking["state"] == "done"
+    assert picking["carrier_tracking_ref"] == shipment["tracking_number"]
+    # Exactly one label bought for the parcel.
+    state = admin(carrier, "/_admin/state")
+    purchases = [
+        s["purchases"] for s in state["shipments"].values() if s["reference"] == shipment["name"]
+    ]
+    assert sum(purchases) == 1, purchases
+
+
+def emails(server, shipment):
+    return [
+        mail["subject"]
+        for mail in server.call(
+            "mail.mail",
+            "search_read",
+            [("model", "=", "logistics.shipment"), ("res_id", "=", shipment["id"])],
+            ["subject", "email_to", "body_html"],
+        )
+    ]
+
+
+def test_order_to_delivery(suite):
+    server, _wms, carrier = suite
+    sale = place_order(server, "HAPPY")
+    shipment = wait_for(delivered(server, sale), what="delivery")[0]
+    assert_delivered_shipment(server, carrier, shipment)
+    subjects = emails(server, shipment)
+    assert any("has shipped" in s for s in subjects), subjects
+    assert any("was delivered" in s for s in subjects), subjects
+    body = server.call(
+        "mail.mail",
+        "search_read",
+        [("model", "=", "logistics.shipment"), ("res_id", "=", shipment["id"])],
+        ["body_html", "subject"],
+    )
+    shipped_mail = next(m for m in body if "has shipped" in m["subject"])
+    assert shipment["tracking_number"] in shipped_mail["body_html"]
+
+
+def test_partial_shipment(suite):
+    server, wms, carrier = suite
+    admin(wms, "/_admin/config", {"short": {"SKU-PARTIAL": 1}})
+    try:
+        sale = place_order(server, "PARTIAL", quantity=3)
+        shipment = wait_for(delivered(server, sale), what="delivery")[0]
+    finally:
+        admin(wms, "/_admin/config", {"short": {}})
+    assert_delivered_shipment(server, carrier, shipment)
+    exceptions = server.call(
+        "logistics.exception",
+        "search_read",
+        [("shipment_id", "=", shipment["id"])],
+        ["type_code", "description"],
+    )
+    assert [e["type_code"] for e in exceptions] == ["partial_shipment_mismatch"]
+    assert "ordered 3, shipped 2" in exceptions[0]["description"]
+    picking = server.call("stock.picking", "read", [shipment["picking_id"][0]], ["backorder_ids"])[
+        0
+    ]
+    assert len(picking["backorder_ids"]) == 1
+    backorder = server.call(
+        "stock.picking", "read", picking["backorder_ids"], ["move_ids", "logistics_shipment_ids"]
+    )[0]
+    assert backorder["logistics_shipment_ids"], "the backorder has its own shipment"
+    moves = server.call("stock.move", "read", backorder["move_ids"], ["product_uom_qty"])
+    assert [m["product_uom_qty"] for m in moves] == [1.0]
+
+
+def test_carrier_faults_duplicates_and_reordering_reach_the_same_state(suite):
+    server, _wms, carrier = suite
+    admin(
+        carrier,
+        "/_admin/faults",
+        {
+            "error_rate": 0.15,
+            "error_after_rate": 0.15,
+            "duplicate_rate": 0.5,
+            "out_of_order": True,
+            "seed": 7,
+        },
+    )
+    try:
+        sales = [place_order(server, f"FAULT{n}") for n in range(3)]
+        shipments = [wait_for(delivered(server, sale), what="delivery")[0] for sale in sales]
+    finally:
+        admin(
+            carrier,
+            "/_admin/faults",
+            {"error_rate": 0, "error_after_rate": 0, "duplicate_rate": 0, "out_of_order": False},
+        )
+    for shipment in shipments:
+        assert_delivered_shipment(server, carrier, shipment)
+    # The partner really failed: some label calls were retried with the same key.
+    attempts = server.call(
+        "logistics.message",
+        "search_read",
+        [
+            ("shipment_id", "in", [s["id"] for s in shipments]),
+            ("backend_id.code", "=", "sandbox_carrier"),
+        ],
+        ["operation", "attempts", "state"],
+    )
+    assert all(m["state"] == "done" for m in attempts), attempts
+    assert any(m["attempts"] > 1 for m in attempts), attempts
