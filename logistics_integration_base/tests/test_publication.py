@@ -14,6 +14,8 @@ class TestPublication(LoopbackPartnerMixin, LogisticsCase):
         super().setUp()
         self.partner = ScriptedPartner().__enter__()
         self.addCleanup(self.partner.__exit__)
+        # Only this test's subscriber (the demo data has its own).
+        self.env["logistics.subscription"].search([]).unlink()
         self.channel = self.env["logistics.backend"].create(
             {
                 "name": "Marketplace",
@@ -79,6 +81,26 @@ class TestPublication(LoopbackPartnerMixin, LogisticsCase):
             # A WMS claiming delivery is not the owner: kept, not published.
             self.ingest(self.wms, [self.event("delivered", "2026-01-06T09:00:00Z", "n-2")])
         self.assertFalse(self.publications())
+
+    def test_channel_that_never_confirms_raises_dispatch_confirmation_failed(self):
+        self.partner.answer(422, {"error": "unknown order"})
+        with trap_jobs() as trap:
+            self.ingest(self.wms, [self.event("shipped", "2026-01-05T09:00:00Z", "p-9")])
+            trap.perform_enqueued_jobs()
+        publication = self.publications()
+        self.assertEqual(publication.state, "dead")
+        exception = self.shipment.exception_ids.filtered(
+            lambda e: e.type_code == "dispatch_confirmation_failed"
+        )
+        self.assertEqual(len(exception), 1)
+        self.assertEqual(exception.message_id, publication)
+        self.assertIn("not confirmed", exception.name)
+        # A later confirmation from the channel clears it.
+        self.ingest(
+            self.channel,
+            [self.event("dispatch_confirmed", "2026-01-05T10:00:00Z", "p-10")],
+        )
+        self.assertTrue(exception.is_closed)
 
 
 class TestRetention(LogisticsCase):
