@@ -5,11 +5,14 @@ class LogisticsEvent(models.Model):
     _inherit = "logistics.event"
 
     def _on_event_packed(self):
-        """A packed parcel gets its label, once (a second packed event buys nothing)."""
+        """A packed parcel of a transfer gets its label, once (a second packed event buys
+        nothing)."""
         result = getattr(super(), "_on_event_packed", lambda: None)()
-        shipment = self.shipment_id
-        if not shipment.label_message_id and not shipment.tracking_number:
-            shipment._buy_label(packages=(self.payload or {}).get("packages"))
+        for event in self:
+            shipment = event.shipment_id
+            # A label is for a parcel of a transfer, bought once.
+            if shipment.picking_id and not (shipment.label_message_id or shipment.tracking_number):
+                shipment._buy_label(packages=(event.payload or {}).get("packages"))
         return result
 
     def _on_event_shipped(self):
@@ -20,12 +23,12 @@ class LogisticsEvent(models.Model):
     def _on_event_delivered(self):
         """Proof of delivery: when and who signed, and the customer is told."""
         result = getattr(super(), "_on_event_delivered", lambda: None)()
-        shipment = self.shipment_id
-        if self.backend_id.kind == "carrier":
+        for event in self.filtered(lambda e: e.backend_id.kind == "carrier"):
+            shipment = event.shipment_id
             shipment.sudo().write(
                 {
-                    "delivered_at": self.occurred_at,
-                    "pod_signed_by": (self.payload or {}).get("signed_by") or False,
+                    "delivered_at": event.occurred_at,
+                    "pod_signed_by": (event.payload or {}).get("signed_by") or False,
                 }
             )
             shipment._notify_customer("delivered")
@@ -34,45 +37,54 @@ class LogisticsEvent(models.Model):
     def _on_event_exception(self):
         """A failed delivery is a business exception with the carrier's reason."""
         result = getattr(super(), "_on_event_exception", lambda: None)()
-        shipment = self.shipment_id
-        if self.backend_id.kind == "carrier" and self.state == "applied":
-            payload = self.payload or {}
+        for event in self._from_carrier_applied():
+            shipment = event.shipment_id
+            payload = event.payload or {}
             reason = payload.get("reason") or payload.get("status_detail") or "delivery_failed"
             shipment.sudo().delivery_issue = reason
-            self.env["logistics.exception"].sudo()._raise_once(
+            event._raise_shipment_exception(
                 "delivery_failed",
-                {
-                    "name": self.env._(
-                        "Delivery of %(ref)s failed: %(reason)s",
-                        ref=shipment.picking_id.name or shipment.name,
-                        reason=reason,
-                    ),
-                    "shipment_id": shipment.id,
-                    "backend_id": self.backend_id.id,
-                    "source_event_id": self.source_event_id,
-                    "description": payload.get("message") or reason,
-                    "company_id": shipment.company_id.id,
-                },
+                self.env._(
+                    "Delivery of %(ref)s failed: %(reason)s",
+                    ref=shipment.picking_id.name or shipment.name,
+                    reason=reason,
+                ),
+                payload.get("message") or reason,
             )
             shipment._notify_customer("exception")
         return result
 
     def _on_event_returning(self):
         result = getattr(super(), "_on_event_returning", lambda: None)()
-        shipment = self.shipment_id
-        if self.backend_id.kind == "carrier" and self.state == "applied":
-            self.env["logistics.exception"].sudo()._raise_once(
+        for event in self._from_carrier_applied():
+            shipment = event.shipment_id
+            event._raise_shipment_exception(
                 "returned_shipment",
+                self.env._(
+                    "%(ref)s is returning to sender", ref=shipment.picking_id.name or shipment.name
+                ),
+                (event.payload or {}).get("message") or "",
+            )
+        return result
+
+    def _from_carrier_applied(self):
+        return self.filtered(lambda e: e.backend_id.kind == "carrier" and e.state == "applied")
+
+    def _raise_shipment_exception(self, type_code, name, description):
+        self.ensure_one()
+        shipment = self.shipment_id
+        return (
+            self.env["logistics.exception"]
+            .sudo()
+            ._raise_once(
+                type_code,
                 {
-                    "name": self.env._(
-                        "%(ref)s is returning to sender",
-                        ref=shipment.picking_id.name or shipment.name,
-                    ),
+                    "name": name,
                     "shipment_id": shipment.id,
                     "backend_id": self.backend_id.id,
                     "source_event_id": self.source_event_id,
-                    "description": (self.payload or {}).get("message") or "",
+                    "description": description,
                     "company_id": shipment.company_id.id,
                 },
             )
-        return result
+        )

@@ -68,8 +68,8 @@ class LogisticsShipment(models.Model):
         )
         return easypost.shipment_request(
             reference=self.name,
-            from_address=_address(warehouse.partner_id or self.company_id.partner_id),
-            to_address=_address(self.partner_id or picking.partner_id),
+            from_address=self._postal_address(warehouse.partner_id or self.company_id.partner_id),
+            to_address=self._postal_address(self.partner_id or picking.partner_id),
             parcel=easypost.parcel_from_kg(weight or carrier.carrier_default_weight),
             options={"label_format": "PDF"},
         )
@@ -94,17 +94,3 @@ class LogisticsShipment(models.Model):
                 continue
             template.send_mail(shipment.id)
             shipment.customer_notified = ",".join(filter(None, [*sent, milestone]))
-
-
-def _address(partner):
-    return {
-        "name": partner.name,
-        "street1": partner.street,
-        "street2": partner.street2,
-        "city": partner.city,
-        "state": partner.state_id.code,
-        "zip": partner.zip,
-        "country": partner.country_id.code,
-        "phone": partner.phone,
-        "email": partner.email,
-    }

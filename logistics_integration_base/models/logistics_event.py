@@ -61,7 +61,8 @@ class LogisticsEvent(models.Model):
     )
     correlation_id = fields.Char(index=True, readonly=True, help="W3C trace id.")
     traceparent = fields.Char(readonly=True)
-    payload = fields.Json(readonly=True)
+    # Not read with the other columns: only the code that needs an event's payload loads it.
+    payload = fields.Json(readonly=True, prefetch=False)
     message_id = fields.Many2one(
         "logistics.message",
         string="Raw Message",
@@ -246,20 +247,44 @@ class LogisticsEvent(models.Model):
             return found
         # The query reads columns the ORM may not have written yet (e.g. a tracking number set
         # earlier in this transaction).
-        self.env["logistics.shipment"].flush_model()
+        self.env["logistics.shipment"].flush_model(
+            [
+                "name",
+                "tracking_number",
+                "status_at",
+                "correlation_id",
+                "picking_id",
+                "sale_id",
+                "company_id",
+            ]
+        )
         self.env["stock.picking"].flush_model(["name"])
         self.env["sale.order"].flush_model(["name"])
         self.env.cr.execute(
             SQL(
                 """
+                WITH matched AS (
+                    SELECT id FROM logistics_shipment WHERE name = ANY(%(refs)s)
+                    UNION
+                    SELECT s.id FROM stock_picking p
+                      JOIN logistics_shipment s ON s.picking_id = p.id
+                     WHERE p.name = ANY(%(refs)s)
+                    UNION
+                    SELECT s.id FROM sale_order so
+                      JOIN logistics_shipment s ON s.sale_id = so.id
+                     WHERE so.name = ANY(%(refs)s)
+                    UNION
+                    SELECT id FROM logistics_shipment WHERE tracking_number = ANY(%(numbers)s)
+                )
+                -- One indexed lookup per kind of reference (an OR across the joins could use
+                -- none of the indexes).
                 SELECT s.id, s.name, p.name, so.name, s.tracking_number, s.status_at,
                        s.correlation_id
-                  FROM logistics_shipment s
+                  FROM matched
+                  JOIN logistics_shipment s ON s.id = matched.id
              LEFT JOIN stock_picking p ON p.id = s.picking_id
              LEFT JOIN sale_order so ON so.id = s.sale_id
                  WHERE s.company_id = %(company)s
-                   AND (s.name = ANY(%(refs)s) OR p.name = ANY(%(refs)s)
-                        OR so.name = ANY(%(refs)s) OR s.tracking_number = ANY(%(numbers)s))
                 """,
                 company=backend.company_id.id,
                 refs=refs,
@@ -470,41 +495,59 @@ class LogisticsEvent(models.Model):
 
     def _react(self, rows, inserted):
         """What the stored events mean beyond the status: exceptions they clear, and the
-        reactions connectors declare as ``_on_event_<type code>`` methods (a WMS shipment
-        confirmation updates the transfer, a packed parcel gets a label…). Out-of-order events
-        are facts too and get their reactions; events from a non-owner do not."""
+        reactions connectors declare as ``_on_event_<type code>`` methods on the events of that
+        type (a WMS shipment confirmation updates the transfer, a packed parcel gets a label…).
+        Out-of-order events are facts too and get their reactions; events from a non-owner do
+        not."""
         reacting = [
-            (row["event"]["type"][3], inserted[row["event"]["event_id"]])
+            (row, inserted[row["event"]["event_id"]])
             for row in rows
             if row["event"]["event_id"] in inserted and row["ignore_reason"] != "not_owner"
         ]
         if not reacting:
             return
-        self._auto_resolve_exceptions(self.browse([event_id for _code, event_id in reacting]))
-        for code, event_id in reacting:
-            handler = getattr(self.browse(event_id), f"_on_event_{code}", None)
-            if handler:
-                handler()
+        self._auto_resolve_exceptions(reacting)
+        # Each handler runs once, on the recordset of the batch's events of its type (in
+        # order of arrival; types in order of first appearance).
+        by_code = {}
+        for row, event_id in reacting:
+            code = row["event"]["type"][3]
+            if hasattr(type(self), f"_on_event_{code}"):
+                by_code.setdefault(code, []).append(event_id)
+        prefetch = [event_id for ids in by_code.values() for event_id in ids]
+        for code, event_ids in by_code.items():
+            getattr(self.browse(event_ids).with_prefetch(prefetch), f"_on_event_{code}")()
 
-    def _auto_resolve_exceptions(self, events):
+    def _auto_resolve_exceptions(self, reacting):
         """Close the open exceptions of these events' shipments whose type is cleared by one
-        of these event types (catalogue data: exception type -> resolving event types)."""
-        resolvable = self.env["logistics.exception"].search(
+        of these event types (catalogue data: exception type -> resolving event types).
+        Works from the batch's rows: a batch that clears nothing costs two small queries."""
+        type_ids = list({row["type_id"] for row, _event_id in reacting})
+        clearing_types = self.env["logistics.exception.type"].search(
+            [("resolving_event_type_ids", "in", type_ids)]
+        )
+        if not clearing_types:
+            return
+        exceptions = self.env["logistics.exception"].search(
             [
-                ("shipment_id", "in", events.shipment_id.ids),
+                ("shipment_id", "in", list({row["shipment_id"] for row, _e in reacting})),
                 ("is_closed", "=", False),
-                ("type_id.resolving_event_type_ids", "in", events.type_id.ids),
+                ("type_id", "in", clearing_types.ids),
             ]
         )
-        for exception in resolvable:
-            clearing = events.filtered(
-                lambda e, x=exception: (
-                    e.shipment_id == x.shipment_id
-                    and e.type_id in x.type_id.resolving_event_type_ids
-                )
+        for exception in exceptions:
+            resolving = exception.type_id.resolving_event_type_ids.ids
+            event_id = next(
+                (
+                    event_id
+                    for row, event_id in reacting
+                    if row["shipment_id"] == exception.shipment_id.id
+                    and row["type_id"] in resolving
+                ),
+                None,
             )
-            if clearing:
-                exception._auto_resolve(clearing[0])
+            if event_id:
+                exception._auto_resolve(self.browse(event_id))
 
     @api.model
     def _record_odoo_events(self, backend, events):

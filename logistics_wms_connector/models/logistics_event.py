@@ -7,7 +7,8 @@ class LogisticsEvent(models.Model):
     def _on_event_shipped(self):
         """The WMS shipped: its quantities become the transfer's done quantities."""
         result = getattr(super(), "_on_event_shipped", lambda: None)()
-        picking = self.shipment_id.picking_id
-        if self.backend_id.kind == "wms" and picking and self.payload:
-            picking.sudo()._logistics_apply_shipped(self.payload.get("lines") or [], self)
+        for event in self.filtered(lambda e: e.backend_id.kind == "wms"):
+            picking = event.shipment_id.picking_id
+            if picking and event.payload:
+                picking.sudo()._logistics_apply_shipped(event.payload.get("lines") or [], event)
         return result

@@ -50,22 +50,11 @@ class StockPicking(models.Model):
 
     def _logistics_release_document(self, shipment):
         self.ensure_one()
-        partner = self.partner_id
         return wms_rest.release_request(
             order_ref=self.name,
             shipment_ref=shipment.name,
             warehouse=self.picking_type_id.warehouse_id.code,
-            ship_to={
-                "name": partner.name,
-                "street1": partner.street,
-                "street2": partner.street2,
-                "city": partner.city,
-                "state": partner.state_id.code,
-                "zip": partner.zip,
-                "country": partner.country_id.code,
-                "phone": partner.phone,
-                "email": partner.email,
-            },
+            ship_to=shipment._postal_address(self.partner_id),
             lines=[
                 {
                     "line_id": move.id,
