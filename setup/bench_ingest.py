@@ -5,7 +5,8 @@ Run it with `setup/bench ingest` (it prepares a fresh database). Prints events/s
   - naive: per event, an ORM `search` for a duplicate, then an ORM `create`;
   - raw: psycopg2 `INSERT ... ON CONFLICT DO NOTHING` of the same rows, 100 rows per statement;
 and the ratios ingest/naive and ingest/raw. Each path commits once per batch, like one RPC
-call per batch would, and writes to its own backend so that none sees another's rows.
+call per batch would, and writes to its own backend so that none sees another's rows. The paths
+take turns batch by batch, so that the machine's ups and downs fall on all of them.
 """
 
 import argparse
@@ -41,72 +42,78 @@ def make_events(count, shipments, start):
     return events
 
 
-def bench_ingest(env, backend, events):
-    started = time.perf_counter()
-    accepted = 0
-    for start in range(0, len(events), BATCH):
-        result = env["logistics.event"].ingest_events(backend.code, events[start : start + BATCH])
-        assert not result["rejected"], result["rejected"][:3]
-        accepted += result["accepted"]
-        env.cr.commit()
-    assert accepted == len(events), accepted
-    return time.perf_counter() - started
+def ingest_batch(env, backend, batch, shipment_ids, type_ids):
+    result = env["logistics.event"].ingest_events(backend.code, batch)
+    assert not result["rejected"], result["rejected"][:3]
+    assert result["accepted"] == len(batch), result
+    env.cr.commit()
 
 
-def bench_naive(env, backend, events, shipment_ids, type_ids):
+def naive_batch(env, backend, batch, shipment_ids, type_ids):
     Event = env["logistics.event"]
-    started = time.perf_counter()
-    for start in range(0, len(events), BATCH):
-        for event in events[start : start + BATCH]:
-            if Event.search(
-                [("backend_id", "=", backend.id), ("source_event_id", "=", event["event_id"])],
-                limit=1,
-            ):
-                continue
-            Event.create(
-                {
-                    "shipment_id": shipment_ids[event["shipment_ref"]],
-                    "type_id": type_ids[event["type"]],
-                    "occurred_at": event["occurred_at"][:19].replace("T", " "),
-                    "backend_id": backend.id,
-                    "source_event_id": event["event_id"],
-                    "payload": event["payload"],
-                    "company_id": backend.company_id.id,
-                }
-            )
-        env.cr.commit()
-    return time.perf_counter() - started
+    for event in batch:
+        if Event.search(
+            [("backend_id", "=", backend.id), ("source_event_id", "=", event["event_id"])],
+            limit=1,
+        ):
+            continue
+        Event.create(
+            {
+                "shipment_id": shipment_ids[event["shipment_ref"]],
+                "type_id": type_ids[event["type"]],
+                "occurred_at": event["occurred_at"][:19].replace("T", " "),
+                "backend_id": backend.id,
+                "source_event_id": event["event_id"],
+                "payload": event["payload"],
+                "company_id": backend.company_id.id,
+            }
+        )
+    env.cr.commit()
 
 
-def bench_raw(env, backend, events, shipment_ids, type_ids):
+def raw_batch(env, backend, batch, shipment_ids, type_ids):
     cursor = env.cr._obj  # the psycopg2 cursor under Odoo's
     now = datetime.utcnow()
-    started = time.perf_counter()
-    for start in range(0, len(events), BATCH):
-        rows = [
-            (
-                shipment_ids[event["shipment_ref"]],
-                type_ids[event["type"]],
-                event["occurred_at"][:19],
-                now,
-                backend.id,
-                event["event_id"],
-                json.dumps(event["payload"]),
-                "applied",
-                backend.company_id.id,
-            )
-            for event in events[start : start + BATCH]
-        ]
-        execute_values(
-            cursor,
-            "INSERT INTO logistics_event (shipment_id, type_id, occurred_at, recorded_at,"
-            " backend_id, source_event_id, payload, state, company_id) VALUES %s"
-            " ON CONFLICT (backend_id, source_event_id) DO NOTHING",
-            rows,
-            page_size=100,
+    rows = [
+        (
+            shipment_ids[event["shipment_ref"]],
+            type_ids[event["type"]],
+            event["occurred_at"][:19],
+            now,
+            backend.id,
+            event["event_id"],
+            json.dumps(event["payload"]),
+            "applied",
+            backend.company_id.id,
         )
-        env.cr.commit()
-    return time.perf_counter() - started
+        for event in batch
+    ]
+    execute_values(
+        cursor,
+        "INSERT INTO logistics_event (shipment_id, type_id, occurred_at, recorded_at,"
+        " backend_id, source_event_id, payload, state, company_id) VALUES %s"
+        " ON CONFLICT (backend_id, source_event_id) DO NOTHING",
+        rows,
+        page_size=100,
+    )
+    env.cr.commit()
+
+
+PATHS = {"ingest": ingest_batch, "naive": naive_batch, "raw": raw_batch}
+
+
+def run_interleaved(env, backends, events, shipment_ids, type_ids):
+    """Seconds per path. The paths take turns batch by batch (in a rotating order), so that a
+    slow or fast moment of a shared machine falls on all three alike."""
+    timings = dict.fromkeys(PATHS, 0.0)
+    names = list(PATHS)
+    for number, start in enumerate(range(0, len(events), BATCH)):
+        batch = events[start : start + BATCH]
+        for name in names[number % 3 :] + names[: number % 3]:
+            started = time.perf_counter()
+            PATHS[name](env, backends[name], batch, shipment_ids, type_ids)
+            timings[name] += time.perf_counter() - started
+    return timings
 
 
 def main():
@@ -138,11 +145,7 @@ def main():
         type_ids = {t.code: t.id for t in env["logistics.event.type"].search([])}
         events = make_events(args.events, shipments, datetime(2026, 1, 1))
 
-        timings = {
-            "raw": bench_raw(env, backends["raw"], events, shipment_ids, type_ids),
-            "naive": bench_naive(env, backends["naive"], events, shipment_ids, type_ids),
-            "ingest": bench_ingest(env, backends["ingest"], events),
-        }
+        timings = run_interleaved(env, backends, events, shipment_ids, type_ids)
         for name, backend in backends.items():
             cr.execute("SELECT count(*) FROM logistics_event WHERE backend_id = %s", [backend.id])
             stored = cr.fetchone()[0]

@@ -435,7 +435,7 @@ class LogisticsEvent(models.Model):
             SQL(
                 """
                 UPDATE logistics_shipment s
-                   SET status_id = v.type_id, status_code = v.code, status_event_id = v.event_id,
+                   SET status_id = v.type_id, status_code = v.code, status_event_ref = v.event_id,
                        status_at = v.occurred_at, status_owner = %(owner)s,
                        write_uid = %(uid)s, write_date = now() AT TIME ZONE 'UTC'
                   FROM unnest(%(shipment)s::int[], %(type)s::int[], %(code)s::varchar[],
@@ -454,7 +454,7 @@ class LogisticsEvent(models.Model):
             )
         )
         self.env["logistics.shipment"].invalidate_model(
-            ["status_id", "status_code", "status_event_id", "status_at", "status_owner"]
+            ["status_id", "status_code", "status_event_ref", "status_at", "status_owner"]
         )
 
     def _publish(self, rows, inserted):
