@@ -40,6 +40,11 @@ class LogisticsEvent(models.Model):
     _description = "Logistics Event"
     _order = "occurred_at desc, id desc"
     _rec_name = "type_id"
+    # Append-only facts: ``recorded_at`` says when, ``backend_id`` and ``message_id`` from
+    # where. No create_uid / write_uid: their foreign keys lock the same res.users row for
+    # every inserted event, which cost more than the rest of the insert (91 ms vs 36 ms per
+    # 1,000 events, EXPLAIN ANALYZE).
+    _log_access = False
 
     # Indexes are chosen for the hot insert path: the unique (backend, partner id) pair, the
     # timeline (shipment, time), trace id lookups, and the raw message when there is one.
@@ -376,18 +381,17 @@ class LogisticsEvent(models.Model):
         placeholder per value costs more than the insert itself."""
         if not rows:
             return {}
-        uid, now = self.env.uid, fields.Datetime.now()
+        now = fields.Datetime.now()
         self.env.cr.execute(
             SQL(
                 """
                 INSERT INTO logistics_event
                     (shipment_id, type_id, occurred_at, source_event_id, correlation_id,
                      traceparent, payload, state, ignore_reason, backend_id, message_id,
-                     recorded_at, company_id, create_uid, create_date, write_uid, write_date)
+                     recorded_at, company_id)
                 SELECT v.shipment_id, v.type_id, v.occurred_at, v.source_event_id,
                        v.correlation_id, v.traceparent, v.payload::jsonb, v.state,
-                       v.ignore_reason, %(backend)s, v.message_id, %(now)s, %(company)s,
-                       %(uid)s, %(now)s, %(uid)s, %(now)s
+                       v.ignore_reason, %(backend)s, v.message_id, %(now)s, %(company)s
                   FROM unnest(%(shipment)s::int[], %(type)s::int[], %(occurred)s::timestamp[],
                               %(event_id)s::varchar[], %(correlation)s::varchar[],
                               %(traceparent)s::varchar[], %(payload)s::text[],
@@ -401,7 +405,6 @@ class LogisticsEvent(models.Model):
                 message=[row["event"]["message_id"] for row in rows],
                 now=now,
                 company=backend.company_id.id,
-                uid=uid,
                 shipment=[row["shipment_id"] for row in rows],
                 type=[row["type_id"] for row in rows],
                 occurred=[row["event"]["occurred_at"] for row in rows],
