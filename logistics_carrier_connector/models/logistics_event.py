@@ -17,7 +17,8 @@ class LogisticsEvent(models.Model):
 
     def _on_event_shipped(self):
         result = getattr(super(), "_on_event_shipped", lambda: None)()
-        self.shipment_id._notify_shipped_when_tracked()
+        # Shipped and tracked: tell the customer. Not tracked yet: the label purchase will.
+        self.shipment_id.filtered("tracking_number")._notify_customer("shipped")
         return result
 
     def _on_event_delivered(self):

@@ -75,8 +75,9 @@ class LogisticsShipment(models.Model):
         )
 
     def _notify_shipped_when_tracked(self):
-        """The shipped email needs both the parcel shipped and its tracking number, which
-        arrive in either order (the WMS's confirmation, the carrier's label)."""
+        """After a label purchase: the shipped email needs both the parcel shipped and its
+        tracking number, which arrive in either order (the WMS's confirmation, the carrier's
+        label); the shipped event's own handler covers the other order."""
         Event = self.env["logistics.event"].sudo()
         for shipment in self.sudo().filtered("tracking_number"):
             # Events are stored in SQL by the ingestion: ask the database, not the cache.

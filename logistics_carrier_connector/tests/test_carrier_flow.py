@@ -26,7 +26,6 @@ class TestCarrierFlow(LoopbackPartnerMixin, LogisticsCase):
         super().setUp()
         self.partner = ScriptedPartner().__enter__()
         self.addCleanup(self.partner.__exit__)
-        self.env["logistics.subscription"].search([]).unlink()
         self.carrier.write(
             {
                 "adapter": "easypost",

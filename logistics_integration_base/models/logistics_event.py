@@ -538,6 +538,7 @@ class LogisticsEvent(models.Model):
                 ("type_id", "in", clearing_types.ids),
             ]
         )
+        cleared_by = {}  # event id -> the exceptions it clears
         for exception in exceptions:
             resolving = exception.type_id.resolving_event_type_ids.ids
             event_id = next(
@@ -550,7 +551,9 @@ class LogisticsEvent(models.Model):
                 None,
             )
             if event_id:
-                exception._auto_resolve(self.browse(event_id))
+                cleared_by[event_id] = cleared_by.get(event_id, exceptions.browse()) | exception
+        for event_id, cleared in cleared_by.items():
+            cleared._auto_resolve(self.browse(event_id))
 
     @api.model
     def _record_odoo_events(self, backend, events):

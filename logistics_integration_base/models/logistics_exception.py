@@ -90,20 +90,21 @@ class LogisticsException(models.Model):
         return self.search(domain, limit=1) or self._raise(type_code, [vals])
 
     def _auto_resolve(self, event):
-        """Close the exception because ``event`` cleared its condition (noted in the chatter)."""
+        """Close these exceptions because ``event`` cleared their condition (noted in their
+        chatter)."""
         done = self.env["logistics.exception.stage"].search([("is_closed", "=", True)], limit=1)
+        self.write(
+            {
+                "stage_id": done.id,
+                "auto_resolved": True,
+                "resolution_note": self.env._(
+                    "Resolved by the %(type)s event of %(time)s.",
+                    type=event.type_id.code,
+                    time=event.occurred_at,
+                ),
+            }
+        )
         for exception in self:
-            exception.write(
-                {
-                    "stage_id": done.id,
-                    "auto_resolved": True,
-                    "resolution_note": exception.env._(
-                        "Resolved by the %(type)s event of %(time)s.",
-                        type=event.type_id.code,
-                        time=event.occurred_at,
-                    ),
-                }
-            )
             exception.message_post(
                 body=exception.env._(
                     "Resolved automatically: %(type)s received from %(sender)s.",

@@ -13,6 +13,9 @@ class LogisticsCase(TransactionCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.company = cls.env.company
+        # The demo data's subscribers (a sales channel) are no test's partners: without this,
+        # jobs a test runs would also publish to them.
+        cls.env["logistics.subscription"].search([]).unlink()
         Backend = cls.env["logistics.backend"]
         cls.wms = Backend.create({"name": "Test WMS", "code": "t_wms", "kind": "wms"})
         cls.carrier = Backend.create(

@@ -14,8 +14,6 @@ class TestPublication(LoopbackPartnerMixin, LogisticsCase):
         super().setUp()
         self.partner = ScriptedPartner().__enter__()
         self.addCleanup(self.partner.__exit__)
-        # Only this test's subscriber (the demo data has its own).
-        self.env["logistics.subscription"].search([]).unlink()
         self.channel = self.env["logistics.backend"].create(
             {
                 "name": "Marketplace",

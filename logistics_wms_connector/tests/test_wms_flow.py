@@ -38,8 +38,6 @@ class TestWmsFlow(LoopbackPartnerMixin, LogisticsCase):
         self.warehouse.logistics_wms_backend_id = self.wms
         self.product.default_code = "WIDGET-1"
         self.stock(10)
-        # Demo subscribers (a sales channel) are not this test's partners.
-        self.env["logistics.subscription"].search([]).unlink()
 
     def stock(self, quantity):
         self.env["stock.quant"]._update_available_quantity(
