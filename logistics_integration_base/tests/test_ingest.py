@@ -43,6 +43,58 @@ class TestIngest(LogisticsCase):
         events = self.env["logistics.event"].search([("backend_id", "=", self.wms.id)])
         self.assertEqual(sorted(events.mapped("source_event_id")), ["dup-1", "dup-2"])
 
+    def test_redelivered_events_mixed_with_new_ones(self):
+        """Stored events sent again in a batch with new ones: the unique index makes them
+        duplicates on insert, and they change nothing the new events do."""
+        self.ingest(
+            self.wms,
+            [
+                self.event("picked", "2026-01-05T09:00:00Z", "m-1"),
+                self.event("packed", "2026-01-05T11:00:00Z", "m-2"),
+            ],
+        )
+        result = self.ingest(
+            self.wms,
+            [
+                self.event("picked", "2026-01-05T09:00:00Z", "m-1"),
+                self.event("packed", "2026-01-05T11:00:00Z", "m-2"),
+                # older than the stored status: out of order, whatever the redeliveries
+                self.event("wms_acknowledged", "2026-01-05T10:00:00Z", "m-3"),
+                self.event("shipped", "2026-01-05T12:00:00Z", "m-4"),
+            ],
+        )
+        self.assertEqual(result, {"accepted": 2, "duplicates": 2, "rejected": []})
+        self.assertEqual(self.shipment.status_code, "shipped")
+        self.assertEqual(self.shipment.status_event_id.source_event_id, "m-4")
+        events = self.shipment.event_ids
+        self.assertEqual(len(events), 4)
+        late = events.filtered(lambda e: e.source_event_id == "m-3")
+        self.assertEqual(late.ignore_reason, "out_of_order")
+
+    def test_stored_events_are_in_the_cache_as_stored(self):
+        """The reactions read the events just stored from the ORM cache, without a query: what
+        the cache holds must be what the database holds."""
+        traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        self.ingest(
+            self.wms,
+            [
+                self.event("picked", "2026-01-05T09:00:00+01:00", "c-1", payload={"a": 1}),
+                self.event("delivered", "2026-01-05T10:30:00.250000Z", "c-2"),  # not owner
+                self.event("packed", "2026-01-05T10:00:00Z", "c-3", traceparent=traceparent),
+            ],
+        )
+        events = self.env["logistics.event"].search([("backend_id", "=", self.wms.id)])
+        columns = [
+            name
+            for name, field in events._fields.items()
+            if field.store and field.column_type and field.prefetch is True and name != "id"
+        ]
+        with self.assertQueryCount(0):
+            cached = events.read(columns, load=None)
+        events.invalidate_model()
+        self.assertEqual(cached, events.read(columns, load=None))
+        self.assertEqual(len(cached), 3)
+
     def test_same_event_id_from_two_backends_is_two_events(self):
         self.ingest(self.wms, [self.event("picked", "2026-01-05T09:00:00Z", "same")])
         result = self.ingest(

@@ -117,3 +117,27 @@ class TestMultiCompany(LogisticsCase):
         )
         self.assertEqual(result["accepted"], 0)
         self.assertFalse(shipment_b.event_ids)
+        # An event belongs to its shipment's company: B's events are not A's to see.
+        result = (
+            self.env["logistics.event"]
+            .with_company(company_b)
+            .ingest_events(
+                "t_wms",
+                [
+                    {
+                        "type": "picked",
+                        "occurred_at": "2026-01-05T09:00:00Z",
+                        "event_id": "mc-2",
+                        "shipment_ref": shipment_b.name,
+                    }
+                ],
+            )
+        )
+        self.assertEqual(result["accepted"], 1)
+        event_b = shipment_b.event_ids
+        self.assertEqual(event_b.company_id, company_b)
+        self.assertEqual(event_b.backend_id, backend_b)
+        Event = self.env["logistics.event"].with_user(self.user)
+        self.assertFalse(Event.search([("id", "=", event_b.id)]))
+        with self.assertRaises(AccessError):
+            event_b.with_user(self.user).read(["source_event_id"])
