@@ -21,11 +21,12 @@ class LogisticsShipment(models.Model):
     name = fields.Char(
         string="Reference", required=True, readonly=True, copy=False, default="New", index=True
     )
+    # Indexed by its unique constraint (below), like picking_id: an index of their own would be
+    # a second copy to maintain on every status change that cannot stay in its page.
     correlation_id = fields.Char(
         required=True,
         readonly=True,
         copy=False,
-        index=True,
         default=lambda self: new_trace_id(),
         help="W3C trace id sent on every partner call and kept on every message and event of "
         "this shipment: one id finds everything about it.",
@@ -34,7 +35,7 @@ class LogisticsShipment(models.Model):
         [("outgoing", "Outgoing"), ("return", "Return")], required=True, default="outgoing"
     )
     picking_id = fields.Many2one(
-        "stock.picking", string="Transfer", readonly=True, index=True, ondelete="set null"
+        "stock.picking", string="Transfer", readonly=True, ondelete="set null"
     )
     sale_id = fields.Many2one("sale.order", string="Sale Order", readonly=True, index=True)
     partner_id = fields.Many2one("res.partner", string="Customer", index=True)
@@ -89,8 +90,11 @@ class LogisticsShipment(models.Model):
     )
 
     def init(self):
-        # Room in each page for the status updates every milestone makes (HOT updates).
-        self.env.cr.execute("ALTER TABLE logistics_shipment SET (fillfactor = 80)")
+        # Room in each page for the status updates every milestone makes: an update that finds
+        # room in its page (HOT) touches none of the table's indexes. In the ingest benchmark,
+        # 72 % of the updates were HOT at 80, 85 % at 70 and 98 % at 50 (with a table twice
+        # the size); 70 is the balance.
+        self.env.cr.execute("ALTER TABLE logistics_shipment SET (fillfactor = 70)")
 
     @api.model_create_multi
     def create(self, vals_list):

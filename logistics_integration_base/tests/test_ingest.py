@@ -255,6 +255,55 @@ class TestIngest(LogisticsCase):
         )
         self.assertEqual(self.shipment.event_count, 2)
 
+    def test_refs_of_every_kind_in_one_batch_and_ambiguous_tracking(self):
+        other = self.create_sale_order().picking_ids.logistics_shipment_ids
+        self.shipment.tracking_number = "1Z-SHARED"
+        other.tracking_number = "1Z-SHARED"
+        third = self.create_sale_order().picking_ids.logistics_shipment_ids
+        third.tracking_number = "1Z-THIRD"
+        result = self.ingest(
+            self.carrier,
+            [
+                self.event("picked", "2026-01-05T09:00:00Z", "k-1"),
+                self.event(
+                    "packed",
+                    "2026-01-05T10:00:00Z",
+                    "k-2",
+                    shipment_ref=other.picking_id.name,
+                ),
+                self.event(
+                    "packed", "2026-01-05T10:00:00Z", "k-3", shipment_ref=third.sale_id.name
+                ),
+                {
+                    "type": "in_transit",
+                    "occurred_at": "2026-01-05T11:00:00Z",
+                    "event_id": "k-4",
+                    "tracking_number": "1Z-THIRD",
+                },
+                {
+                    "type": "in_transit",
+                    "occurred_at": "2026-01-05T11:00:00Z",
+                    "event_id": "k-5",
+                    "tracking_number": "1Z-SHARED",
+                },
+            ],
+        )
+        self.assertEqual(result["accepted"], 4)
+        self.assertEqual(
+            result["rejected"],
+            [
+                {
+                    "index": 4,
+                    "error": "tracking_number '1Z-SHARED' matches 2 shipments "
+                    f"({', '.join(sorted([self.shipment.name, other.name]))}); "
+                    "send the shipment reference",
+                }
+            ],
+        )
+        self.assertEqual(self.shipment.event_ids.mapped("source_event_id"), ["k-1"])
+        self.assertEqual(other.event_ids.mapped("source_event_id"), ["k-2"])
+        self.assertEqual(sorted(third.event_ids.mapped("source_event_id")), ["k-3", "k-4"])
+
     def test_traceparent_kept_or_generated(self):
         traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
         self.ingest(
