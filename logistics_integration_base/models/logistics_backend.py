@@ -558,7 +558,9 @@ class LogisticsBackend(models.Model):
         if self.inbound_batch:
             identity_key = self._inbound_job_key()
             if job_pending is None:
-                # One indexed query (queue_job's partial index on identity_key).
+                # One indexed query (queue_job's partial index on identity_key), after any job
+                # state this transaction changed.
+                self.env["queue.job"].flush_model(["state", "identity_key"])
                 self.env.cr.execute(
                     SQL(
                         "SELECT 1 FROM queue_job WHERE identity_key = %s"
@@ -613,6 +615,8 @@ class LogisticsBackend(models.Model):
         """Job: process the queued inbound messages of this backend, oldest first."""
         self.ensure_one()
         self = self.sudo()
+        # Messages this transaction queued (a replay) count too.
+        self.env["logistics.message"].flush_model(["state", "backend_id", "direction"])
         self.env.cr.execute(
             SQL(
                 "SELECT id FROM logistics_message WHERE backend_id = %s AND direction = 'inbound'"

@@ -33,12 +33,14 @@ def json_recordset(columns, rows):
 
 
 class EventRejected(Exception):
-    """One event of a batch can't be accepted; ``kind`` names the exception type to raise."""
+    """One event of a batch can't be accepted; ``kind`` names the exception type to raise.
+    ``reference``: the shipment reference or tracking number that no shipment had (yet)."""
 
-    def __init__(self, kind, error):
+    def __init__(self, kind, error, reference=None):
         super().__init__(error)
         self.kind = kind
         self.error = error
+        self.reference = reference
 
 
 class LogisticsEvent(models.Model):
@@ -132,13 +134,13 @@ class LogisticsEvent(models.Model):
         ``source_kind``: the kind of system that reports the events when it is not the
         backend's (``odoo`` for what Odoo itself did with the backend, e.g. a release)."""
         source_kind = source_kind or backend.kind
-        rejected = []  # (index, exception kind, error, event)
+        rejected = []  # (index, EventRejected, event)
         parsed = []  # (index, normalised event)
         for index, event in enumerate(events):
             try:
                 parsed.append((index, self._parse_event(event)))
             except EventRejected as rejection:
-                rejected.append((index, rejection.kind, rejection.error, event))
+                rejected.append((index, rejection, event))
         for index, event in parsed:
             event["message_id"] = messages[index].id if messages else None
 
@@ -150,20 +152,23 @@ class LogisticsEvent(models.Model):
                 event["type"] = self._resolve_type(types, event["type"])
                 event["shipment"] = self._resolve_shipment(shipments, event)
             except EventRejected as rejection:
-                rejected.append((index, rejection.kind, rejection.error, event["raw"]))
+                rejected.append((index, rejection, event["raw"]))
                 continue
             resolved.append(event)
 
         fresh, duplicates = self._drop_repeats(resolved)
         rows = self._decide(source_kind, fresh)
-        inserted = self._insert(backend, rows)
+        recorded_at = fields.Datetime.now()
+        inserted = self._insert(backend, rows, recorded_at)
         duplicates += len(rows) - len(inserted)
+        rows = self._decide_without_stored(source_kind, rows, inserted)
+        self._cache_stored(backend, rows, inserted, recorded_at)
         self._apply_status(source_kind, rows, inserted)
         self._publish(rows, inserted)
         self._react(rows, inserted)
         if rejected:
             self._record_rejections(backend, rejected, messages)
-        rejected.sort()
+        rejected.sort(key=lambda rejection: rejection[0])
         _logger.info(
             "ingest from backend %s: %s accepted, %s duplicates, %s rejected",
             backend.code,
@@ -174,7 +179,9 @@ class LogisticsEvent(models.Model):
         return {
             "accepted": len(inserted),
             "duplicates": duplicates,
-            "rejected": [{"index": index, "error": error} for index, _k, error, _e in rejected],
+            "rejected": [
+                {"index": index, "error": rejection.error} for index, rejection, _e in rejected
+            ],
         }
 
     @api.model
@@ -328,7 +335,9 @@ class LogisticsEvent(models.Model):
             key, label = ("tracking", event["tracking_number"]), "tracking_number"
         matches = shipments.get(key, [])
         if not matches:
-            raise EventRejected("mapping_missing", f"no shipment found for {label} {key[1]!r}")
+            raise EventRejected(
+                "mapping_missing", f"no shipment found for {label} {key[1]!r}", reference=key[1]
+            )
         if len(matches) > 1:
             raise EventRejected(
                 "mapping_missing",
@@ -342,8 +351,7 @@ class LogisticsEvent(models.Model):
         """An event repeated within the batch is a duplicate. The ones stored before, by an
         earlier call or by a concurrent transaction, are the unique index's to catch when the
         batch is inserted (ON CONFLICT DO NOTHING): a query to look for them first would cost as
-        much as that. Until then they count for nothing: a stored event's time is never past
-        the status it left, so deciding as if it were new changes no other event's fate."""
+        much as that (see ``_decide_without_stored``)."""
         seen = set()
         fresh = []
         for event in events:
@@ -385,12 +393,11 @@ class LogisticsEvent(models.Model):
             )
         return rows
 
-    def _insert(self, backend, rows):
+    def _insert(self, backend, rows, recorded_at):
         """INSERT … ON CONFLICT DO NOTHING; returns {event_id: new row id} of the rows stored.
         The rows travel as one JSON parameter (``json_recordset``)."""
         if not rows:
             return {}
-        recorded_at = fields.Datetime.now()
         values = [
             {
                 "shipment_id": row["shipment_id"],
@@ -432,9 +439,45 @@ class LogisticsEvent(models.Model):
         )
         inserted = dict(self.env.cr.fetchall())
         # The shipments' event lists read earlier in this transaction miss the new events.
-        self.env["logistics.shipment"].invalidate_model(["event_ids"])
-        self._cache_stored(backend, rows, inserted, recorded_at)
+        self.env["logistics.shipment"].invalidate_model(["event_ids", "event_count"])
         return inserted
+
+    def _decide_without_stored(self, source_kind, rows, inserted):
+        """The rows of the events just inserted, decided without the ones the insert found
+        stored already. Those were decided as if new, and one that set the status then may have
+        made a newer event look out of order (a partner resending an event id with a corrected
+        time, say): the rows are decided again without them, and the stored decisions that
+        change are corrected. A batch without such duplicates costs nothing more."""
+        if all(row["event"]["event_id"] in inserted or not row["sets_status"] for row in rows):
+            return [row for row in rows if row["event"]["event_id"] in inserted]
+        kept = [row for row in rows if row["event"]["event_id"] in inserted]
+        again = self._decide(source_kind, [row["event"] for row in kept])
+        changed = []
+        for before, after in zip(kept, again, strict=True):
+            after["correlation_id"], after["traceparent"] = (
+                before["correlation_id"],
+                before["traceparent"],
+            )
+            if (after["state"], after["ignore_reason"]) != (
+                before["state"],
+                before["ignore_reason"],
+            ):
+                changed.append(
+                    {
+                        "id": inserted[after["event"]["event_id"]],
+                        "state": after["state"],
+                        "ignore_reason": after["ignore_reason"],
+                    }
+                )
+        if changed:
+            self.env.cr.execute(
+                SQL(
+                    "UPDATE logistics_event e SET state = v.state, ignore_reason = v.ignore_reason"
+                    " FROM %s WHERE e.id = v.id",
+                    json_recordset("id int, state varchar, ignore_reason varchar", changed),
+                )
+            )
+        return again
 
     def _cache_stored(self, backend, rows, inserted, recorded_at):
         """Put the stored events' columns in the ORM cache, as a read would: the reactions that
@@ -500,7 +543,14 @@ class LogisticsEvent(models.Model):
             )
         )
         self.env["logistics.shipment"].invalidate_model(
-            ["status_id", "status_code", "status_event_ref", "status_at", "status_owner"]
+            [
+                "status_id",
+                "status_code",
+                "status_event_ref",
+                "status_event_id",
+                "status_at",
+                "status_owner",
+            ]
         )
 
     def _publish(self, rows, inserted):
@@ -616,7 +666,7 @@ class LogisticsEvent(models.Model):
                     (
                         "source_event_id",
                         "in",
-                        [self._raw_event_id(e) for _i, _k, _e, e in rejected],
+                        [self._raw_event_id(event) for _i, _r, event in rejected],
                     ),
                 ],
                 ["source_event_id"],
@@ -624,19 +674,20 @@ class LogisticsEvent(models.Model):
             .mapped("source_event_id")
         )
         by_kind = {}
-        for index, kind, error, event in rejected:
+        for index, rejection, event in rejected:
             event_id = self._raw_event_id(event)
             if event_id and event_id in open_ids:
                 continue
             open_ids.add(event_id)
             body = json.dumps(event, default=str, indent=2)[:4000]
-            by_kind.setdefault(kind, []).append(
+            by_kind.setdefault(rejection.kind, []).append(
                 {
-                    "name": f"{backend.code}: {error}"[:200],
+                    "name": f"{backend.code}: {rejection.error}"[:200],
                     "backend_id": backend.id,
                     "message_id": messages[index].id if messages else False,
                     "source_event_id": event_id,
-                    "description": f"Event #{index} rejected: {error}\n\n{body}",
+                    "unmatched_reference": rejection.reference,
+                    "description": f"Event #{index} rejected: {rejection.error}\n\n{body}",
                     "company_id": backend.company_id.id,
                 }
             )

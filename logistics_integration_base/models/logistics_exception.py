@@ -43,6 +43,14 @@ class LogisticsException(models.Model):
         string="Partner Event ID", index=True, help="The partner's id of the event concerned."
     )
     description = fields.Text(help="What happened, precisely, with the data concerned.")
+    unmatched_reference = fields.Char(
+        index="btree_not_null",
+        readonly=True,
+        help="The shipment reference or tracking number of a rejected event that no shipment "
+        "had. When a shipment gets it (a tracking number arrives after the carrier's first "
+        "tracking update, say), the event's message is processed again and this exception "
+        "closes.",
+    )
     suggested_actions = fields.Text(related="type_id.suggested_actions")
     resolution_note = fields.Text()
     auto_resolved = fields.Boolean(readonly=True)
@@ -88,6 +96,36 @@ class LogisticsException(models.Model):
         if vals.get("source_event_id"):
             domain.append(("source_event_id", "=", vals["source_event_id"]))
         return self.search(domain, limit=1) or self._raise(type_code, [vals])
+
+    @api.model
+    def _retry_unmatched(self, references):
+        """Events rejected because no shipment had one of these references have one now:
+        process their dead messages again and close their exceptions. Events that came by RPC
+        have no stored message to process again; their caller was told, and their exceptions
+        stay open."""
+        waiting = self.sudo().search(
+            [
+                ("unmatched_reference", "in", list(references)),
+                ("is_closed", "=", False),
+                ("message_id.state", "=", "dead"),
+            ]
+        )
+        if not waiting:
+            return waiting
+        waiting.message_id._replay(
+            self.env._("A shipment now has %(refs)s.", refs=", ".join(sorted(references)))
+        )
+        done = self.env["logistics.exception.stage"].search([("is_closed", "=", True)], limit=1)
+        waiting.write(
+            {
+                "stage_id": done.id,
+                "auto_resolved": True,
+                "resolution_note": self.env._(
+                    "A shipment got the reference; the event's message was processed again."
+                ),
+            }
+        )
+        return waiting
 
     def _auto_resolve(self, event):
         """Close these exceptions because ``event`` cleared their condition (noted in their

@@ -391,10 +391,17 @@ class LogisticsMessage(models.Model):
     def action_replay(self, reason, payload=None):
         """Replay each message as a new message linked to it; returns the new messages."""
         self._check_replay(reason)
+        return self._replay(reason, payload)
+
+    def _replay(self, reason, payload=None):
+        """Replay without the checks of a person's replay (Odoo itself replays, e.g. an event
+        whose shipment is now known)."""
         replays = self.browse()
         for message in self:
             values = {
                 "replay_of_id": message.id,
+                # The original keeps the partner's event id (a redelivery stays a duplicate).
+                "partner_event_id": False,
                 "state": "received",
                 "attempts": 0,
                 "error": False,

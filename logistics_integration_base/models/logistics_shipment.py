@@ -103,6 +103,14 @@ class LogisticsShipment(models.Model):
                 vals["name"] = self.env["ir.sequence"].next_by_code("logistics.shipment") or "New"
         return super().create(vals_list)
 
+    def write(self, vals):
+        result = super().write(vals)
+        if vals.get("tracking_number"):
+            # A carrier's tracking update can come before the label purchase that brings the
+            # number is committed (a retried purchase, say): its events wait for it.
+            self.env["logistics.exception"]._retry_unmatched({vals["tracking_number"]})
+        return result
+
     @api.depends("status_event_ref")
     def _compute_status_event_id(self):
         for shipment in self:

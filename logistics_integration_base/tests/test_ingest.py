@@ -71,6 +71,24 @@ class TestIngest(LogisticsCase):
         late = events.filtered(lambda e: e.source_event_id == "m-3")
         self.assertEqual(late.ignore_reason, "out_of_order")
 
+    def test_resent_event_with_another_time_does_not_hide_a_new_one(self):
+        """A partner resends a stored event with a corrected, later time, in one batch with a new
+        event: the resent one is a duplicate and must not make the new one look out of order."""
+        self.ingest(self.wms, [self.event("picked", "2026-01-05T09:00:00Z", "r-1")])
+        result = self.ingest(
+            self.wms,
+            [
+                self.event("picked", "2026-01-05T13:00:00Z", "r-1"),
+                self.event("packed", "2026-01-05T12:00:00Z", "r-2"),
+            ],
+        )
+        self.assertEqual(result, {"accepted": 1, "duplicates": 1, "rejected": []})
+        self.assertEqual(self.shipment.status_code, "packed")
+        packed = self.shipment.event_ids.filtered(lambda e: e.source_event_id == "r-2")
+        self.assertEqual((packed.state, packed.ignore_reason), ("applied", False))
+        packed.invalidate_recordset()
+        self.assertEqual((packed.state, packed.ignore_reason), ("applied", False))
+
     def test_stored_events_are_in_the_cache_as_stored(self):
         """The reactions read the events just stored from the ORM cache, without a query: what
         the cache holds must be what the database holds."""

@@ -203,3 +203,30 @@ class TestWebhook(HttpCase):
         self.assertIn("no shipment found", message.error)
         exception = self.env["logistics.exception"].search([("message_id", "=", message.id)])
         self.assertEqual(exception.type_id.code, "mapping_missing")
+
+    def test_event_waiting_for_a_tracking_number_is_processed_when_it_comes(self):
+        """A carrier's tracking update can arrive before the label purchase that brings its
+        tracking number is committed: rejected then, it is processed again when a shipment
+        gets the number, and its exception closes."""
+        response = self.post(self.event("hook-early", shipment_ref=None, tracking_number="1Z-LATE"))
+        self.assertEqual(response.status_code, 202)
+        self.run_queued_jobs()
+        message = self.env["logistics.message"].browse(response.json()["message_id"])
+        self.assertEqual(message.state, "dead")
+        exception = self.env["logistics.exception"].search([("message_id", "=", message.id)])
+        self.assertEqual(exception.unmatched_reference, "1Z-LATE")
+        self.assertFalse(self.shipment.event_ids)
+
+        self.shipment.tracking_number = "1Z-LATE"
+        self.assertTrue(exception.is_closed)
+        self.assertTrue(exception.auto_resolved)
+        replay = self.messages(replay_of_id=message.id)
+        self.assertEqual(len(replay), 1)
+        self.run_queued_jobs()
+        self.assertEqual(replay.state, "done")
+        self.assertEqual(self.shipment.event_ids.source_event_id, "hook-early")
+        self.assertEqual(self.shipment.event_ids.message_id, replay)
+        self.assertEqual(self.shipment.status_code, "in_transit")
+        # A redelivery of the same partner event is still a duplicate.
+        again = self.post(self.event("hook-early", shipment_ref=None, tracking_number="1Z-LATE"))
+        self.assertEqual(again.json()["status"], "duplicate")
