@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.tools import SQL
 
 from .logistics_exception_type import SEVERITIES
 
@@ -126,6 +127,25 @@ class LogisticsException(models.Model):
             }
         )
         return waiting
+
+    @api.model
+    def _cron_retry_unmatched(self):
+        """Safety net of ``_retry_unmatched``: an event rejected in a transaction that committed
+        after the shipment got its tracking number was not seen then."""
+        self.env["logistics.shipment"].flush_model(["tracking_number"])
+        self.flush_model(["unmatched_reference", "is_closed"])
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT DISTINCT x.unmatched_reference FROM logistics_exception x
+                 WHERE x.unmatched_reference IS NOT NULL AND x.is_closed IS NOT TRUE
+                   AND EXISTS (SELECT 1 FROM logistics_shipment s
+                                WHERE s.tracking_number = x.unmatched_reference)
+                """
+            )
+        )
+        references = {reference for (reference,) in self.env.cr.fetchall()}
+        return self._retry_unmatched(references) if references else self.browse()
 
     def _auto_resolve(self, event):
         """Close these exceptions because ``event`` cleared their condition (noted in their

@@ -230,3 +230,24 @@ class TestWebhook(HttpCase):
         # A redelivery of the same partner event is still a duplicate.
         again = self.post(self.event("hook-early", shipment_ref=None, tracking_number="1Z-LATE"))
         self.assertEqual(again.json()["status"], "duplicate")
+
+    def test_cron_retries_events_whose_tracking_number_came_meanwhile(self):
+        """The rejection committed after the shipment got its number (seen by no write): the
+        safety-net cron finds it."""
+        response = self.post(self.event("hook-race", shipment_ref=None, tracking_number="1Z-RACE"))
+        self.run_queued_jobs()
+        message = self.env["logistics.message"].browse(response.json()["message_id"])
+        exception = self.env["logistics.exception"].search([("message_id", "=", message.id)])
+        self.assertFalse(exception.is_closed)
+        Exception_ = self.env["logistics.exception"]
+        self.assertFalse(Exception_._cron_retry_unmatched())  # no shipment has it yet
+        # As if another transaction had set it before the rejection was committed.
+        self.env.cr.execute(
+            "UPDATE logistics_shipment SET tracking_number = '1Z-RACE' WHERE id = %s",
+            [self.shipment.id],
+        )
+        self.shipment.invalidate_recordset(["tracking_number"])
+        self.assertEqual(Exception_._cron_retry_unmatched(), exception)
+        self.assertTrue(exception.is_closed)
+        self.run_queued_jobs()
+        self.assertEqual(self.shipment.event_ids.source_event_id, "hook-race")
