@@ -116,15 +116,8 @@ class LogisticsException(models.Model):
         waiting.message_id._replay(
             self.env._("A shipment now has %(refs)s.", refs=", ".join(sorted(references)))
         )
-        done = self.env["logistics.exception.stage"].search([("is_closed", "=", True)], limit=1)
-        waiting.write(
-            {
-                "stage_id": done.id,
-                "auto_resolved": True,
-                "resolution_note": self.env._(
-                    "A shipment got the reference; the event's message was processed again."
-                ),
-            }
+        waiting._close_automatically(
+            self.env._("A shipment got the reference; the event's message was processed again.")
         )
         return waiting
 
@@ -150,17 +143,12 @@ class LogisticsException(models.Model):
     def _auto_resolve(self, event):
         """Close these exceptions because ``event`` cleared their condition (noted in their
         chatter)."""
-        done = self.env["logistics.exception.stage"].search([("is_closed", "=", True)], limit=1)
-        self.write(
-            {
-                "stage_id": done.id,
-                "auto_resolved": True,
-                "resolution_note": self.env._(
-                    "Resolved by the %(type)s event of %(time)s.",
-                    type=event.type_id.code,
-                    time=event.occurred_at,
-                ),
-            }
+        self._close_automatically(
+            self.env._(
+                "Resolved by the %(type)s event of %(time)s.",
+                type=event.type_id.code,
+                time=event.occurred_at,
+            )
         )
         for exception in self:
             exception.message_post(
@@ -170,3 +158,8 @@ class LogisticsException(models.Model):
                     sender=event.backend_id.name or "Odoo",
                 )
             )
+
+    def _close_automatically(self, note):
+        """Move these exceptions to the closed stage, as resolved by Odoo, with ``note``."""
+        done = self.env["logistics.exception.stage"].search([("is_closed", "=", True)], limit=1)
+        self.write({"stage_id": done.id, "auto_resolved": True, "resolution_note": note})
