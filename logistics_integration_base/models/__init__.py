@@ -2,6 +2,8 @@ from . import (
     logistics_audit_log,
     logistics_audited_mixin,
     logistics_backend,
+    logistics_backend_health,
+    logistics_backend_inbound,
     logistics_demo,
     logistics_error_rule,
     logistics_event,
