@@ -35,6 +35,7 @@
         "views/logistics_exception_stage_views.xml",
         "views/logistics_audit_log_views.xml",
         "views/logistics_error_rule_views.xml",
+        "views/logistics_webhook_refusal_views.xml",
         "views/menus.xml",
     ],
     "demo": [

@@ -14,8 +14,10 @@ import json
 import math
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import timezone
 from urllib.parse import quote
+
+from odoo.addons.logistics_integration_base.models.event_time import parse_iso8601
 
 SHIPMENTS_PATH = "/v2/shipments"
 TRACKERS_PATH = "/v2/trackers"
@@ -529,12 +531,9 @@ def _parse_time(value):
     """An aware datetime from an EasyPost timestamp ("Z", an offset, or naive meaning UTC)."""
     if not isinstance(value, str) or not value.strip():
         return None
-    text = value.strip()
-    if text[-1] in "Zz":
-        text = text[:-1] + "+00:00"
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
+        moment = parse_iso8601(value)
+    except (ValueError, OverflowError):
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 

@@ -1,22 +1,30 @@
 """Inbound webhooks: parse, authenticate, store, and hand off.
 
-Order of work, cheapest refusal first: size (413), backend (404), signature on the raw bytes
-(401), JSON (400), schema (422), duplicate (200 "duplicate"), then the raw message is stored and
-the processing queued in the same transaction, committed before the 2xx answer. Every refused
-request is kept as a rejected message with its reason (without oversized bodies).
+Order of work, cheapest refusal first: size (413), backend (404), content encoding (415, or 413
+for a gzip body that inflates past the limit), signature on the raw bytes (401), JSON (400),
+schema (422), duplicate (200 "duplicate"), then the raw message is stored and the processing
+queued in the same transaction, committed before the 2xx answer.
+
+A refusal is a 4xx with a JSON body ``{"status": "rejected", "error": <reason>, "message_id":
+<id or null>}``. Refusals are counted per backend (unknown backends together), HTTP status and
+minute (``logistics.webhook.refusal``); the first few of each minute are also kept as rejected
+messages with their body, so that unauthenticated callers can't grow the database with their
+request rate.
 """
 
-import json
 import logging
+import zlib
 
 from odoo import http
 from odoo.http import request
 
+from ..models.json_text import loads_utf8
 from ..models.logistics_event import EventRejected
+from ..models.logistics_message import MAX_STORED_BODY
 
 _logger = logging.getLogger(__name__)
 
-MAX_REJECTED_BODY = 65536
+DEFAULT_LIMIT = 1_048_576
 
 
 class LogisticsWebhook(http.Controller):
@@ -28,6 +36,8 @@ class LogisticsWebhook(http.Controller):
         csrf=False,
         save_session=False,
         readonly=False,
+        # ir.http reads the raw body before a form content type gets it parsed away.
+        logistics_raw_body=True,
     )
     def webhook(self, code):
         """One canonical event, or with /batch a JSON list of them."""
@@ -39,7 +49,7 @@ class LogisticsWebhook(http.Controller):
         httprequest = request.httprequest
         # One query for what the request needs, signing secret included.
         backends = env["logistics.backend"]._webhook_lookup(code)
-        limit = max(backends.mapped("webhook_max_bytes") or [1_048_576])
+        limit = max(backends.mapped("webhook_max_bytes") or [DEFAULT_LIMIT])
         length = httprequest.content_length
         if length is not None and length > limit:
             return self._refuse(
@@ -55,28 +65,33 @@ class LogisticsWebhook(http.Controller):
             return self._refuse(env, None, 404, f"{reason} {code!r}", raw)
         backend = backends
         try:
-            backend._verify_webhook_signature(httprequest.headers, raw)
-        except ValueError as error:
-            return self._refuse(env, backend, 401, f"signature refused: {error}", raw)
+            body = self._decode_content(httprequest.headers.get("Content-Encoding"), raw, limit)
+        except ContentRefused as refusal:
+            return self._refuse(env, backend, refusal.status, refusal.reason, raw)
         try:
-            data = json.loads(raw)
+            backend._verify_webhook_signature(httprequest.headers, body)
         except ValueError as error:
-            return self._refuse(env, backend, 400, f"malformed JSON: {error}", raw)
+            return self._refuse(env, backend, 401, f"signature refused: {error}", body)
+        try:
+            data = loads_utf8(body)
+        except ValueError as error:
+            return self._refuse(env, backend, 400, f"malformed JSON: {error}", body)
         if batch and not isinstance(data, list):
-            return self._refuse(env, backend, 422, "the batch route takes a JSON list", raw)
+            return self._refuse(env, backend, 422, "the batch route takes a JSON list", body)
         try:
             events = backend._parse_webhook_events(data)
             errors = self._schema_errors(env, events)
         except ValueError as error:
-            return self._refuse(env, backend, 422, str(error), raw)
+            return self._refuse(env, backend, 422, str(error), body)
         if errors:
-            return self._refuse(env, backend, 422, "; ".join(errors), raw)
+            return self._refuse(env, backend, 422, "; ".join(errors), body)
         event_id = events[0]["event_id"] if len(events) == 1 else None
         message_id, job_pending = env["logistics.message"]._store_inbound(
             backend,
             operation="webhook_batch" if batch else "webhook",
             payload=data,
-            raw=raw.decode("utf-8", "replace")[:MAX_REJECTED_BODY],
+            # Checked above: UTF-8 without NUL, which PostgreSQL text holds as it is.
+            raw=body[:MAX_STORED_BODY].decode("utf-8", "replace"),
             partner_event_id=str(event_id) if event_id is not None else None,
             correlation_id=self._trace_id(events),
         )
@@ -86,6 +101,32 @@ class LogisticsWebhook(http.Controller):
             env["logistics.message"].browse(message_id), job_pending=job_pending, window=True
         )
         return self._answer(202, "accepted", message_id, events=len(events))
+
+    @staticmethod
+    def _decode_content(encoding, raw, limit):
+        """The body the partner signed: as received, or inflated when sent with
+        ``Content-Encoding: gzip`` (RFC 9110 §8.4; senders sign the decompressed body).
+
+        :param limit: bytes the inflated body may have (a "zip bomb" is refused with 413)
+        :raises ContentRefused: 415 for another encoding, 400 for a corrupt gzip stream, 413
+        """
+        encoding = (encoding or "").strip().lower()
+        if encoding in ("", "identity"):
+            return raw
+        if encoding not in ("gzip", "x-gzip"):
+            raise ContentRefused(
+                415, f"Content-Encoding {encoding!r} is not supported (send gzip or none)"
+            )
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            body = inflater.decompress(raw, limit + 1)
+        except zlib.error as error:
+            raise ContentRefused(400, f"the gzip body is corrupt: {error}") from None
+        if len(body) > limit or inflater.unconsumed_tail:
+            raise ContentRefused(413, f"the gzip body inflates past the {limit}-byte limit")
+        if not inflater.eof:
+            raise ContentRefused(400, "the gzip body is truncated")
+        return body
 
     @staticmethod
     def _schema_errors(env, events):
@@ -106,28 +147,24 @@ class LogisticsWebhook(http.Controller):
         return None
 
     def _refuse(self, env, backend, status, reason, raw):
-        """Keep a refused request as a rejected message, then answer with its status."""
+        """Count the refusal, keep it as a rejected message when it is one of the first few of
+        its minute, and answer with its status."""
         _logger.info("webhook refused (%s): %s", status, reason)
-        message = env["logistics.message"].create(
-            {
-                "direction": "inbound",
-                "backend_id": backend.id if backend else False,
-                "operation": "webhook",
-                "state": "rejected",
-                "http_status": status,
-                "error_class": "security" if status == 401 else "business",
-                "error": reason,
-                "request_body": raw.decode("utf-8", "replace")[:MAX_REJECTED_BODY]
-                if raw is not None
-                else None,
-                "company_id": backend.company_id.id
-                if backend
-                else env["res.company"].search([], order="id", limit=1).id,
-            }
+        message = env["logistics.webhook.refusal"]._record(
+            backend or env["logistics.backend"], status, reason, raw, request.httprequest.path
         )
-        return self._answer(status, "rejected", message.id, error=reason)
+        return self._answer(status, "rejected", message.id or None, error=reason)
 
     @staticmethod
     def _answer(status, state, message_id, **extra):
         body = dict(extra, status=state, message_id=message_id)
         return request.make_json_response(body, status=status)
+
+
+class ContentRefused(Exception):
+    """A body whose content encoding can't be taken: ``status`` and ``reason`` of the answer."""
+
+    def __init__(self, status, reason):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason

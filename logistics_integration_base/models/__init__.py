@@ -1,4 +1,5 @@
 from . import (
+    ir_http,
     logistics_audit_log,
     logistics_audited_mixin,
     logistics_backend,
@@ -17,5 +18,6 @@ from . import (
     logistics_ownership_rule,
     logistics_shipment,
     logistics_subscription,
+    logistics_webhook_refusal,
     stock_picking,
 )

@@ -1,4 +1,3 @@
-
 import requests
 
 from odoo import api, fields, models

@@ -7,6 +7,17 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 
 
+def signature_matches(expected, candidates):
+    """Whether one of ``candidates`` (header values, str) is the ``expected`` hex digest, each
+    compared in constant time, and all of them compared whatever the outcome. As bytes: a
+    header value may hold any character, and ``hmac.compare_digest`` refuses non-ASCII str."""
+    expected = expected.encode()
+    matched = False
+    for candidate in candidates:
+        matched |= hmac.compare_digest(expected, candidate.encode("utf-8", "replace"))
+    return matched
+
+
 class LogisticsBackend(models.Model):
     """Webhook verification and inbound processing."""
 
@@ -19,17 +30,24 @@ class LogisticsBackend(models.Model):
         return getattr(self, f"_verify_webhook_signature_{self.adapter}")(headers, raw_body)
 
     def _verify_webhook_signature_generic(self, headers, raw_body):
-        """Stripe-like: X-Logistics-Signature: t=<unix>,v1=<hex HMAC-SHA256("<t>.<body>")>,
-        within 300 seconds of now."""
+        """Stripe-like: ``X-Logistics-Signature: t=<unix>,v1=<hex HMAC-SHA256("<t>.<body>")>``,
+        within 300 seconds of now. As in Stripe's scheme, items may come in any order with
+        spaces around them, and several ``v1`` values may be sent (one per secret while the
+        partner rotates it): one match is enough, each compared in constant time."""
         secret = self._get_secret("webhook_secret")
         if not secret:
             raise ValueError("the backend has no webhook signing secret")
-        header = headers.get("X-Logistics-Signature", "")
-        parts = dict(item.split("=", 1) for item in header.split(",") if "=" in item)
-        if "t" not in parts or "v1" not in parts:
+        timestamps, signatures = [], []
+        for item in headers.get("X-Logistics-Signature", "").split(","):
+            key, sep, value = item.partition("=")
+            if sep and key.strip() == "t":
+                timestamps.append(value.strip())
+            elif sep and key.strip() == "v1":
+                signatures.append(value.strip())
+        if len(timestamps) != 1 or not signatures:
             raise ValueError("missing or malformed X-Logistics-Signature header")
         try:
-            timestamp = int(parts["t"])
+            timestamp = int(timestamps[0])
         except ValueError:
             raise ValueError("the signature timestamp is not a number") from None
         if abs(time.time() - timestamp) > 300:
@@ -37,7 +55,7 @@ class LogisticsBackend(models.Model):
         expected = hmac.new(
             secret.encode(), f"{timestamp}.".encode() + raw_body, hashlib.sha256
         ).hexdigest()
-        if not hmac.compare_digest(expected, parts["v1"]):
+        if not signature_matches(expected, signatures):
             raise ValueError("the signature does not match")
 
     def _parse_webhook_events(self, data):

@@ -2,11 +2,13 @@ import json
 import logging
 import re
 import secrets
-from datetime import datetime, timezone
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
+
+from .event_time import event_time
+from .json_text import is_storable, storable_problem
 
 _logger = logging.getLogger(__name__)
 
@@ -193,6 +195,11 @@ class LogisticsEvent(models.Model):
 
         if not isinstance(event, dict):
             raise invalid("an event must be an object")
+        # Over JSON-RPC, NaN, \u0000 and lone surrogates arrive as they are; PostgreSQL would
+        # fail the whole call on them.
+        problem = None if is_storable(event) else storable_problem(event)
+        if problem:
+            raise invalid(problem)
         unknown = sorted(set(event) - EVENT_FIELDS)
         if unknown:
             raise invalid(f"unknown field(s): {', '.join(unknown)}")
@@ -206,15 +213,12 @@ class LogisticsEvent(models.Model):
             raise invalid("'event_id' is required (the partner's id of the event)")
         if len(event_id) > MAX_ID_LENGTH:
             raise invalid(f"'event_id' is longer than {MAX_ID_LENGTH} characters")
-        occurred_at = event.get("occurred_at")
-        if not isinstance(occurred_at, str):
+        if event.get("occurred_at") in (None, ""):
             raise invalid("'occurred_at' is required (ISO 8601 with a UTC offset)")
         try:
-            moment = datetime.fromisoformat(occurred_at)
-        except ValueError:
-            raise invalid(f"'occurred_at' is not an ISO 8601 date-time: {occurred_at!r}") from None
-        if moment.tzinfo is None:
-            raise invalid(f"'occurred_at' has no UTC offset: {occurred_at!r}")
+            occurred_at = event_time(event["occurred_at"])
+        except ValueError as error:
+            raise invalid(f"'occurred_at': {error}") from None
         shipment_ref = event.get("shipment_ref")
         tracking_number = event.get("tracking_number")
         for name, value in (("shipment_ref", shipment_ref), ("tracking_number", tracking_number)):
@@ -231,7 +235,7 @@ class LogisticsEvent(models.Model):
             "raw": event,
             "type": event_type,
             "event_id": event_id.strip(),
-            "occurred_at": moment.astimezone(timezone.utc).replace(tzinfo=None),
+            "occurred_at": occurred_at,
             "shipment_ref": shipment_ref and shipment_ref.strip(),
             "tracking_number": tracking_number and tracking_number.strip(),
             "payload": payload,
@@ -697,4 +701,6 @@ class LogisticsEvent(models.Model):
     @staticmethod
     def _raw_event_id(event):
         event_id = event.get("event_id") if isinstance(event, dict) else None
-        return str(event_id)[:MAX_ID_LENGTH] if event_id not in (None, "") else None
+        if event_id in (None, "") or storable_problem(str(event_id)):
+            return None
+        return str(event_id)[:MAX_ID_LENGTH]

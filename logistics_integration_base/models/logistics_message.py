@@ -90,7 +90,17 @@ class LogisticsMessage(models.Model):
     error = fields.Text()
     http_status = fields.Integer(string="HTTP Status")
     latency_ms = fields.Integer(string="Latency (ms)")
-    request_body = fields.Text(help="Stored with secrets redacted.")
+    request_body = fields.Text(
+        help="Stored with secrets redacted. A refused webhook body is shown here as text "
+        "(invalid bytes as \\xNN escapes); its exact bytes are in Refused Body."
+    )
+    rejected_body = fields.Binary(
+        string="Refused Body",
+        attachment=False,
+        readonly=True,
+        help="The exact bytes of a refused webhook body (up to 64 KiB), whatever they hold.",
+    )
+    rejected_body_filename = fields.Char(compute="_compute_rejected_body_filename")
     response_body = fields.Text(help="Stored with secrets redacted.")
     correlation_id = fields.Char(index=True, help="W3C trace id shared by everything of an order.")
     shipment_id = fields.Many2one("logistics.shipment", index=True, ondelete="set null")
@@ -120,6 +130,10 @@ class LogisticsMessage(models.Model):
     _inbound_event_uniq = models.UniqueIndex(
         "(backend_id, partner_event_id) WHERE direction = 'inbound' AND state <> 'rejected'"
     )
+
+    def _compute_rejected_body_filename(self):
+        for message in self:
+            message.rejected_body_filename = f"refused-body-{message.id}.bin"
 
     def _compute_name(self):
         for message in self:

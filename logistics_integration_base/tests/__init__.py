@@ -1,6 +1,7 @@
 from . import (
     test_delivery,
     test_ingest,
+    test_ingest_hardening,
     test_install,
     test_publication,
     test_rpc,
@@ -8,4 +9,5 @@ from . import (
     test_security,
     test_shipment,
     test_webhook,
+    test_webhook_hardening,
 )
