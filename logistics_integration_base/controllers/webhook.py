@@ -18,7 +18,7 @@ import zlib
 from odoo import http
 from odoo.http import request
 
-from ..models.json_text import loads_utf8
+from ..models.json_text import loads_utf8, printable, storable_problem
 from ..models.logistics_event import EventRejected
 from ..models.logistics_message import MAX_STORED_BODY
 
@@ -47,8 +47,10 @@ class LogisticsWebhook(http.Controller):
     def _receive(self, code, batch):
         env = request.env(su=True)
         httprequest = request.httprequest
-        # One query for what the request needs, signing secret included.
-        backends = env["logistics.backend"]._webhook_lookup(code)
+        # One query for what the request needs, signing secret included. A code PostgreSQL
+        # can't compare (a NUL in the path, say) is no backend's.
+        Backend = env["logistics.backend"]
+        backends = Backend if storable_problem(code) else Backend._webhook_lookup(code)
         limit = max(backends.mapped("webhook_max_bytes") or [DEFAULT_LIMIT])
         length = httprequest.content_length
         if length is not None and length > limit:
@@ -150,8 +152,9 @@ class LogisticsWebhook(http.Controller):
         """Count the refusal, keep it as a rejected message when it is one of the first few of
         its minute, and answer with its status."""
         _logger.info("webhook refused (%s): %s", status, reason)
+        path = printable(request.httprequest.path.encode("utf-8", "surrogateescape"), 255)
         message = env["logistics.webhook.refusal"]._record(
-            backend or env["logistics.backend"], status, reason, raw, request.httprequest.path
+            backend or env["logistics.backend"], status, reason, raw, path
         )
         return self._answer(status, "rejected", message.id or None, error=reason)
 

@@ -31,7 +31,8 @@ def event_time(value, now=None):
         or a naive datetime, taken as UTC: what XML-RPC's ``dateTime.iso8601`` carries, which
         has no offset, by Odoo's convention for naive date-times
     :param now: Odoo's current time (naive UTC), for the window's upper end
-    :raises ValueError: with a message that says what was sent and what is expected: not a
+    :raises ValueError: with a message to put after the field's name, which says what is
+        wrong and what was sent (``has no UTC offset: '2026-11-22 10:00'``): not a
         date-time, no UTC offset, out of the datetime range once converted to UTC
         (``0001-01-01T00:00:00+01:00``), or outside the window of plausible times (not before
         2000-01-01, not more than a day ahead of now)
@@ -42,29 +43,25 @@ def event_time(value, now=None):
         try:
             moment = parse_iso8601(value)
         except (ValueError, OverflowError):
-            raise ValueError(
-                f"{value!r} is not an ISO 8601 date-time (expected e.g. 2026-11-22T10:00:00+01:00)"
-            ) from None
+            raise ValueError(f"is not an ISO 8601 date-time: {value!r}") from None
         if moment.tzinfo is None:
-            raise ValueError(
-                f"{value!r} has no UTC offset (expected e.g. 2026-11-22T10:00:00+01:00 or …Z)"
-            )
+            raise ValueError(f"has no UTC offset: {value!r}")
     else:
         raise ValueError(
-            f"expected an ISO 8601 date-time string with a UTC offset, got "
-            f"{type(value).__name__} {value!r}"
+            "must be an ISO 8601 date-time string with a UTC offset (e.g. "
+            f"2026-11-22T10:00:00+01:00), got {type(value).__name__}: {value!r}"
         )
     if moment.tzinfo is not None:
         try:
             moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
         except OverflowError:
-            raise ValueError(f"{value!r} is out of range once converted to UTC") from None
+            raise ValueError(f"is out of range once converted to UTC: {value!r}") from None
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
     if moment < EARLIEST_EVENT_TIME:
-        raise ValueError(f"{value!r} is before 2000-01-01, outside the plausible window")
+        raise ValueError(f"is before 2000-01-01, outside the plausible window: {value!r}")
     if moment > now + FUTURE_TOLERANCE:
         raise ValueError(
-            f"{value!r} is more than a day ahead of Odoo's clock ({now.isoformat()}Z), "
-            "outside the plausible window"
+            f"is more than a day ahead of Odoo's clock ({now.isoformat(timespec='seconds')}Z), "
+            f"outside the plausible window: {value!r}"
         )
     return moment

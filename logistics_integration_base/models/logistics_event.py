@@ -218,7 +218,7 @@ class LogisticsEvent(models.Model):
         try:
             occurred_at = event_time(event["occurred_at"])
         except ValueError as error:
-            raise invalid(f"'occurred_at': {error}") from None
+            raise invalid(f"'occurred_at' {error}") from None
         shipment_ref = event.get("shipment_ref")
         tracking_number = event.get("tracking_number")
         for name, value in (("shipment_ref", shipment_ref), ("tracking_number", tracking_number)):

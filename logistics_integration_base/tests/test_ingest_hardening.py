@@ -34,26 +34,26 @@ class TestEventTimes(LogisticsCase):
             [
                 {
                     "index": 1,
-                    "error": "'occurred_at': '0001-01-01T00:00:00+01:00' is out of range once "
-                    "converted to UTC",
+                    "error": "'occurred_at' is out of range once converted to UTC: "
+                    "'0001-01-01T00:00:00+01:00'",
                 },
                 {
                     "index": 2,
-                    "error": "'occurred_at': '9999-12-31T23:59:59-01:00' is out of range once "
-                    "converted to UTC",
+                    "error": "'occurred_at' is out of range once converted to UTC: "
+                    "'9999-12-31T23:59:59-01:00'",
                 },
                 {
                     "index": 3,
-                    "error": "'occurred_at': '1999-12-31T23:59:59Z' is before 2000-01-01, "
-                    "outside the plausible window",
+                    "error": "'occurred_at' is before 2000-01-01, outside the plausible window: "
+                    "'1999-12-31T23:59:59Z'",
                 },
                 {"index": 4, "error": result["rejected"][3]["error"]},
             ],
         )
         self.assertRegex(
             result["rejected"][3]["error"],
-            r"^'occurred_at': '2099-01-01T00:00:00Z' is more than a day ahead of Odoo's clock "
-            r"\(\d{4}-.*Z\), outside the plausible window$",
+            r"^'occurred_at' is more than a day ahead of Odoo's clock \(\d{4}-.*Z\), outside "
+            r"the plausible window: '2099-01-01T00:00:00Z'$",
         )
         self.assertEqual(
             self.shipment.event_ids.sorted("occurred_at").mapped("occurred_at"),
@@ -92,8 +92,8 @@ class TestEventTimes(LogisticsCase):
         self.assertEqual(self.shipment.event_ids.occurred_at, datetime(2026, 3, 1, 10, 0))
         self.assertEqual(
             result["rejected"][0]["error"],
-            "'occurred_at': expected an ISO 8601 date-time string with a UTC offset, "
-            "got int 1772359200",
+            "'occurred_at' must be an ISO 8601 date-time string with a UTC offset (e.g. "
+            "2026-11-22T10:00:00+01:00), got int: 1772359200",
         )
 
     def test_unstorable_strings_reject_only_their_event(self):

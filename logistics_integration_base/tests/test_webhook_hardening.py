@@ -66,6 +66,13 @@ class TestWebhookBodies(WebhookCase):
         self.assertEqual(message.request_body, '{"type": "in\\x00transit"}')
         self.assertEqual(message.endpoint, "/logistics/webhook/nobody")
 
+    def test_nul_in_the_path_is_an_unknown_backend(self):
+        response = self.post(self.event(), path="/logistics/webhook/hook%00carrier")
+        self.assertEqual(response.status_code, 404, response.text)
+        message = self.env["logistics.message"].browse(response.json()["message_id"])
+        self.assertEqual(message.endpoint, "/logistics/webhook/hook\\x00carrier")
+        self.assertIn("unknown backend 'hook\\x00carrier'", message.error)
+
     def test_stored_copy_of_a_refused_body_is_bounded(self):
         self.backend.webhook_max_bytes = 200_000
         raw = b'{"blob": "' + b"\xff" * 100_000 + b'"}'
