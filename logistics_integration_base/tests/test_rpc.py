@@ -354,16 +354,41 @@ class TestExternalClients(HttpCase):
         self.assertEqual(event.payload, {"signed_by": None})
         self.assertEqual(self.shipment.status_code, "delivered")
 
-    def test_json2_refuses_an_invalid_key(self):
-        response = self.json2(
-            self.integration_key[:-4] + "0000",
-            "logistics.event",
-            "ingest_events",
-            {"backend_code": "rpc_carrier", "events": []},
+    def test_json2_refusals(self):
+        """A refused call is an HTTP error whose JSON body says why; nothing is stored."""
+        outsider = new_test_user(self.env, "rpc_outsider", groups="base.group_user")
+        outsider_key = (
+            outsider.with_user(outsider)
+            .env["res.users.apikeys"]
+            ._generate(None, "Not a Logistics User", fields.Datetime.now() + timedelta(hours=1))
         )
-        self.assertEqual(response.status_code, 401)
-        self.assertEqual(response.headers["WWW-Authenticate"].strip().lower(), "bearer")
-        self.assertEqual(response.json()["message"], "Invalid apikey")
+        events = [
+            {
+                "type": "delivered",
+                "occurred_at": self.recent,
+                "event_id": "refused-1",
+                "shipment_ref": "SHP/RPC/1",
+            }
+        ]
+        for key, backend_code, status, message in (
+            (self.integration_key[:-4] + "0000", "rpc_carrier", 401, "Invalid apikey"),
+            (outsider_key, "rpc_carrier", 403, "Only Logistics Users may ingest logistics events."),
+            (self.integration_key, "nope", 422, "No logistics backend with code 'nope'."),
+        ):
+            with self.subTest(status=status):
+                response = self.json2(
+                    key,
+                    "logistics.event",
+                    "ingest_events",
+                    {"backend_code": backend_code, "events": events},
+                )
+                self.assertEqual(response.status_code, status, response.text)
+                self.assertEqual(response.json()["message"], message)
+                if status == 401:
+                    self.assertEqual(response.headers["WWW-Authenticate"].strip().lower(), "bearer")
+        self.assertFalse(
+            self.env["logistics.event"].search([("source_event_id", "=", "refused-1")])
+        )
 
     def test_replay_over_json2(self):
         """A Logistics Manager's key replays; a Logistics User's key is refused, nothing done."""
@@ -389,10 +414,11 @@ class TestExternalClients(HttpCase):
         self.assertEqual(audit.reason, "mapping fixed")
 
     def test_replay_over_xmlrpc(self):
-        """Existing clients keep their call: execute_kw(..., 'replay', [ids, reason])."""
+        """Existing clients keep their call: execute_kw(..., 'replay', [ids, reason]), here
+        with an API key in place of the password."""
         new_ids = self.xmlrpc(
             "rpc_manager",
-            "rpc-manager-pw",
+            self.manager_key,
             "logistics.message",
             "replay",
             [self.dead.ids, "partner fixed the address"],
