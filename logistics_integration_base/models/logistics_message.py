@@ -397,10 +397,20 @@ class LogisticsMessage(models.Model):
         )
 
     # --- dead letters: replay, edit, discard ---------------------------------------------------
-    @api.model
-    def replay(self, ids, reason):
-        """RPC: replay dead messages (ids) through the normal pipeline, with a reason."""
-        return self.browse(ids).action_replay(reason).ids
+    def replay(self, reason):
+        """RPC: replay these dead or rejected messages through the normal pipeline.
+
+        JSON-2: ``POST /json/2/logistics.message/replay`` with ``{"ids": [...], "reason": ...}``;
+        XML-RPC / JSON-RPC: ``execute_kw(db, uid, key, "logistics.message", "replay",
+        [ids, reason])``. Each message is replayed as a new message linked to it, and audited
+        with the caller and the reason.
+
+        :param str reason: why (required, kept in the audit log)
+        :return: the new messages' ids, in the order of the messages replayed (list of int)
+        :raise UserError: the caller is not a Logistics Manager, the reason is empty, or a
+            message is neither dead nor rejected; nothing is replayed then
+        """
+        return self.action_replay(reason).ids
 
     def action_replay(self, reason, payload=None):
         """Replay each message as a new message linked to it; returns the new messages."""
