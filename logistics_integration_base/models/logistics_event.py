@@ -289,6 +289,9 @@ class LogisticsEvent(models.Model):
         )
         self.env["stock.picking"].flush_model(["name"])
         self.env["sale.order"].flush_model(["name"])
+        # Read before the query: reading it after may fetch the backend, and replace the
+        # query's result set on the cursor before it is read.
+        company = backend.company_id.id
         self.env.cr.execute(
             SQL(
                 """
@@ -314,7 +317,6 @@ class LogisticsEvent(models.Model):
                 columns=SQL("s.id, s.name, s.status_at, s.correlation_id, s.company_id"),
             )
         )
-        company = backend.company_id.id
         for kind, value, sid, name, status_at, correlation, company_id in self.env.cr.fetchall():
             if company_id != company:  # another company's shipment is not this backend's
                 continue
