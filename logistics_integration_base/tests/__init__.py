@@ -7,5 +7,6 @@ from . import (
     test_secrets,
     test_security,
     test_shipment,
+    test_status_rule,
     test_webhook,
 )
