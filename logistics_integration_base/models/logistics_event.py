@@ -2,6 +2,7 @@ import json
 import logging
 import re
 import secrets
+from typing import NamedTuple
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
@@ -9,6 +10,12 @@ from odoo.tools import SQL
 
 from .event_time import event_time
 from .json_text import is_storable, storable_problem
+from .logistics_event_type import (
+    STATUS_FINAL_SQL,
+    STATUS_GUARD_SQL,
+    ShipmentStatus,
+    moves_status,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -32,6 +39,18 @@ def json_recordset(columns, rows):
     Python lists, the same values are quoted one by one by psycopg2: 11 ms for the columns of
     1,000 events, a quarter of their insert."""
     return SQL(f"json_to_recordset(%s::json) AS v ({columns})", json.dumps(rows))
+
+
+class EventTypeInfo(NamedTuple):
+    """What ingestion needs of an event type (``_event_types``). ``owner_kind``: the kind of
+    system of record (Ownership Rules), None when any source may set it."""
+
+    id: int
+    sets_status: bool
+    owner_kind: str | None
+    code: str
+    rank: int
+    is_final: bool
 
 
 class EventRejected(Exception):
@@ -87,17 +106,26 @@ class LogisticsEvent(models.Model):
         readonly=True,
         ondelete="set null",
     )
+    # What the event did; decided by ``_decide`` with the status rule (``moves_status``).
     state = fields.Selection(
-        [("applied", "Applied"), ("ignored", "Ignored")],
+        [
+            ("applied", "Applied"),
+            ("arrived_late", "Arrived late (status unchanged)"),
+            ("ignored", "Ignored"),
+        ],
         required=True,
         default="applied",
         readonly=True,
+        help="Applied: taken into account (a status-setting milestone became the status). "
+        "Arrived late: a real milestone, on the timeline and published, that the status had "
+        "already gone past (a lower rank, or an older time at the same rank; DESIGN §2): the "
+        "status is unchanged. Ignored: see the reason.",
     )
     ignore_reason = fields.Selection(
-        [("out_of_order", "Out of order"), ("not_owner", "Not owner")],
+        [("not_owner", "Not owner")],
         readonly=True,
-        help="Out of order: older than the event that set the shipment's status. Not owner: "
-        "the source is not the system of record for this event type.",
+        help="Not owner: the source is not the system of record for this event type "
+        "(Ownership Rules).",
     )
     # An event belongs to its shipment's company. Not a column of its own: stored, it would be a
     # second copy of that fact and a foreign key for PostgreSQL to check on every insert (4.5 ms
@@ -245,15 +273,20 @@ class LogisticsEvent(models.Model):
 
     @api.model
     def _event_types(self):
-        """code -> (type id, sets status, owner kind or None), in two queries."""
-        types = self.env["logistics.event.type"].search_fetch([], ["code", "sets_status"])
+        """code -> ``EventTypeInfo``, in two queries."""
+        types = self.env["logistics.event.type"].search_fetch(
+            [], ["code", "sets_status", "rank", "is_final"]
+        )
         owners = {
             rule.event_type_id.id: rule.owner_kind
             for rule in self.env["logistics.ownership.rule"].search_fetch(
                 [], ["event_type_id", "owner_kind"]
             )
         }
-        return {t.code: (t.id, t.sets_status, owners.get(t.id), t.code) for t in types}
+        return {
+            t.code: EventTypeInfo(t.id, t.sets_status, owners.get(t.id), t.code, t.rank, t.is_final)
+            for t in types
+        }
 
     @api.model
     def _resolve_type(self, types, code):
@@ -285,6 +318,8 @@ class LogisticsEvent(models.Model):
                 "name",
                 "tracking_number",
                 "status_at",
+                "status_rank",
+                "status_id",
                 "correlation_id",
                 "picking_id",
                 "sale_id",
@@ -293,6 +328,9 @@ class LogisticsEvent(models.Model):
         )
         self.env["stock.picking"].flush_model(["name"])
         self.env["sale.order"].flush_model(["name"])
+        # Read before the query: reading it after may fetch the backend, and replace the
+        # query's result set on the cursor before it is read.
+        company = backend.company_id.id
         self.env.cr.execute(
             SQL(
                 """
@@ -315,18 +353,21 @@ class LogisticsEvent(models.Model):
                 """,
                 refs=json.dumps(refs),
                 numbers=json.dumps(numbers),
-                columns=SQL("s.id, s.name, s.status_at, s.correlation_id, s.company_id"),
+                columns=SQL(
+                    "s.id, s.name, s.status_rank, s.status_at, %s, s.correlation_id, s.company_id",
+                    STATUS_FINAL_SQL,
+                ),
             )
         )
-        company = backend.company_id.id
-        for kind, value, sid, name, status_at, correlation, company_id in self.env.cr.fetchall():
+        for row in self.env.cr.fetchall():
+            kind, value, sid, name, rank, status_at, final, correlation, company_id = row
             if company_id != company:  # another company's shipment is not this backend's
                 continue
             matches = found.setdefault((kind, value), {})
             matches[sid] = {
                 "id": sid,
                 "name": name,
-                "status_at": status_at,
+                "status": ShipmentStatus(rank, status_at, final),
                 "correlation": correlation,
             }
         return {key: list(matches.values()) for key, matches in found.items()}
@@ -366,29 +407,39 @@ class LogisticsEvent(models.Model):
 
     @api.model
     def _decide(self, source_kind, events):
-        """Decide, in arrival order, what each event does: become the status, or be kept as
-        out of order (older than the event that set the status) or not owner."""
-        status_at = {}
+        """Decide, in arrival order, what each event does: become the status (applied), arrive
+        late (a status-setting milestone the status has gone past, by the status rule
+        ``moves_status``), or be ignored (not owner). Finance and channel milestones are applied
+        without setting the status. Each row carries the rank reached after it, for
+        ``_apply_status``."""
+        statuses = {}  # shipment id -> ShipmentStatus after the batch's events so far
         rows = []
         for event in events:
-            type_id, sets_status, owner_kind, _code = event["type"]
+            event_type = event["type"]
             shipment = event["shipment"]
-            current = status_at.get(shipment["id"], shipment["status_at"])
-            reason = None
-            if owner_kind and owner_kind != source_kind:
-                reason = "not_owner"
-            elif sets_status and current and event["occurred_at"] < current:
-                reason = "out_of_order"
-            elif sets_status:
-                status_at[shipment["id"]] = event["occurred_at"]
+            status = statuses.get(shipment["id"], shipment["status"])
+            state, reason = "applied", None
+            if event_type.owner_kind and event_type.owner_kind != source_kind:
+                state, reason = "ignored", "not_owner"
+            elif event_type.sets_status:
+                if moves_status(event_type.rank, event["occurred_at"], status):
+                    status = ShipmentStatus(
+                        max(status.rank, event_type.rank),
+                        event["occurred_at"],
+                        event_type.is_final,
+                    )
+                    statuses[shipment["id"]] = status
+                else:
+                    state = "arrived_late"
             trace_id = event["trace_id"] or shipment["correlation"]
             rows.append(
                 {
                     "event": event,
-                    "type_id": type_id,
-                    "sets_status": sets_status and not reason,
+                    "type_id": event_type.id,
+                    "sets_status": event_type.sets_status and state == "applied",
+                    "rank_reached": status.rank,
                     "shipment_id": shipment["id"],
-                    "state": "ignored" if reason else "applied",
+                    "state": state,
                     "ignore_reason": reason,
                     "correlation_id": trace_id,
                     "traceparent": event["traceparent"]
@@ -449,8 +500,8 @@ class LogisticsEvent(models.Model):
     def _decide_without_stored(self, source_kind, rows, inserted):
         """The rows of the events just inserted, decided without the ones the insert found
         stored already. Those were decided as if new, and one that set the status then may have
-        made a newer event look out of order (a partner resending an event id with a corrected
-        time, say): the rows are decided again without them, and the stored decisions that
+        made a newer event look late (a partner resending an event id with a corrected time,
+        say): the rows are decided again without them, and the stored decisions that
         change are corrected. A batch without such duplicates costs nothing more."""
         if all(row["event"]["event_id"] in inserted or not row["sets_status"] for row in rows):
             return [row for row in rows if row["event"]["event_id"] in inserted]
@@ -508,8 +559,10 @@ class LogisticsEvent(models.Model):
             self._fields[name]._insert_cache(events, map(value, stored))
 
     def _apply_status(self, source_kind, rows, inserted):
-        """Move each shipment to the newest status-setting event stored for it in this batch.
-        The WHERE clause keeps the status monotonic even against concurrent batches."""
+        """Move each shipment to the last event of this batch that ``_decide`` applied to it,
+        with the rank reached. The WHERE clause is the status rule again (``STATUS_GUARD_SQL``,
+        the twin of ``moves_status``), checked against the row as it is when updated: the
+        status never goes back, even against a concurrent batch."""
         latest = {}
         for row in rows:
             event_id = inserted.get(row["event"]["event_id"])
@@ -522,24 +575,28 @@ class LogisticsEvent(models.Model):
                 """
                 UPDATE logistics_shipment s
                    SET status_id = v.type_id, status_code = v.code, status_event_ref = v.event_id,
-                       status_at = v.occurred_at, status_owner = %(owner)s,
+                       status_at = v.occurred_at,
+                       status_rank = GREATEST(s.status_rank, v.rank_reached),
+                       status_owner = %(owner)s,
                        write_uid = %(uid)s, write_date = now() AT TIME ZONE 'UTC'
                   FROM %(values)s
-                 WHERE s.id = v.shipment_id
-                   AND (s.status_at IS NULL OR s.status_at <= v.occurred_at)
+                 WHERE s.id = v.shipment_id AND %(guard)s
                 """,
                 owner=source_kind,
                 uid=self.env.uid,
+                guard=STATUS_GUARD_SQL,
                 values=json_recordset(
                     "shipment_id int, type_id int, code varchar, event_id int,"
-                    " occurred_at timestamp",
+                    " occurred_at timestamp, rank int, rank_reached int",
                     [
                         {
                             "shipment_id": shipment_id,
                             "type_id": row["type_id"],
-                            "code": row["event"]["type"][3],
+                            "code": row["event"]["type"].code,
                             "event_id": event_id,
                             "occurred_at": row["event"]["occurred_at"].isoformat(),
+                            "rank": row["event"]["type"].rank,
+                            "rank_reached": row["rank_reached"],
                         }
                         for shipment_id, (row, event_id) in latest.items()
                     ],
@@ -553,17 +610,20 @@ class LogisticsEvent(models.Model):
                 "status_event_ref",
                 "status_event_id",
                 "status_at",
+                "status_rank",
                 "status_owner",
             ]
         )
 
     def _publish(self, rows, inserted):
-        """Fan applied milestones out to the backends subscribed to their type, as outbound
-        messages (each subscriber gets its own, delivered in event order)."""
+        """Fan milestones out to the backends subscribed to their type, as outbound messages
+        (each subscriber gets its own, delivered in event order). Milestones that arrived late
+        are real too (a WMS's shipped confirmation that comes after the carrier's first scan
+        is what a sales channel waits for); events from a non-owner are not published."""
         applied = [
             row
             for row in rows
-            if row["state"] == "applied" and row["event"]["event_id"] in inserted
+            if row["state"] != "ignored" and row["event"]["event_id"] in inserted
         ]
         if not applied:
             return
@@ -597,8 +657,8 @@ class LogisticsEvent(models.Model):
         """What the stored events mean beyond the status: exceptions they clear, and the
         reactions connectors declare as ``_on_event_<type code>`` methods on the events of that
         type (a WMS shipment confirmation updates the transfer, a packed parcel gets a label…).
-        Out-of-order events are facts too and get their reactions; events from a non-owner do
-        not."""
+        Events that arrived late are facts too and get their reactions; events from a non-owner
+        do not."""
         reacting = [
             (row, inserted[row["event"]["event_id"]])
             for row in rows

@@ -62,6 +62,16 @@ class LogisticsShipment(models.Model):
     status_at = fields.Datetime(
         string="Status Time", readonly=True, help="When the event that set the status occurred."
     )
+    # Kept apart from the status: under a side branch (a carrier exception), the progress made
+    # so far still decides which milestones move the status (DESIGN §2, ``moves_status``).
+    status_rank = fields.Integer(
+        string="Progress Rank",
+        required=True,
+        readonly=True,
+        default=0,
+        help="The highest rank reached on the main progression (order_released 10 … delivered "
+        "100, returning 110, returned 120); an event of a lower rank arrives late.",
+    )
     status_owner = fields.Selection(OWNER_KINDS, readonly=True)
     promised_date = fields.Datetime(help="Delivery date promised to the customer.")
     estimated_delivery = fields.Datetime()

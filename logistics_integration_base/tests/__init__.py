@@ -8,6 +8,7 @@ from . import (
     test_secrets,
     test_security,
     test_shipment,
+    test_status_rule,
     test_webhook,
     test_webhook_hardening,
 )

@@ -58,7 +58,7 @@ class TestIngest(LogisticsCase):
             [
                 self.event("picked", "2026-01-05T09:00:00Z", "m-1"),
                 self.event("packed", "2026-01-05T11:00:00Z", "m-2"),
-                # older than the stored status: out of order, whatever the redeliveries
+                # a lower rank than the stored status: arrived late, whatever the redeliveries
                 self.event("wms_acknowledged", "2026-01-05T10:00:00Z", "m-3"),
                 self.event("shipped", "2026-01-05T12:00:00Z", "m-4"),
             ],
@@ -69,11 +69,11 @@ class TestIngest(LogisticsCase):
         events = self.shipment.event_ids
         self.assertEqual(len(events), 4)
         late = events.filtered(lambda e: e.source_event_id == "m-3")
-        self.assertEqual(late.ignore_reason, "out_of_order")
+        self.assertEqual((late.state, late.ignore_reason), ("arrived_late", False))
 
     def test_resent_event_with_another_time_does_not_hide_a_new_one(self):
         """A partner resends a stored event with a corrected, later time, in one batch with a new
-        event: the resent one is a duplicate and must not make the new one look out of order."""
+        event: the resent one is a duplicate and must not make the new one look late."""
         self.ingest(self.wms, [self.event("picked", "2026-01-05T09:00:00Z", "r-1")])
         result = self.ingest(
             self.wms,
@@ -120,7 +120,7 @@ class TestIngest(LogisticsCase):
         )
         self.assertEqual(result["accepted"], 1)
 
-    def test_out_of_order_event_is_kept_but_never_moves_status_back(self):
+    def test_late_event_is_kept_but_never_moves_status_back(self):
         self.ingest(self.carrier, [self.event("in_transit", "2026-01-06T12:00:00Z", "c-2")])
         result = self.ingest(
             self.carrier, [self.event("label_created", "2026-01-06T08:00:00Z", "c-1")]
@@ -128,9 +128,9 @@ class TestIngest(LogisticsCase):
         self.assertEqual(result["accepted"], 1)
         self.assertEqual(self.shipment.status_code, "in_transit")
         late = self.shipment.event_ids.filtered(lambda e: e.source_event_id == "c-1")
-        self.assertEqual((late.state, late.ignore_reason), ("ignored", "out_of_order"))
+        self.assertEqual((late.state, late.ignore_reason), ("arrived_late", False))
 
-    def test_out_of_order_within_one_batch_follows_arrival_order(self):
+    def test_late_event_within_one_batch_follows_arrival_order(self):
         self.ingest(
             self.carrier,
             [
@@ -140,7 +140,7 @@ class TestIngest(LogisticsCase):
         )
         self.assertEqual(self.shipment.status_code, "out_for_delivery")
         late = self.shipment.event_ids.filtered(lambda e: e.source_event_id == "c-1")
-        self.assertEqual(late.ignore_reason, "out_of_order")
+        self.assertEqual((late.state, late.ignore_reason), ("arrived_late", False))
 
     def test_non_owner_event_is_stored_and_changes_no_status(self):
         self.ingest(self.wms, [self.event("picked", "2026-01-05T09:00:00Z", "w-1")])
