@@ -7,7 +7,6 @@ through the base's delivery pipeline). The shapes follow EasyPost's recordings i
 shared/fixtures/easypost.
 """
 
-import base64
 import hashlib
 import hmac
 import json
@@ -18,7 +17,6 @@ from datetime import datetime, timezone
 from urllib.parse import quote
 
 SHIPMENTS_PATH = "/v2/shipments"
-TRACKERS_PATH = "/v2/trackers"
 
 SIGNATURE_HEADER = "X-Hmac-Signature"
 SIGNATURE_PREFIX = "hmac-sha256-hex="
@@ -117,21 +115,8 @@ class TrackerUpdate:
 
 
 # --- requests -------------------------------------------------------------------------------------
-def auth_header(api_key):
-    """The Authorization header value for an API key: HTTP Basic, the key as the user name and
-    an empty password (EasyPost's documented scheme, as ``curl -u KEY:``)."""
-    if not api_key:
-        raise ValueError("no EasyPost API key configured")
-    token = base64.b64encode(f"{api_key}:".encode()).decode("ascii")
-    return f"Basic {token}"
-
-
 def buy_path(shipment_id):
     return f"{SHIPMENTS_PATH}/{_path_id(shipment_id, 'shipment')}/buy"
-
-
-def tracker_path(tracker_id):
-    return f"{TRACKERS_PATH}/{_path_id(tracker_id, 'tracker')}"
 
 
 def address(values):
@@ -195,16 +180,6 @@ def buy_request(rate_id):
     if not rate_id:
         raise ValueError("no rate to buy")
     return {"rate": {"id": rate_id}}
-
-
-def tracker_request(tracking_code, carrier=None):
-    """The body of ``POST /v2/trackers``: track a parcel whose label was bought elsewhere."""
-    if not tracking_code:
-        raise ValueError("no tracking code to track")
-    tracker = {"tracking_code": tracking_code}
-    if carrier:
-        tracker["carrier"] = carrier
-    return {"tracker": tracker}
 
 
 # --- responses ------------------------------------------------------------------------------------
@@ -347,12 +322,6 @@ def parse_event(body):
         event_id=str(data["id"]),
         fallback_times=(data.get("updated_at"), data.get("created_at")),
     )
-
-
-def parse_tracker(body):
-    """A Tracker (create or retrieve answer) as a :class:`TrackerUpdate` without event id."""
-    data = _json_object(body, "an EasyPost Tracker")
-    return _tracker_update(data, event_id=None, fallback_times=())
 
 
 # --- internals ------------------------------------------------------------------------------------
