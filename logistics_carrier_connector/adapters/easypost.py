@@ -324,6 +324,15 @@ def parse_event(body):
     )
 
 
+def event_id(body):
+    """The id of an EasyPost webhook Event (any event, whatever it describes), or None when the
+    body is not an Event with an id. It is the partner's event id a redelivery repeats."""
+    if not isinstance(body, dict) or body.get("object") != "Event":
+        return None
+    value = body.get("id")
+    return str(value) if value not in (None, "") else None
+
+
 # --- internals ------------------------------------------------------------------------------------
 def _path_id(value, what):
     if not value or not isinstance(value, str):
@@ -532,6 +541,9 @@ def _tracker_update(tracker, event_id, fallback_times):
     tracking_code = tracker.get("tracking_code")
     if not tracking_code:
         raise ValueError("the tracker has no tracking_code")
+    # The status is what the mapping table reads: a tracker without one maps to nothing ever.
+    if not isinstance(tracker.get("status"), str) or not tracker["status"].strip():
+        raise ValueError("the tracker has no status")
     details = [
         detail for detail in _list(tracker.get("tracking_details")) if isinstance(detail, dict)
     ]

@@ -3,7 +3,7 @@ import mimetypes
 
 import requests
 
-from odoo import fields, models
+from odoo import api, fields, models
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
@@ -15,6 +15,28 @@ _logger = logging.getLogger(__name__)
 class LogisticsMessage(models.Model):
     _inherit = "logistics.message"
 
+    status_mapping_exception_id = fields.Many2one(
+        "logistics.exception",
+        string="Waits for Status Mapping",
+        index="btree_not_null",
+        readonly=True,
+        copy=False,
+        ondelete="set null",
+        help="The mapping_missing exception of the tracking status this message carries: the "
+        "message is processed again when a mapping row maps the status.",
+    )
+
+    # --- inbound: EasyPost's event id ---------------------------------------------------------
+    @api.model
+    def _store_inbound(self, backend, **values):
+        """An EasyPost webhook message keeps EasyPost's Event id as its partner event id even
+        when it carries no canonical event (other events, statuses mapped to nothing or not
+        mapped yet): a redelivery of the same Event is a duplicate all the same."""
+        if values.get("partner_event_id") is None and backend.adapter == "easypost":
+            values["partner_event_id"] = easypost.event_id(values.get("payload"))
+        return super()._store_inbound(backend, **values)
+
+    # --- label purchase -----------------------------------------------------------------------
     def _on_delivered_carrier_shipment_create(self, response):
         """Rates are in: buy the one the backend's rule chooses, with this shipment's key."""
         shipment = self.shipment_id

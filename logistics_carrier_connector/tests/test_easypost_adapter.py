@@ -550,6 +550,20 @@ class TestEasyPostAdapter(BaseCase):
             (tracker_event(without_code), "no tracking_code"),
             (tracker_event({"object": "Shipment", "id": "shp_1"}), "Tracker, got a Shipment"),
             (tracker_event(tracker, id=None), "no id"),
+            (tracker_event(dict(tracker, status=None)), "no status"),
+            (tracker_event(dict(tracker, status=" ")), "no status"),
         ):
             with self.assertRaisesRegex(ValueError, reason):
                 easypost.parse_event(body)
+
+    def test_event_id_of_any_event(self):
+        (interaction,) = load_cassette("test_tracker_create")
+        tracker = response_json(interaction)
+        for description in ("tracker.updated", "batch.created", None):
+            self.assertEqual(
+                easypost.event_id(tracker_event(tracker, description)),
+                "evt_5a0c2b8e3f9d4e6a8b1c7d2e4f6a8b0c",
+            )
+        self.assertEqual(easypost.event_id({"object": "Event", "id": 12}), "12")
+        for body in (tracker, tracker_event(tracker, id=None), [], None, b"{}"):
+            self.assertIsNone(easypost.event_id(body))
