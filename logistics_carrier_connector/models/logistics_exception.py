@@ -86,7 +86,12 @@ class LogisticsException(models.Model):
 
     def action_route_alternate_carrier(self):
         """One click on a label_failed exception: buy the label from the next carrier backend
-        by priority. The exception closes itself when that label is created."""
+        by priority. The exception closes itself when that label is created.
+
+        :raises UserError: not a label_failed exception of a shipment, no carrier after the
+            current one, or the shipment has a label purchase in progress or a label already
+            (see ``logistics.shipment._buy_label``)
+        """
         for exception in self:
             shipment = exception.shipment_id
             if exception.type_code != "label_failed" or not shipment:
@@ -101,7 +106,6 @@ class LogisticsException(models.Model):
                         carrier=current.name,
                     )
                 )
-            shipment.sudo().write({"label_message_id": False, "carrier_shipment_ref": False})
             shipment._buy_label(alternate)
             exception.message_post(
                 body=self.env._(
