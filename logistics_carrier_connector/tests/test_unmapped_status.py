@@ -1,7 +1,12 @@
 import json
+import threading
+import time
 
-from odoo.tests import HttpCase, tagged
+from odoo import api
+from odoo.tests import HttpCase, TransactionCase, tagged
+from odoo.tools import mute_logger
 
+from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.job import Job
 
 from ..adapters import easypost
@@ -26,7 +31,8 @@ class TestUnmappedStatus(HttpCase):
             {"name": "SHP/UNMAPPED/1", "tracking_number": TRACKING}
         )
 
-    def tracker_event(self, event_id, status, status_detail, description="tracker.updated"):
+    @staticmethod
+    def tracker_event(event_id, status, status_detail, description="tracker.updated"):
         return {
             "object": "Event",
             "id": event_id,
@@ -200,3 +206,103 @@ class TestUnmappedStatus(HttpCase):
         response = self.post(self.tracker_event("evt_s1", None, None))
         self.assertEqual(response.status_code, 422)
         self.assertEqual(response.json()["error"], "the tracker has no status")
+
+
+@tagged("post_install", "-at_install")
+class TestConcurrentUnmappedStatus(TransactionCase):
+    """Two jobs meet the same new status at the same time, each in a transaction of its own:
+    one mapping_missing exception all the same (the database's unique index stops the second,
+    whose job is retried and then joins the first). Needs committed data, so it commits and
+    cleans up."""
+
+    def setUp(self):
+        super().setUp()
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, api.SUPERUSER_ID, {})
+            backend = env["logistics.backend"].create(
+                {"name": "Race EasyPost", "code": "t_race_easypost", "kind": "carrier"}
+            )
+            backend.adapter = "easypost"
+            body = TestUnmappedStatus.tracker_event("evt_race", "teleported", "raced")
+            messages = env["logistics.message"].create(
+                [
+                    {
+                        "direction": "inbound",
+                        "backend_id": backend.id,
+                        "operation": "webhook",
+                        "payload": dict(body, id=event_id),
+                        "partner_event_id": event_id,
+                        "state": "queued",
+                    }
+                    for event_id in ("evt_race_1", "evt_race_2")
+                ]
+            )
+            self.backend_id, self.message_ids = backend.id, messages.ids
+        self.addCleanup(self.delete_committed_data)
+
+    def delete_committed_data(self):
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "DELETE FROM mail_message WHERE model = 'logistics.exception' AND res_id IN"
+                " (SELECT id FROM logistics_exception WHERE backend_id = %s)",
+                [self.backend_id],
+            )
+            cr.execute(
+                "DELETE FROM mail_followers WHERE res_model = 'logistics.exception' AND res_id IN"
+                " (SELECT id FROM logistics_exception WHERE backend_id = %s)",
+                [self.backend_id],
+            )
+            cr.execute("DELETE FROM logistics_message WHERE backend_id = %s", [self.backend_id])
+            cr.execute("DELETE FROM logistics_exception WHERE backend_id = %s", [self.backend_id])
+            cr.execute(
+                "DELETE FROM logistics_audit_log WHERE model = 'logistics.backend' AND res_id = %s",
+                [self.backend_id],
+            )
+            cr.execute("DELETE FROM logistics_backend WHERE id = %s", [self.backend_id])
+
+    @mute_logger("odoo.sql_db")
+    def test_two_jobs_meeting_a_new_status_raise_one_exception(self):
+        registry = self.registry
+        both_reading = threading.Barrier(2, timeout=10)
+        outcomes, errors = {}, []
+
+        def process(message_id, hold):
+            try:
+                with registry.cursor() as cr:
+                    env = api.Environment(cr, api.SUPERUSER_ID, {})
+                    backend = env["logistics.backend"].browse(self.backend_id)
+                    # Both snapshots are taken before either transaction commits.
+                    env["logistics.exception"].search_count([("backend_id", "=", backend.id)])
+                    both_reading.wait()
+                    backend._process_inbound(env["logistics.message"].browse(message_id))
+                    time.sleep(hold)
+                outcomes[message_id] = "processed"
+            except RetryableJobError:
+                outcomes[message_id] = "retry"
+            except Exception as error:  # reported by the assertion below
+                errors.append(error)
+
+        threads = [
+            threading.Thread(target=process, args=(message_id, hold))
+            for message_id, hold in zip(self.message_ids, (0.5, 0.0), strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        self.assertFalse(errors, errors)
+        self.assertEqual(sorted(outcomes.values()), ["processed", "retry"])
+        # queue_job runs the postponed job again: it joins the exception it could not see.
+        (retried,) = [key for key, outcome in outcomes.items() if outcome == "retry"]
+        with registry.cursor() as cr:
+            env = api.Environment(cr, api.SUPERUSER_ID, {})
+            backend = env["logistics.backend"].browse(self.backend_id)
+            backend._process_inbound(env["logistics.message"].browse(retried))
+        with registry.cursor() as cr:
+            env = api.Environment(cr, api.SUPERUSER_ID, {})
+            exceptions = env["logistics.exception"].search(
+                [("backend_id", "=", self.backend_id), ("type_code", "=", "mapping_missing")]
+            )
+            self.assertEqual(len(exceptions), 1)
+            self.assertEqual(sorted(exceptions.waiting_message_ids.ids), self.message_ids)
+            self.assertEqual(exceptions.waiting_message_ids.mapped("state"), ["dead", "dead"])
