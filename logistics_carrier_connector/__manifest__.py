@@ -9,6 +9,7 @@
     "depends": ["logistics_integration_base", "stock_delivery"],
     "data": [
         "security/ir.model.access.csv",
+        "security/logistics_carrier_rules.xml",
         "data/logistics_carrier_status_map_data.xml",
         "data/mail_template_data.xml",
         "data/ir_cron_data.xml",

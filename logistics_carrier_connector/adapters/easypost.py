@@ -7,7 +7,6 @@ through the base's delivery pipeline). The shapes follow EasyPost's recordings i
 shared/fixtures/easypost.
 """
 
-import base64
 import hashlib
 import hmac
 import json
@@ -20,7 +19,6 @@ from urllib.parse import quote
 from odoo.addons.logistics_integration_base.models.event_time import parse_iso8601
 
 SHIPMENTS_PATH = "/v2/shipments"
-TRACKERS_PATH = "/v2/trackers"
 
 SIGNATURE_HEADER = "X-Hmac-Signature"
 SIGNATURE_PREFIX = "hmac-sha256-hex="
@@ -119,21 +117,8 @@ class TrackerUpdate:
 
 
 # --- requests -------------------------------------------------------------------------------------
-def auth_header(api_key):
-    """The Authorization header value for an API key: HTTP Basic, the key as the user name and
-    an empty password (EasyPost's documented scheme, as ``curl -u KEY:``)."""
-    if not api_key:
-        raise ValueError("no EasyPost API key configured")
-    token = base64.b64encode(f"{api_key}:".encode()).decode("ascii")
-    return f"Basic {token}"
-
-
 def buy_path(shipment_id):
     return f"{SHIPMENTS_PATH}/{_path_id(shipment_id, 'shipment')}/buy"
-
-
-def tracker_path(tracker_id):
-    return f"{TRACKERS_PATH}/{_path_id(tracker_id, 'tracker')}"
 
 
 def address(values):
@@ -197,16 +182,6 @@ def buy_request(rate_id):
     if not rate_id:
         raise ValueError("no rate to buy")
     return {"rate": {"id": rate_id}}
-
-
-def tracker_request(tracking_code, carrier=None):
-    """The body of ``POST /v2/trackers``: track a parcel whose label was bought elsewhere."""
-    if not tracking_code:
-        raise ValueError("no tracking code to track")
-    tracker = {"tracking_code": tracking_code}
-    if carrier:
-        tracker["carrier"] = carrier
-    return {"tracker": tracker}
 
 
 # --- responses ------------------------------------------------------------------------------------
@@ -351,10 +326,13 @@ def parse_event(body):
     )
 
 
-def parse_tracker(body):
-    """A Tracker (create or retrieve answer) as a :class:`TrackerUpdate` without event id."""
-    data = _json_object(body, "an EasyPost Tracker")
-    return _tracker_update(data, event_id=None, fallback_times=())
+def event_id(body):
+    """The id of an EasyPost webhook Event (any event, whatever it describes), or None when the
+    body is not an Event with an id. It is the partner's event id a redelivery repeats."""
+    if not isinstance(body, dict) or body.get("object") != "Event":
+        return None
+    value = body.get("id")
+    return str(value) if value not in (None, "") else None
 
 
 # --- internals ------------------------------------------------------------------------------------
@@ -562,6 +540,9 @@ def _tracker_update(tracker, event_id, fallback_times):
     tracking_code = tracker.get("tracking_code")
     if not tracking_code:
         raise ValueError("the tracker has no tracking_code")
+    # The status is what the mapping table reads: a tracker without one maps to nothing ever.
+    if not isinstance(tracker.get("status"), str) or not tracker["status"].strip():
+        raise ValueError("the tracker has no status")
     details = [
         detail for detail in _list(tracker.get("tracking_details")) if isinstance(detail, dict)
     ]

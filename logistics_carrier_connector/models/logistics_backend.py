@@ -50,8 +50,9 @@ class LogisticsBackend(models.Model):
         easypost.verify_signature(raw_body, headers, self._get_secret("webhook_secret"))
 
     def _parse_webhook_events_easypost(self, data):
-        """tracker.updated events as canonical milestones, through the status mapping table;
-        other events, and statuses mapped to nothing, give no event."""
+        """tracker.updated events as canonical milestones, through the status mapping table.
+        Other events, statuses mapped to no event type (e.g. unknown) and statuses without a
+        mapping row give no event; the last wait for their row (``_process_inbound``)."""
         update = easypost.parse_event(data)
         if update is None:
             return []
@@ -80,6 +81,55 @@ class LogisticsBackend(models.Model):
                 },
             }
         ]
+
+    def _process_inbound(self, messages):
+        """An EasyPost tracker status (and detail) that no mapping row maps is not dropped: its
+        messages end dead, waiting on one mapping_missing exception per status and detail,
+        until a row maps it (``logistics.carrier.status.map`` then processes them again). The
+        other messages are processed as usual."""
+        if self.adapter != "easypost":
+            return super()._process_inbound(messages)
+        waiting = {}
+        for message in messages:
+            unmapped = self._unmapped_tracker_status(message.payload)
+            if unmapped:
+                waiting.setdefault(unmapped, message.browse())
+                waiting[unmapped] |= message
+        Exception_ = self.env["logistics.exception"]
+        for (status, status_detail), unmapped_messages in waiting.items():
+            unmapped_messages._set_state(
+                "dead",
+                error_class="business",
+                reason_category="mapping",
+                error=self.env._(
+                    "No Carrier Status Mapping row maps the EasyPost tracking status "
+                    "%(status)s (detail %(detail)s): kept until one is added.",
+                    status=status,
+                    detail=status_detail or "-",
+                ),
+            )
+            Exception_._raise_unmapped_status(self, status, status_detail, unmapped_messages)
+        held = self.env["logistics.message"].union(*waiting.values())
+        summary = f"{len(held)} waiting for a status mapping"
+        if messages - held:
+            summary = f"{super()._process_inbound(messages - held)}; {summary}"
+        return summary
+
+    def _unmapped_tracker_status(self, payload):
+        """(status, status detail) of an EasyPost tracker.updated body when no mapping row maps
+        them, else None (other events, mapped statuses, and bodies that are no Event: the
+        normal processing tells what is wrong with those)."""
+        try:
+            update = easypost.parse_event(payload)
+        except ValueError:
+            return None
+        if update is None:
+            return None
+        if self.env["logistics.carrier.status.map"]._map(
+            self.adapter, update.status, update.status_detail
+        ):
+            return None
+        return update.status, update.status_detail or None
 
     # --- carriers in order of preference --------------------------------------------------------
     def _next_carrier(self, company):

@@ -31,6 +31,62 @@ class LogisticsCarrierStatusMap(models.Model):
 
     _status_uniq = models.UniqueIndex("(adapter, status, COALESCE(status_detail, ''))")
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        rows = super().create(vals_list)
+        rows._apply_waiting_messages()
+        return rows
+
+    def write(self, vals):
+        result = super().write(vals)
+        self._apply_waiting_messages()
+        return result
+
+    def _apply_waiting_messages(self):
+        """The webhook messages that waited, dead, for a row of these adapters' statuses: those
+        whose status a row maps now are processed again through the normal pipeline (a replay,
+        audited), and their mapping_missing exceptions close as resolved by Odoo."""
+        adapters = set(self.mapped("adapter"))
+        if not adapters:
+            return
+        exceptions = (
+            self.env["logistics.exception"]
+            .sudo()
+            .search(
+                [
+                    ("unmapped_status", "!=", False),
+                    ("is_closed", "=", False),
+                    ("backend_id.adapter", "in", list(adapters)),
+                ]
+            )
+        )
+        for exception in exceptions:
+            row = self._map(
+                exception.backend_id.adapter,
+                exception.unmapped_status,
+                exception.unmapped_status_detail,
+            )
+            if not row:
+                continue
+            mapped_as = row.event_type_id.code or self.env._("no milestone")
+            waiting = exception.waiting_message_ids.filtered(lambda m: m.state == "dead")
+            waiting._replay(
+                self.env._(
+                    "The tracking status is now mapped (%(event)s) by %(user)s.",
+                    event=mapped_as,
+                    user=self.env.user.name,
+                )
+            )
+            note = self.env._(
+                "Resolved automatically: the status is mapped to %(event)s by %(user)s; "
+                "%(count)s waiting message(s) processed again.",
+                event=mapped_as,
+                user=self.env.user.name,
+                count=len(waiting),
+            )
+            exception._close_automatically(note)
+            exception.message_post(body=note)
+
     @api.model
     def _map(self, adapter, status, status_detail):
         """The row for a status and detail: the exact detail first, then the status alone;

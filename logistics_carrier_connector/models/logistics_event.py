@@ -10,8 +10,9 @@ class LogisticsEvent(models.Model):
         result = getattr(super(), "_on_event_packed", lambda: None)()
         for event in self:
             shipment = event.shipment_id
-            # A label is for a parcel of a transfer, bought once.
-            if shipment.picking_id and not (shipment.label_message_id or shipment.tracking_number):
+            # A label is for a parcel of a transfer, bought once: after a failed purchase, a
+            # person chooses (Route to Alternate Carrier, or a replay).
+            if shipment.picking_id and not (shipment.label_purchase_id or shipment.tracking_number):
                 shipment._buy_label(packages=(event.payload or {}).get("packages"))
         return result
 

@@ -3,7 +3,7 @@ import mimetypes
 
 import requests
 
-from odoo import fields, models
+from odoo import api, fields, models
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
@@ -15,10 +15,56 @@ _logger = logging.getLogger(__name__)
 class LogisticsMessage(models.Model):
     _inherit = "logistics.message"
 
+    label_purchase_id = fields.Many2one(
+        "logistics.carrier.label",
+        index="btree_not_null",
+        readonly=True,
+        ondelete="restrict",
+        help="The label purchase this carrier shipment or label purchase message is part of "
+        "(its replays too).",
+    )
+    status_mapping_exception_id = fields.Many2one(
+        "logistics.exception",
+        string="Waits for Status Mapping",
+        index="btree_not_null",
+        readonly=True,
+        copy=False,
+        ondelete="set null",
+        help="The mapping_missing exception of the tracking status this message carries: the "
+        "message is processed again when a mapping row maps the status.",
+    )
+
+    # --- inbound: EasyPost's event id ---------------------------------------------------------
+    @api.model
+    def _store_inbound(self, backend, **values):
+        """An EasyPost webhook message keeps EasyPost's Event id as its partner event id even
+        when it carries no canonical event (other events, statuses mapped to nothing or not
+        mapped yet): a redelivery of the same Event is a duplicate all the same."""
+        if values.get("partner_event_id") is None and backend.adapter == "easypost":
+            values["partner_event_id"] = easypost.event_id(values.get("payload"))
+        return super()._store_inbound(backend, **values)
+
+    # --- label purchase -----------------------------------------------------------------------
+    def _replay(self, reason, payload=None):
+        """A replayed message of a failed label purchase takes that purchase up again; refused
+        (UserError) while the shipment has another purchase in progress or a label."""
+        for purchase in self.label_purchase_id.filtered(lambda p: p.state == "failed"):
+            shipment = purchase.shipment_id.sudo()
+            shipment._check_no_label_purchase()
+            purchase.sudo()._set_state("in_progress", failure=False)
+            shipment.write(
+                {"label_purchase_id": purchase.id, "carrier_backend_id": purchase.backend_id.id}
+            )
+        replays = super()._replay(reason, payload=payload)
+        for replay in replays.filtered("label_purchase_id"):
+            replay.label_purchase_id.sudo().message_id = replay
+        return replays
+
     def _on_delivered_carrier_shipment_create(self, response):
         """Rates are in: buy the one the backend's rule chooses, with this shipment's key."""
         shipment = self.shipment_id
         backend = self.backend_id
+        purchase = self.label_purchase_id
         try:
             carrier_shipment = easypost.parse_shipment(response)
             rate = easypost.choose_rate(
@@ -38,13 +84,15 @@ class LogisticsMessage(models.Model):
                 "freight_estimate": rate.amount,
             }
         )
-        self._create_outbound(
+        buy = self._create_outbound(
             backend,
             "label_buy",
             easypost.buy_request(rate.id),
             endpoint=easypost.buy_path(carrier_shipment.id),
             shipment=shipment,
+            label_purchase_id=purchase.id,
         )
+        purchase.write({"carrier_shipment_ref": carrier_shipment.id, "message_id": buy.id})
 
     def _on_delivered_label_buy(self, response):
         """The label is bought: tracking number on the transfer, the label PDF attached, and
@@ -53,8 +101,13 @@ class LogisticsMessage(models.Model):
         try:
             bought = easypost.parse_shipment(response)
         except (ValueError, TypeError, KeyError) as error:
-            self._label_failed(self.env._("Label answer not understood: %(error)s", error=error))
+            # The carrier took the purchase (2xx): the label is likely paid for, so the
+            # purchase counts as bought and no second one is started from here.
+            reason = self.env._("Label answer not understood: %(error)s", error=error)
+            self.label_purchase_id._set_state("bought", failure=reason)
+            self._label_failed(reason, purchase_state=None)
             return
+        self.label_purchase_id._set_state("bought", tracking_number=bought.tracking_code)
         picking = shipment.picking_id
         values = {
             "tracking_number": bought.tracking_code,
@@ -143,8 +196,12 @@ class LogisticsMessage(models.Model):
         details = "; ".join(error.field_errors)
         return f"{error.code}: {error.message}" + (f" ({details})" if details else "")
 
-    def _label_failed(self, reason):
-        """Raise label_failed for a person, who can route the parcel to the next carrier."""
+    def _label_failed(self, reason, purchase_state="failed"):
+        """Raise label_failed for a person, who can route the parcel to the next carrier; the
+        purchase fails (``purchase_state``; None: leave it), which frees the shipment for the
+        next one."""
+        if purchase_state:
+            self.label_purchase_id._set_state(purchase_state, failure=reason)
         shipment = self.shipment_id
         self.env["logistics.exception"].sudo()._raise(
             "label_failed",

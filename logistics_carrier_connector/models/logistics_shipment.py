@@ -1,6 +1,9 @@
 from odoo import fields, models
+from odoo.exceptions import UserError
+from odoo.tools import SQL
 
 from ..adapters import easypost
+from .logistics_carrier_label import ACTIVE_STATES
 
 NOTIFICATION_TEMPLATES = {
     "shipped": "logistics_carrier_connector.mail_template_shipped",
@@ -17,12 +20,14 @@ class LogisticsShipment(models.Model):
     )
     carrier_name = fields.Char(string="Carrier", readonly=True, copy=False)
     carrier_service = fields.Char(string="Service", readonly=True, copy=False)
-    label_message_id = fields.Many2one(
-        "logistics.message",
-        string="Label Request",
+    label_purchase_id = fields.Many2one(
+        "logistics.carrier.label",
         readonly=True,
         copy=False,
-        help="The message that started the label purchase with the current carrier.",
+        help="The latest label purchase (in progress, bought or failed).",
+    )
+    label_purchase_ids = fields.One2many(
+        "logistics.carrier.label", "shipment_id", string="Label Purchases", readonly=True
     )
     label_attachment_id = fields.Many2one(
         "ir.attachment", string="Label", readonly=True, copy=False
@@ -39,9 +44,18 @@ class LogisticsShipment(models.Model):
     )
 
     def _buy_label(self, backend=None, packages=None):
-        """Start the label purchase with ``backend`` (default: the shipment's carrier, else the
-        first carrier by priority): create the carrier shipment, then buy the chosen rate."""
+        """Start a label purchase with ``backend`` (default: the shipment's carrier, else the
+        first carrier by priority): create the carrier shipment, then buy the chosen rate.
+
+        :raises UserError: the shipment has a purchase in progress or a label bought already
+            (one purchase per shipment and active label, see ``logistics.carrier.label``). Two
+            transactions starting one at the same time: the shipment's row lock makes the
+            second fail with a serialization error, which Odoo's request and job runners
+            retry, and the retry sees the first purchase; the database's unique index stops
+            any path that would skip the check.
+        """
         Message = self.env["logistics.message"].sudo()
+        Label = self.env["logistics.carrier.label"].sudo()
         for shipment in self.sudo():
             carrier = (
                 backend
@@ -50,14 +64,45 @@ class LogisticsShipment(models.Model):
             )
             if not carrier:
                 continue
+            shipment._check_no_label_purchase()
+            purchase = Label.create({"shipment_id": shipment.id, "backend_id": carrier.id})
             message = Message._create_outbound(
                 carrier,
                 "carrier_shipment_create",
                 shipment._carrier_shipment_document(carrier, packages),
                 endpoint=easypost.SHIPMENTS_PATH,
                 shipment=shipment,
+                label_purchase_id=purchase.id,
             )
-            shipment.write({"carrier_backend_id": carrier.id, "label_message_id": message.id})
+            purchase.message_id = message
+            shipment.write(
+                {
+                    "carrier_backend_id": carrier.id,
+                    "label_purchase_id": purchase.id,
+                    "carrier_shipment_ref": False,
+                }
+            )
+
+    def _check_no_label_purchase(self):
+        """Lock the shipment's row until the transaction ends, then refuse (UserError, with the
+        reason) when it has a label purchase in progress or a label bought.
+
+        Under REPEATABLE READ, a transaction that changed the row meanwhile (a purchase started
+        elsewhere writes ``label_purchase_id``) makes the lock fail with a serialization error
+        instead of this reading a stale "no purchase"; Odoo's request and job runners retry it.
+        NO KEY UPDATE: events and messages may still reference the shipment meanwhile."""
+        self.ensure_one()
+        self.flush_recordset()
+        self.env.cr.execute(
+            SQL("SELECT id FROM logistics_shipment WHERE id = %s FOR NO KEY UPDATE", self.id)
+        )
+        active = (
+            self.env["logistics.carrier.label"]
+            .sudo()
+            .search([("shipment_id", "=", self.id), ("state", "in", ACTIVE_STATES)], limit=1)
+        )
+        if active:
+            raise UserError(active._refusal())
 
     def _carrier_shipment_document(self, carrier, packages):
         self.ensure_one()

@@ -1,1 +1,7 @@
-from . import test_carrier_flow, test_easypost_adapter, test_status_mapping
+from . import (
+    test_carrier_flow,
+    test_concurrent_reroute,
+    test_easypost_adapter,
+    test_status_mapping,
+    test_unmapped_status,
+)

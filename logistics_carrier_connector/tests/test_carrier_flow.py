@@ -1,8 +1,12 @@
 import json
 from datetime import timedelta
 
+import psycopg2
+
 from odoo import fields
+from odoo.exceptions import UserError
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 
 from odoo.addons.logistics_integration_base.tests.common import LogisticsCase
 from odoo.addons.logistics_integration_base.tests.partner_server import (
@@ -239,6 +243,15 @@ class TestCarrierFlow(LoopbackPartnerMixin, LogisticsCase):
             [],
         )
 
+    def label_failed_at_the_first_carrier(self):
+        error = response_json(load_cassette("test_error")[0])
+        self.partner.answer(201, self.created).answer(422, error)
+        self.packed()
+        return self.shipment.exception_ids.filtered(lambda e: e.type_code == "label_failed")
+
+    def outbound_calls(self):
+        return [request[:2] for request in self.partner.requests]
+
     def test_label_failure_routes_to_the_alternate_carrier_in_one_click(self):
         error = response_json(load_cassette("test_error")[0])
         self.partner.answer(201, self.created).answer(422, error)
@@ -259,6 +272,97 @@ class TestCarrierFlow(LoopbackPartnerMixin, LogisticsCase):
             [("operation", "=", "label_buy"), ("backend_id", "=", self.alternate.id)]
         )
         self.assertEqual(buy.state, "done")
+
+    def test_reroute_clicked_twice_buys_one_label(self):
+        exception = self.label_failed_at_the_first_carrier().with_user(self.manager)
+        self.assertEqual(self.shipment.label_purchase_id.state, "failed")
+        self.partner.answer(201, self.created).answer(200, self.bought).answer(200, PDF)
+        shipment = self.shipment
+        with trap_jobs() as trap:
+            exception.action_route_alternate_carrier()
+            purchase = shipment.label_purchase_id
+            self.assertEqual((purchase.state, purchase.backend_id), ("in_progress", self.alternate))
+            # The second click, before the first purchase is through.
+            with self.assertRaises(UserError) as refusal:
+                exception.action_route_alternate_carrier()
+            self.assertEqual(
+                str(refusal.exception),
+                f"A label purchase for {shipment.name} is already in progress (message "
+                f"#{purchase.message_id.id}, Alternate Carrier): wait for its outcome.",
+            )
+            self.run_jobs(trap)
+        buy_path = f"/v2/shipments/{self.created['id']}/buy"
+        self.assertEqual(
+            self.outbound_calls()[2:],
+            [("POST", "/v2/shipments"), ("POST", buy_path), ("GET", "/labels/label.pdf")],
+        )
+        self.assertEqual(shipment.label_purchase_ids.mapped("state"), ["bought", "failed"])
+        self.assertEqual(purchase.tracking_number, self.bought["tracking_code"])
+        self.assertEqual(purchase.message_id.operation, "label_buy")
+        self.assertEqual(
+            purchase.message_ids.mapped("operation"), ["label_buy", "carrier_shipment_create"]
+        )
+        # Again once the label is bought (a stale browser tab, say): refused, nothing sent.
+        with self.assertRaises(UserError) as refusal:
+            exception.action_route_alternate_carrier()
+        self.assertEqual(
+            str(refusal.exception),
+            f"{shipment.name} already has a label (tracking {self.bought['tracking_code']}, "
+            "Alternate Carrier): a second one would be paid for too.",
+        )
+        self.assertEqual(len(self.partner.requests), 5)
+        self.assertEqual(len(shipment.label_purchase_ids), 2)
+
+    def test_replaying_the_failed_purchase_after_a_reroute_is_refused(self):
+        exception = self.label_failed_at_the_first_carrier()
+        dead_buy = self.env["logistics.message"].search(
+            [("operation", "=", "label_buy"), ("backend_id", "=", self.carrier.id)]
+        )
+        self.assertEqual(dead_buy.state, "dead")
+        self.partner.answer(201, self.created).answer(200, self.bought).answer(200, PDF)
+        with trap_jobs() as trap:
+            exception.action_route_alternate_carrier()
+            self.run_jobs(trap)
+        with self.assertRaises(UserError) as refusal:
+            dead_buy.with_user(self.manager).action_replay("the first carrier is fixed")
+        self.assertIn("already has a label", str(refusal.exception))
+        self.assertFalse(dead_buy.replay_ids)
+        self.assertEqual(len(self.partner.requests), 5)
+
+    def test_replaying_a_failed_purchase_takes_it_up_again(self):
+        self.label_failed_at_the_first_carrier()
+        failed = self.shipment.label_purchase_id
+        dead_buy = failed.message_id
+        self.assertEqual((dead_buy.operation, dead_buy.state), ("label_buy", "dead"))
+        self.partner.answer(200, self.bought).answer(200, PDF)
+        with trap_jobs() as trap:
+            (replay,) = dead_buy.with_user(self.manager).action_replay("rate fixed")
+            self.assertEqual((failed.state, failed.message_id), ("in_progress", replay))
+            self.run_jobs(trap)
+        self.assertEqual(failed.state, "bought")
+        self.assertEqual(self.shipment.tracking_number, self.bought["tracking_code"])
+
+    def test_one_active_purchase_per_shipment_is_enforced_by_the_database(self):
+        self.buy_label()
+        Label = self.env["logistics.carrier.label"]
+        for state in ("in_progress", "bought"):
+            with (
+                self.assertRaises(psycopg2.errors.UniqueViolation),
+                mute_logger("odoo.sql_db"),
+                self.env.cr.savepoint(),
+            ):
+                Label.create(
+                    {
+                        "shipment_id": self.shipment.id,
+                        "backend_id": self.alternate.id,
+                        "state": state,
+                    }
+                )
+        # Failed purchases don't hold the shipment.
+        Label.create(
+            {"shipment_id": self.shipment.id, "backend_id": self.alternate.id, "state": "failed"}
+        )
+        self.assertEqual(len(self.shipment.label_purchase_ids), 2)
 
     def test_silent_tracking_raises_missing_tracking_until_it_moves(self):
         self.buy_label()

@@ -231,17 +231,9 @@ class TestEasyPostAdapter(BaseCase):
             (easypost.buy_path, ""),
             (easypost.buy_path, None),
             (easypost.buy_request, ""),
-            (easypost.tracker_path, False),
-            (easypost.tracker_request, ""),
         ):
             with self.assertRaises(ValueError):
                 call(argument)
-
-    def test_auth_header_is_http_basic_with_the_key_as_user(self):
-        # base64("EZTK123:"), the key as the user name and an empty password
-        self.assertEqual(easypost.auth_header("EZTK123"), "Basic RVpUSzEyMzo=")
-        with self.assertRaisesRegex(ValueError, "API key"):
-            easypost.auth_header(False)
 
     # --- shipments: what EasyPost may leave out ---------------------------------------------------
     def test_shipment_with_missing_fields(self):
@@ -439,20 +431,13 @@ class TestEasyPostAdapter(BaseCase):
                 easypost.verify_signature(raw_body, headers, secret)
 
     # --- trackers and webhook events --------------------------------------------------------------
-    def test_tracker_create_and_retrieve_as_recorded(self):
+    def test_recorded_trackers_in_tracker_updated_events(self):
         created = load_cassette("test_tracker_create")
         retrieved = load_cassette("test_tracker_retrieve")
-        create_call, get_call = retrieved
-        self.assertEqual(easypost.tracker_request("EZ1000000001"), request_json(created[0]))
-        self.assertEqual(easypost.TRACKERS_PATH, urlsplit(created[0]["request"]["uri"]).path)
-        self.assertEqual(get_call["request"]["method"], "GET")
-        tracker_id = response_json(create_call)["id"]
-        self.assertEqual(
-            easypost.tracker_path(tracker_id), urlsplit(get_call["request"]["uri"]).path
-        )
+        _create_call, get_call = retrieved
 
         expected = easypost.TrackerUpdate(
-            event_id=None,
+            event_id="evt_5a0c2b8e3f9d4e6a8b1c7d2e4f6a8b0c",
             tracking_code="EZ1000000001",
             status="pre_transit",
             status_detail="status_update",
@@ -468,7 +453,8 @@ class TestEasyPostAdapter(BaseCase):
             tracker_id="trk_e7e8f143f3eb40d38be9562e3767c36a",
         )
         for interaction in (*created, *retrieved):
-            self.assertEqual(easypost.parse_tracker(response_text(interaction)), expected)
+            tracker = json.loads(response_text(interaction))
+            self.assertEqual(easypost.parse_event(tracker_event(tracker)), expected)
         recorded = response_json(get_call)
         self.assertEqual(len(recorded["tracking_details"]), 2)
         self.assertEqual(
@@ -500,7 +486,9 @@ class TestEasyPostAdapter(BaseCase):
         (interaction,) = load_cassette("test_tracker_create")
         tracker = response_json(interaction)
         tracker["tracking_details"].reverse()
-        self.assertEqual(easypost.parse_tracker(tracker).message, "Shipping Label Created")
+        self.assertEqual(
+            easypost.parse_event(tracker_event(tracker)).message, "Shipping Label Created"
+        )
 
         delivered = copy.deepcopy(tracker)
         delivered.update(
@@ -540,9 +528,8 @@ class TestEasyPostAdapter(BaseCase):
 
         update = easypost.parse_event(tracker_event(tracker, updated_at=None))
         self.assertEqual(update.occurred_at, "2025-03-07T16:50:00+00:00")  # its created_at
-        update = easypost.parse_tracker(tracker)
+        update = easypost.parse_event(tracker_event(tracker, updated_at=None, created_at=None))
         self.assertEqual(update.occurred_at, "2025-03-07T16:46:20+00:00")  # the tracker's
-        self.assertIsNone(update.event_id)
 
     def test_other_events_are_ignored(self):
         (interaction,) = load_cassette("test_tracker_create")
@@ -563,8 +550,20 @@ class TestEasyPostAdapter(BaseCase):
             (tracker_event(without_code), "no tracking_code"),
             (tracker_event({"object": "Shipment", "id": "shp_1"}), "Tracker, got a Shipment"),
             (tracker_event(tracker, id=None), "no id"),
+            (tracker_event(dict(tracker, status=None)), "no status"),
+            (tracker_event(dict(tracker, status=" ")), "no status"),
         ):
             with self.assertRaisesRegex(ValueError, reason):
                 easypost.parse_event(body)
-        with self.assertRaisesRegex(ValueError, "no tracking_code"):
-            easypost.parse_tracker(without_code)
+
+    def test_event_id_of_any_event(self):
+        (interaction,) = load_cassette("test_tracker_create")
+        tracker = response_json(interaction)
+        for description in ("tracker.updated", "batch.created", None):
+            self.assertEqual(
+                easypost.event_id(tracker_event(tracker, description)),
+                "evt_5a0c2b8e3f9d4e6a8b1c7d2e4f6a8b0c",
+            )
+        self.assertEqual(easypost.event_id({"object": "Event", "id": 12}), "12")
+        for body in (tracker, tracker_event(tracker, id=None), [], None, b"{}"):
+            self.assertIsNone(easypost.event_id(body))
