@@ -115,10 +115,12 @@ class LogisticsMessage(models.Model):
             ("credentials", "Credentials"),
             ("bug", "Defect"),
             ("other", "Other"),
-        ]
+        ],
+        copy=False,
     )
-    triage_user_id = fields.Many2one("res.users", string="Triage Owner")
-    triage_note = fields.Text()
+    # Triage belongs to the dead letter, not to its replay.
+    triage_user_id = fields.Many2one("res.users", string="Triage Owner", copy=False)
+    triage_note = fields.Text(copy=False)
     discard_reason = fields.Text(readonly=True)
     payload_purged = fields.Boolean(
         readonly=True, help="Bodies were removed by the retention policy."
