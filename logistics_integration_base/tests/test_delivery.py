@@ -1,3 +1,7 @@
+from datetime import datetime, timedelta, timezone
+
+from werkzeug.http import http_date
+
 from odoo.exceptions import UserError
 
 from odoo.addons.queue_job.exception import RetryableJobError
@@ -120,6 +124,34 @@ class TestDelivery(LoopbackPartnerMixin, LogisticsCase):
         message = self.send()
         self.assertEqual(message.state, "done")
         self.assertEqual(message.attempt_ids[0].retry_in, 7.0)
+
+    def test_retry_after_http_date_is_honoured(self):
+        # RFC 9110 §10.2.3: Retry-After is delay-seconds or an HTTP-date.
+        retry_at = http_date(datetime.now(timezone.utc) + timedelta(seconds=40))
+        self.partner.answer(503, headers={"Retry-After": retry_at}).answer(200)
+        message = self.send()
+        self.assertEqual(message.state, "done")
+        retry_in = message.attempt_ids[0].retry_in
+        # The date has a one-second resolution: 39 to 40 s from the moment it was written.
+        self.assertTrue(35.0 <= retry_in <= 40.0, retry_in)
+
+    def test_retry_after_date_in_the_past_means_now_and_garbage_means_backoff(self):
+        self.partner.answer(503, headers={"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"})
+        self.partner.answer(503, headers={"Retry-After": "soon"}).answer(200)
+        message = self.send()
+        self.assertEqual(message.state, "done")
+        first, second, _third = message.attempt_ids
+        self.assertEqual(first.retry_in, 0.0)
+        self.assertTrue(3.0 <= second.retry_in <= 5.0, second.retry_in)  # 4 s ± 25 %
+
+    def test_parse_retry_after(self):
+        parse = self.env["logistics.message"]._parse_retry_after
+        in_an_hour = http_date(datetime.now(timezone.utc) + timedelta(hours=1))
+        self.assertEqual(parse(" 120 "), 120.0)
+        self.assertTrue(3595 <= parse(in_an_hour) <= 3600, parse(in_an_hour))
+        self.assertEqual(parse("Wed, 21 Oct 2015 07:28:00 GMT"), 0.0)
+        for garbage in (None, "", "-5", "1.5", "٣", "tomorrow", "Wed, 32 Oct 2026 07:28:00 GMT"):
+            self.assertIsNone(parse(garbage), garbage)
 
     def test_gives_up_after_max_attempts(self):
         self.wms.circuit_threshold = 10  # the circuit would otherwise hold the 4th attempt
