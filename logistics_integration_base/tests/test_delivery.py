@@ -2,7 +2,9 @@ from datetime import datetime, timedelta, timezone
 
 from werkzeug.http import http_date
 
+from odoo import fields
 from odoo.exceptions import UserError
+from odoo.tests import Form
 
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
@@ -302,3 +304,60 @@ class TestDelivery(LoopbackPartnerMixin, LogisticsCase):
         dead = self.send()
         with self.assertRaisesRegex(UserError, "needs a reason"):
             dead.with_user(self.manager).action_replay("  ")
+
+    # --- health without audit noise (issue 10 item 14) ----------------------------------------
+    def audit_entries(self):
+        return self.env["logistics.audit.log"].search(
+            [("model", "=", "logistics.backend"), ("res_id", "=", self.wms.id)]
+        )
+
+    def test_successful_deliveries_write_neither_the_audit_nor_the_backend(self):
+        audited = self.audit_entries()
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE logistics_backend SET write_date = '2000-01-01' WHERE id = %s", [self.wms.id]
+        )
+        messages = [self.send() for _n in range(5)]
+        self.assertEqual([m.state for m in messages], ["done"] * 5)
+        self.env.flush_all()
+        self.env.cr.execute("SELECT write_date FROM logistics_backend WHERE id = %s", [self.wms.id])
+        self.assertEqual(self.env.cr.fetchone()[0], datetime(2000, 1, 1))
+        self.assertEqual(self.audit_entries(), audited)
+        # The last success is read from the messages, and the backend form shows it.
+        self.wms.invalidate_recordset()
+        self.assertEqual(self.wms.last_success_at, messages[-1].state_changed_at)
+        self.assertEqual(
+            Form(self.wms).last_success_at, fields.Datetime.to_string(messages[-1].state_changed_at)
+        )
+
+    def test_failure_then_success_update_health_without_audit(self):
+        audited = self.audit_entries()
+        self.partner.answer(500).answer(200)
+        with trap_jobs() as trap:
+            message = self.env["logistics.message"]._create_outbound(self.wms, "order_release", {})
+            trap.perform_enqueued_jobs()
+            self.assertEqual(message.state, "retrying")
+            self.assertEqual((self.wms.consecutive_failures, self.wms.health), (1, "degraded"))
+            self.assertTrue(self.wms.last_failure_at)
+            self.assertFalse(self.wms.last_success_at)
+            trap.perform_enqueued_jobs()
+        self.assertEqual(message.state, "done")
+        self.wms.invalidate_recordset(["last_success_at"])
+        self.assertEqual(
+            (self.wms.consecutive_failures, self.wms.circuit_state, self.wms.health),
+            (0, "closed", "ok"),
+        )
+        self.assertEqual(self.wms.last_success_at, message.state_changed_at)
+        self.assertEqual(self.audit_entries(), audited)
+
+    def test_configuration_changes_and_a_closed_circuit_are_still_audited(self):
+        self.wms.with_user(self.manager).write({"backoff_base": 5.0, "max_attempts": 6})
+        entry = self.audit_entries()[0]
+        self.assertEqual((entry.action, entry.user_id), ("write", self.manager))
+        self.assertEqual(entry.changes, "Backoff Base (s): 2.0 → 5.0\nMax Attempts: 4 → 6")
+        # The breaker opening is operational state; a person closing it is an act.
+        self.wms.sudo().write({"circuit_state": "open", "consecutive_failures": 3})
+        self.assertEqual(self.audit_entries()[0], entry)
+        self.wms.with_user(self.manager).action_reset_circuit()
+        closed = self.audit_entries()[0]
+        self.assertEqual((closed.user_id, closed.changes), (self.manager, "Circuit closed by hand"))
