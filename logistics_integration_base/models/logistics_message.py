@@ -162,11 +162,17 @@ class LogisticsMessage(models.Model):
         return message
 
     def _enqueue_delivery(self, eta=None):
+        """Queue one delivery attempt per message, on the channel and at the priority of its
+        operation's flow policy (else the backend's channel; see logistics.flow._job_options)."""
+        options = {}
         for message in self:
             if message.state == "received":
                 message._set_state("queued")
+            key = (message.operation, message.backend_id)
+            if key not in options:
+                options[key] = self.env["logistics.flow"]._job_options(*key)
             message.with_delay(
-                channel=message.backend_id.channel,
+                **options[key],
                 eta=eta,
                 description=f"Deliver {message.operation} to {message.backend_id.code}",
                 identity_key=f"logistics-deliver-{message.id}-{message.attempts}",

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 from werkzeug.http import http_date
 
 from odoo import fields
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tests import Form
 
 from odoo.addons.queue_job.exception import RetryableJobError
@@ -361,3 +361,40 @@ class TestDelivery(LoopbackPartnerMixin, LogisticsCase):
         self.wms.with_user(self.manager).action_reset_circuit()
         closed = self.audit_entries()[0]
         self.assertEqual((closed.user_id, closed.changes), (self.manager, "Circuit closed by hand"))
+
+    # --- flow policies decide the jobs' channel and priority (issue 10 item 16) ---------------
+    def delivery_job(self, trap, message):
+        (job,) = [
+            job
+            for job in trap.enqueued_jobs
+            if job.method_name == "_deliver" and job.recordset == message
+        ]
+        return job
+
+    def test_order_release_jobs_follow_the_flow_policy(self):
+        flow = self.env.ref("logistics_integration_base.flow_order_release")
+        Message = self.env["logistics.message"]
+        with trap_jobs() as trap:
+            first = Message._create_outbound(self.wms, "order_release", {})
+            job = self.delivery_job(trap, first)
+            self.assertEqual((job.channel, job.priority), ("root.logistics.operational", 5))
+            flow.write({"channel": "root.logistics.reporting", "priority": 30})
+            second = Message._create_outbound(self.wms, "order_release", {})
+            job = self.delivery_job(trap, second)
+            self.assertEqual((job.channel, job.priority), ("root.logistics.reporting", 30))
+            # Its retries too.
+            self.partner.answer(503)
+            second._deliver()
+            retry = [j for j in trap.enqueued_jobs if j.recordset == second][-1]
+            self.assertEqual((retry.channel, retry.priority), ("root.logistics.reporting", 30))
+            # Without an active policy, the backend's channel at queue_job's default priority.
+            flow.active = False
+            self.wms.channel = "root.logistics.publication"
+            third = Message._create_outbound(self.wms, "order_release", {})
+            job = self.delivery_job(trap, third)
+            self.assertEqual((job.channel, job.priority), ("root.logistics.publication", 10))
+
+    def test_flow_channel_must_be_a_queue_job_channel(self):
+        flow = self.env.ref("logistics_integration_base.flow_order_release")
+        with self.assertRaisesRegex(ValidationError, "root or a channel under it"):
+            flow.channel = "logistics.operational"
