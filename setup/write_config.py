@@ -23,14 +23,36 @@ DATABASE_OPTIONS = {
 }
 
 
+# Channels whose work may wait (milestone publications to subscribers, reporting batches such as
+# stock snapshots): one job slot each, on top of the operational slots.
+BACKGROUND_CHANNELS = {"root.logistics.publication": 1, "root.logistics.reporting": 1}
+
+
+def job_slots(workers):
+    """Jobs the queue_job runner may run at once: ``workers`` operational slots plus the
+    background channels' slots. setup/run starts as many Odoo HTTP workers (a job runs in one),
+    so that every slot the runner hands out has a worker to run it."""
+    return max(int(workers), 1) + sum(BACKGROUND_CHANNELS.values())
+
+
 def job_channels(workers):
-    """queue_job channels: as many slots as HTTP workers; operational flows may use all of them,
-    publication and reporting one each (the channels are declared in the addons' XML)."""
-    slots = max(int(workers), 1)
-    return (
-        f"root:{slots},root.logistics.operational:{slots},"
-        "root.logistics.publication:1,root.logistics.reporting:1"
-    )
+    """queue_job channels (``channel:capacity`` pairs, queue_job's simple configuration) that
+    reserve ``workers`` slots for the operational flows.
+
+    A channel's capacity bounds its own jobs and its parent's bounds the sum of its children's,
+    so the root's capacity is the operational capacity plus each background channel's:
+    publications to a slow subscriber and reporting batches, however many, hold at most their
+    own slots, and the operational flows always have theirs. Within a channel, and where the
+    channels meet at the root, a lower priority runs first (the flows' priorities). The channels
+    themselves are declared in the base addon's XML.
+    """
+    operational = max(int(workers), 1)
+    channels = {
+        "root": job_slots(workers),
+        "root.logistics.operational": operational,
+        **BACKGROUND_CHANNELS,
+    }
+    return ",".join(f"{name}:{capacity}" for name, capacity in channels.items())
 
 
 def main():
@@ -61,7 +83,9 @@ def main():
         "http_interface": "127.0.0.1",
         "http_port": args.http_port,
         "gevent_port": args.gevent_port,
-        "workers": args.workers,
+        # One HTTP worker per job slot: the runner's reservation is real only if each job it
+        # starts finds a worker.
+        "workers": str(job_slots(args.workers)),
         "max_cron_threads": "1",
         "limit_time_real": "600",
         "server_wide_modules": "base,web,queue_job",

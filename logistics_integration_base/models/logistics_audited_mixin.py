@@ -5,11 +5,16 @@ class LogisticsAuditedMixin(models.AbstractModel):
     """Writes an audit log entry for every create, change and deletion of a configuration record.
 
     Fields listed in ``_audit_secret_fields`` are recorded as "set" / "cleared", never by value.
+    Fields listed in ``_audit_ignored_fields`` are operational state the suite's code keeps up to
+    date (a circuit breaker's failure counter and state), not configuration: their changes are
+    not audited (DESIGN §6: the audit keeps configuration, secrets, mappings and rules, and who
+    replayed, edited, discarded or resolved what).
     """
 
     _name = "logistics.audited.mixin"
     _description = "Logistics Audited Configuration"
     _audit_secret_fields = ()
+    _audit_ignored_fields = ()
 
     def _audit_format(self, field_name, value):
         if field_name in self._audit_secret_fields:
@@ -41,7 +46,15 @@ class LogisticsAuditedMixin(models.AbstractModel):
     def write(self, vals):
         if not self._audit_enabled():
             return super().write(vals)
-        tracked = [name for name in vals if name in self._fields and self._fields[name].store]
+        tracked = [
+            name
+            for name in vals
+            if name in self._fields
+            and self._fields[name].store
+            and name not in self._audit_ignored_fields
+        ]
+        if not tracked:
+            return super().write(vals)
         before = self._audit_snapshot(tracked)
         result = super().write(vals)
         for record in self:

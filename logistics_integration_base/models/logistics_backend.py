@@ -43,6 +43,13 @@ class LogisticsBackend(models.Model):
     _inherit = ["logistics.audited.mixin"]
     _description = "Logistics Partner Backend"
     _order = "sequence, name"
+    # The circuit breaker's state, kept up to date by the calls themselves: not configuration.
+    _audit_ignored_fields = (
+        "circuit_state",
+        "consecutive_failures",
+        "circuit_opened_at",
+        "last_failure_at",
+    )
 
     name = fields.Char(required=True)
     code = fields.Char(
@@ -138,7 +145,11 @@ class LogisticsBackend(models.Model):
     )
     consecutive_failures = fields.Integer(readonly=True)
     circuit_opened_at = fields.Datetime(readonly=True)
-    last_success_at = fields.Datetime(readonly=True)
+    last_success_at = fields.Datetime(
+        compute="_compute_last_success_at",
+        help="When the last outbound message to this backend was delivered (from the messages: "
+        "the backend row is not written on every successful call).",
+    )
     last_failure_at = fields.Datetime(readonly=True)
     health = fields.Selection(
         [("ok", "Healthy"), ("degraded", "Degraded"), ("down", "Down"), ("paused", "Paused")],

@@ -42,8 +42,34 @@ class LogisticsBackend(models.Model):
             )
         return True
 
+    def _compute_last_success_at(self):
+        """The time of the last delivered outbound message of each backend, in one grouped
+        query (a done message's state_changed_at is its delivery: done is final)."""
+        delivered = (
+            self.env["logistics.message"]
+            .sudo()
+            ._read_group(
+                [
+                    ("backend_id", "in", self._origin.ids),
+                    ("direction", "=", "outbound"),
+                    ("state", "=", "done"),
+                ],
+                ["backend_id"],
+                ["state_changed_at:max"],
+            )
+        )
+        last = {backend.id: at for backend, at in delivered}
+        for backend in self:
+            backend.last_success_at = last.get(backend._origin.id, False)
+
     def action_reset_circuit(self):
+        """A person closes the circuit: the breaker's fields are not audited, the act is."""
+        opened = self.filtered(lambda b: b.circuit_state != "closed")
         self.write({"circuit_state": "closed", "consecutive_failures": 0})
+        if opened:
+            self.env["logistics.audit.log"]._record(
+                "write", opened, changes="Circuit closed by hand"
+            )
         return True
 
     def _wait_before_call(self):
@@ -74,15 +100,20 @@ class LogisticsBackend(models.Model):
         return 0
 
     def _record_call(self, error_class):
-        """Feed the circuit breaker with the outcome of one call."""
+        """Feed the circuit breaker with the outcome of one call.
+
+        A failure is written on the backend; a success only when it ends a run of failures (or
+        closes a probing circuit): the backend row is not written on every call, which would
+        serialise concurrent deliveries on it. The last success is read from the messages
+        (``last_success_at``).
+        """
         self.ensure_one()
         now = fields.Datetime.now()
         backend = self.sudo()
         if error_class != "transient":
             # A partner that answers (even 4xx) is up.
-            backend.write(
-                {"consecutive_failures": 0, "circuit_state": "closed", "last_success_at": now}
-            )
+            if backend.consecutive_failures or backend.circuit_state != "closed":
+                backend.write({"consecutive_failures": 0, "circuit_state": "closed"})
             return
         failures = backend.consecutive_failures + 1
         values = {"consecutive_failures": failures, "last_failure_at": now}

@@ -4,7 +4,9 @@ import re
 import secrets
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+
+from werkzeug.http import parse_date
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
@@ -176,11 +178,17 @@ class LogisticsMessage(models.Model):
         return message
 
     def _enqueue_delivery(self, eta=None):
+        """Queue one delivery attempt per message, on the channel and at the priority of its
+        operation's flow policy (else the backend's channel; see logistics.flow._job_options)."""
+        options = {}
         for message in self:
             if message.state == "received":
                 message._set_state("queued")
+            key = (message.operation, message.backend_id)
+            if key not in options:
+                options[key] = self.env["logistics.flow"]._job_options(*key)
             message.with_delay(
-                channel=message.backend_id.channel,
+                **options[key],
                 eta=eta,
                 description=f"Deliver {message.operation} to {message.backend_id.code}",
                 identity_key=f"logistics-deliver-{message.id}-{message.attempts}",
@@ -332,9 +340,20 @@ class LogisticsMessage(models.Model):
 
     @staticmethod
     def _parse_retry_after(value):
-        if value and value.strip().isdigit():
-            return float(value.strip())
-        return None
+        """Seconds to wait that a ``Retry-After`` header value asks for, or None.
+
+        RFC 9110 §10.2.3: the value is delay-seconds (``120``) or an HTTP-date (``Wed, 21 Oct
+        2026 07:28:00 GMT``, parsed by werkzeug's ``parse_date``, i.e. the standard library's
+        RFC 5322 parser). A date in the past means now (0); an absent or unparseable value
+        means the partner asked for nothing (None): the backend's backoff applies.
+        """
+        value = (value or "").strip()
+        if value.isascii() and value.isdigit():
+            return float(value)
+        retry_at = parse_date(value) if value else None
+        if retry_at is None:
+            return None
+        return max((retry_at - datetime.now(timezone.utc)).total_seconds(), 0.0)
 
     @api.model
     def _redact(self, text, backend):

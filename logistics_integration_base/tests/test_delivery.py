@@ -1,4 +1,10 @@
-from odoo.exceptions import UserError
+from datetime import datetime, timedelta, timezone
+
+from werkzeug.http import http_date
+
+from odoo import fields
+from odoo.exceptions import UserError, ValidationError
+from odoo.tests import Form
 
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
@@ -120,6 +126,34 @@ class TestDelivery(LoopbackPartnerMixin, LogisticsCase):
         message = self.send()
         self.assertEqual(message.state, "done")
         self.assertEqual(message.attempt_ids[0].retry_in, 7.0)
+
+    def test_retry_after_http_date_is_honoured(self):
+        # RFC 9110 §10.2.3: Retry-After is delay-seconds or an HTTP-date.
+        retry_at = http_date(datetime.now(timezone.utc) + timedelta(seconds=40))
+        self.partner.answer(503, headers={"Retry-After": retry_at}).answer(200)
+        message = self.send()
+        self.assertEqual(message.state, "done")
+        retry_in = message.attempt_ids[0].retry_in
+        # The date has a one-second resolution: 39 to 40 s from the moment it was written.
+        self.assertTrue(35.0 <= retry_in <= 40.0, retry_in)
+
+    def test_retry_after_date_in_the_past_means_now_and_garbage_means_backoff(self):
+        self.partner.answer(503, headers={"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"})
+        self.partner.answer(503, headers={"Retry-After": "soon"}).answer(200)
+        message = self.send()
+        self.assertEqual(message.state, "done")
+        first, second, _third = message.attempt_ids
+        self.assertEqual(first.retry_in, 0.0)
+        self.assertTrue(3.0 <= second.retry_in <= 5.0, second.retry_in)  # 4 s ± 25 %
+
+    def test_parse_retry_after(self):
+        parse = self.env["logistics.message"]._parse_retry_after
+        in_an_hour = http_date(datetime.now(timezone.utc) + timedelta(hours=1))
+        self.assertEqual(parse(" 120 "), 120.0)
+        self.assertTrue(3595 <= parse(in_an_hour) <= 3600, parse(in_an_hour))
+        self.assertEqual(parse("Wed, 21 Oct 2015 07:28:00 GMT"), 0.0)
+        for garbage in (None, "", "-5", "1.5", "٣", "tomorrow", "Wed, 32 Oct 2026 07:28:00 GMT"):
+            self.assertIsNone(parse(garbage), garbage)
 
     def test_gives_up_after_max_attempts(self):
         self.wms.circuit_threshold = 10  # the circuit would otherwise hold the 4th attempt
@@ -270,3 +304,97 @@ class TestDelivery(LoopbackPartnerMixin, LogisticsCase):
         dead = self.send()
         with self.assertRaisesRegex(UserError, "needs a reason"):
             dead.with_user(self.manager).action_replay("  ")
+
+    # --- health without audit noise (issue 10 item 14) ----------------------------------------
+    def audit_entries(self):
+        return self.env["logistics.audit.log"].search(
+            [("model", "=", "logistics.backend"), ("res_id", "=", self.wms.id)]
+        )
+
+    def test_successful_deliveries_write_neither_the_audit_nor_the_backend(self):
+        audited = self.audit_entries()
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE logistics_backend SET write_date = '2000-01-01' WHERE id = %s", [self.wms.id]
+        )
+        messages = [self.send() for _n in range(5)]
+        self.assertEqual([m.state for m in messages], ["done"] * 5)
+        self.env.flush_all()
+        self.env.cr.execute("SELECT write_date FROM logistics_backend WHERE id = %s", [self.wms.id])
+        self.assertEqual(self.env.cr.fetchone()[0], datetime(2000, 1, 1))
+        self.assertEqual(self.audit_entries(), audited)
+        # The last success is read from the messages, and the backend form shows it.
+        self.wms.invalidate_recordset()
+        self.assertEqual(self.wms.last_success_at, messages[-1].state_changed_at)
+        self.assertEqual(
+            Form(self.wms).last_success_at, fields.Datetime.to_string(messages[-1].state_changed_at)
+        )
+
+    def test_failure_then_success_update_health_without_audit(self):
+        audited = self.audit_entries()
+        self.partner.answer(500).answer(200)
+        with trap_jobs() as trap:
+            message = self.env["logistics.message"]._create_outbound(self.wms, "order_release", {})
+            trap.perform_enqueued_jobs()
+            self.assertEqual(message.state, "retrying")
+            self.assertEqual((self.wms.consecutive_failures, self.wms.health), (1, "degraded"))
+            self.assertTrue(self.wms.last_failure_at)
+            self.assertFalse(self.wms.last_success_at)
+            trap.perform_enqueued_jobs()
+        self.assertEqual(message.state, "done")
+        self.wms.invalidate_recordset(["last_success_at"])
+        self.assertEqual(
+            (self.wms.consecutive_failures, self.wms.circuit_state, self.wms.health),
+            (0, "closed", "ok"),
+        )
+        self.assertEqual(self.wms.last_success_at, message.state_changed_at)
+        self.assertEqual(self.audit_entries(), audited)
+
+    def test_configuration_changes_and_a_closed_circuit_are_still_audited(self):
+        self.wms.with_user(self.manager).write({"backoff_base": 5.0, "max_attempts": 6})
+        entry = self.audit_entries()[0]
+        self.assertEqual((entry.action, entry.user_id), ("write", self.manager))
+        self.assertEqual(entry.changes, "Backoff Base (s): 2.0 → 5.0\nMax Attempts: 4 → 6")
+        # The breaker opening is operational state; a person closing it is an act.
+        self.wms.sudo().write({"circuit_state": "open", "consecutive_failures": 3})
+        self.assertEqual(self.audit_entries()[0], entry)
+        self.wms.with_user(self.manager).action_reset_circuit()
+        closed = self.audit_entries()[0]
+        self.assertEqual((closed.user_id, closed.changes), (self.manager, "Circuit closed by hand"))
+
+    # --- flow policies decide the jobs' channel and priority (issue 10 item 16) ---------------
+    def delivery_job(self, trap, message):
+        (job,) = [
+            job
+            for job in trap.enqueued_jobs
+            if job.method_name == "_deliver" and job.recordset == message
+        ]
+        return job
+
+    def test_order_release_jobs_follow_the_flow_policy(self):
+        flow = self.env.ref("logistics_integration_base.flow_order_release")
+        Message = self.env["logistics.message"]
+        with trap_jobs() as trap:
+            first = Message._create_outbound(self.wms, "order_release", {})
+            job = self.delivery_job(trap, first)
+            self.assertEqual((job.channel, job.priority), ("root.logistics.operational", 5))
+            flow.write({"channel": "root.logistics.reporting", "priority": 30})
+            second = Message._create_outbound(self.wms, "order_release", {})
+            job = self.delivery_job(trap, second)
+            self.assertEqual((job.channel, job.priority), ("root.logistics.reporting", 30))
+            # Its retries too.
+            self.partner.answer(503)
+            second._deliver()
+            retry = [j for j in trap.enqueued_jobs if j.recordset == second][-1]
+            self.assertEqual((retry.channel, retry.priority), ("root.logistics.reporting", 30))
+            # Without an active policy, the backend's channel at queue_job's default priority.
+            flow.active = False
+            self.wms.channel = "root.logistics.publication"
+            third = Message._create_outbound(self.wms, "order_release", {})
+            job = self.delivery_job(trap, third)
+            self.assertEqual((job.channel, job.priority), ("root.logistics.publication", 10))
+
+    def test_flow_channel_must_be_a_queue_job_channel(self):
+        flow = self.env.ref("logistics_integration_base.flow_order_release")
+        with self.assertRaisesRegex(ValidationError, "root or a channel under it"):
+            flow.channel = "logistics.operational"

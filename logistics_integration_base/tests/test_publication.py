@@ -21,7 +21,6 @@ class TestPublication(LoopbackPartnerMixin, LogisticsCase):
                 "kind": "channel",
                 "base_url": self.partner.url,
                 "auth_type": "none",
-                "channel": "root.logistics.publication",
                 "backoff_base": 1.0,
             }
         )
@@ -72,6 +71,16 @@ class TestPublication(LoopbackPartnerMixin, LogisticsCase):
         bodies = [json.loads(body)["type"] for _m, path, _h, body in self.partner.requests]
         self.assertEqual(bodies, ["shipped", "shipped", "shipped", "delivered"])
         self.assertEqual({path for _m, path, _h, _b in self.partner.requests}, {"/milestones"})
+
+    def test_publications_run_on_the_publication_channel(self):
+        # The backend's own channel is the operational default: the flow policy of
+        # publish_milestone decides, so a slow subscriber never holds an operational slot.
+        self.assertEqual(self.channel.channel, "root.logistics.operational")
+        with trap_jobs() as trap:
+            self.ingest(self.wms, [self.event("shipped", "2026-01-05T09:00:00Z", "c-1")])
+            (job,) = [job for job in trap.enqueued_jobs if job.recordset == self.publications()]
+        self.assertEqual(job.method_name, "_deliver")
+        self.assertEqual((job.channel, job.priority), ("root.logistics.publication", 20))
 
     def test_unsubscribed_and_ignored_events_are_not_published(self):
         with trap_jobs():

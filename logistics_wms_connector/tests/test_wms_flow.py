@@ -180,6 +180,10 @@ class TestWmsFlow(LoopbackPartnerMixin, LogisticsCase):
         )
         with trap_jobs() as trap:
             self.wms.action_sync_stock()
+            # A snapshot is reporting work (flow stock_snapshot): on the reporting channel,
+            # behind operational jobs.
+            job = trap.enqueued_jobs[0]
+            self.assertEqual((job.channel, job.priority), ("root.logistics.reporting", 50))
             self.run_jobs(trap)
         self.assertEqual(self.partner.requests[0][:2], ("GET", "/api/stock"))
         exceptions = self.env["logistics.exception"].search([("type_code", "=", "stock_mismatch")])
@@ -194,6 +198,8 @@ class TestWmsFlow(LoopbackPartnerMixin, LogisticsCase):
         picking, shipment = self.released_order()
         with trap_jobs() as trap:
             picking.action_cancel()
+            job = trap.enqueued_jobs[0]
+            self.assertEqual((job.channel, job.priority), ("root.logistics.operational", 5))
             self.run_jobs(trap)
         method, path, _headers, _body = self.partner.requests[-1]
         self.assertEqual((method, path), ("POST", f"/api/orders/{picking.name}/cancel"))
