@@ -1,5 +1,6 @@
 from . import (
     test_delivery,
+    test_inbound_isolation,
     test_ingest,
     test_install,
     test_publication,
