@@ -324,11 +324,38 @@ class LogisticsBackend(models.Model):
                 message._set_state("dead", error_class="business", error="\n".join(failed[message]))
             else:
                 message._set_state("done")
+        replays = messages.filtered(
+            lambda message: message.state == "done" and message.replay_of_id
+        )
+        if replays:
+            self._close_applied_replays(replays)
         return Counter(
             accepted=result["accepted"],
             duplicates=result["duplicates"],
             rejected=len(result["rejected"]),
         )
+
+    def _close_applied_replays(self, replays):
+        """Close the ``processing_failed`` exceptions of the poison messages that these
+        replays, now done, replayed: what they reported is applied (noted in their chatter).
+        The exception of a failed job stays open: it stands for all the job's messages."""
+        exceptions = (
+            self.env["logistics.exception"]
+            .sudo()
+            .search(
+                [
+                    ("type_code", "=", "processing_failed"),
+                    ("is_closed", "=", False),
+                    ("message_id", "in", replays.replay_of_id.ids),
+                    ("message_id.error_class", "=", "business"),
+                ]
+            )
+        )
+        for exception in exceptions:
+            replay = replays.filtered(lambda r, e=exception: r.replay_of_id == e.message_id)[:1]
+            note = self.env._("Applied by its replay, message #%(id)s.", id=replay.id)
+            exception._close_automatically(note)
+            exception.message_post(body=note)
 
     @staticmethod
     def _inbound_summary(count, counts, dead):

@@ -143,6 +143,11 @@ class TestWmsInboundIsolation(LogisticsCase):
         shipment = self.pickings[1].logistics_shipment_ids
         self.assertEqual(shipment.status_code, "shipped")
         self.assertEqual(shipment.event_ids.message_id, replay)
+        # Its exception is closed: what it reported is applied.
+        exception = self.env["logistics.exception"].search([("message_id", "=", refused.id)])
+        self.assertTrue(exception.is_closed)
+        self.assertTrue(exception.auto_resolved)
+        self.assertEqual(exception.resolution_note, f"Applied by its replay, message #{replay.id}.")
 
     def test_per_message_jobs_isolate_the_refused_confirmation_too(self):
         self.wms.inbound_batch = False
