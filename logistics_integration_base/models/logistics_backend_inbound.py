@@ -280,6 +280,7 @@ class LogisticsBackend(models.Model):
         ``ConcurrencyError``) is no message's fault: the whole transaction must start again to
         see what the other one committed. It raises ``RetryableJobError``, so that queue_job
         runs the job again, at most ``max_retries`` times (see ``_enqueue_inbound_processing``).
+        The worker's own limits are not the message's fault either (``_raise_unless_poison``).
 
         :return: a summary, e.g. "3 message(s): 2 accepted, 0 duplicates, 0 rejected, 1 dead"
         """
@@ -290,7 +291,7 @@ class LogisticsBackend(models.Model):
                     counts = self._apply_inbound(messages)
                 return self._inbound_summary(len(messages), counts, 0)
             except Exception as error:  # any failure: find the message that raises
-                self._raise_if_concurrency(error)
+                self._raise_unless_poison(error)
                 _logger.info(
                     "inbound batch of %s messages of %s raised %r: applying them one by one",
                     len(messages),
@@ -304,7 +305,7 @@ class LogisticsBackend(models.Model):
                 with self.env.cr.savepoint():
                     counts.update(self._apply_inbound(message))
             except Exception as error:  # a poison message, whatever it raised
-                self._raise_if_concurrency(error)
+                self._raise_unless_poison(error)
                 self._poison_inbound(message, error)
                 dead += 1
         return self._inbound_summary(len(messages), counts, dead)
@@ -367,13 +368,21 @@ class LogisticsBackend(models.Model):
         )
 
     @staticmethod
-    def _raise_if_concurrency(error):
-        """Raise RetryableJobError (queue_job retries the job) when ``error`` is a database
-        concurrency error."""
+    def _raise_unless_poison(error):
+        """Raise when ``error`` is the job's condition rather than the message's fault:
+
+        - a database concurrency error: as RetryableJobError, so that queue_job retries the job;
+        - RetryableJobError (a reaction asking to be tried later): as it is;
+        - the bare ``Exception`` an Odoo worker raises when its CPU time limit is reached
+          (``odoo.service.server.Worker.signal_time_expired_handler``), or a MemoryError: as
+          they are; the job fails, and the safety-net cron makes its messages dead.
+        """
         if isinstance(error, (*PG_CONCURRENCY_EXCEPTIONS_TO_RETRY, ConcurrencyError)):
             raise RetryableJobError(
                 f"database concurrency error ({type(error).__name__}): {error}"
             ) from error
+        if isinstance(error, RetryableJobError | MemoryError) or type(error) is Exception:
+            raise error
 
     def _poison_inbound(self, message, error):
         """``message`` raised when applied alone (its savepoint is rolled back): dead with the

@@ -1,5 +1,6 @@
 import json
 from contextlib import closing
+from unittest.mock import patch
 
 from psycopg2 import errors
 
@@ -146,3 +147,38 @@ class TestInboundConcurrency(LogisticsCase):
         # And the next run has nothing left to do.
         self.assertEqual(Backend._cron_process_stale_inbound(), 0)
         self.assertEqual(self.env["queue.job"].search_count([("identity_key", "=", key)]), 1)
+
+
+class TestInboundJobConditions(LogisticsCase):
+    """What the job, not the message, is to blame for is not made a poison message."""
+
+    def test_a_reaction_asking_for_a_retry_and_the_cpu_time_limit_are_not_poison(self):
+        Message = self.env["logistics.message"]
+        # A reaction registered as a connector registers one: _on_event_<type code>.
+        Event = type(self.env["logistics.event"])
+        for number, error in enumerate(
+            # As a reaction waiting for a partner raises it; as an Odoo worker raises when its
+            # CPU time limit is reached (odoo/service/server.py).
+            (RetryableJobError("partner busy"), Exception("CPU time limit exceeded."))
+        ):
+            messages = Message.browse()
+            for index in range(2):
+                event = self.event(
+                    "in_transit", "2026-03-01T10:00:00+00:00", f"cond-{number}-{index}"
+                )
+                message_id, _pending = Message._store_inbound(
+                    self.carrier, "webhook", event, json.dumps(event), event["event_id"], None
+                )
+                messages |= Message.browse(message_id)
+
+            def react(events, error=error):
+                raise error
+
+            with (
+                patch.object(Event, "_on_event_in_transit", react, create=True),
+                self.assertRaises(type(error)) as caught,
+            ):
+                self.carrier._process_inbound(messages)
+            self.assertIs(caught.exception, error)
+            self.assertEqual(messages.mapped("state"), ["queued", "queued"])
+            self.assertFalse(self.shipment.event_ids)
