@@ -554,7 +554,9 @@ class LogisticsMessage(models.Model):
 
     # --- inbound processing -------------------------------------------------------------------
     def _process_inbound_job(self):
-        """Job: process this one inbound message (backends that don't batch)."""
+        """Job: process this one inbound message (backends that don't batch), with the
+        isolation of ``logistics.backend._process_inbound``: an error applying it makes it dead
+        with an exception; a database concurrency error retries the job."""
         self.ensure_one()
         if self.state != "queued":
             return f"nothing to do: message is {self.state}"

@@ -1,5 +1,6 @@
 from . import (
     test_delivery,
+    test_inbound_isolation,
     test_ingest,
     test_ingest_hardening,
     test_install,

@@ -1,1 +1,1 @@
-from . import test_wms_adapters, test_wms_flow
+from . import test_wms_adapters, test_wms_flow, test_wms_inbound_isolation
