@@ -6,7 +6,7 @@
     "license": "LGPL-3",
     "author": "Logistics Integration Suite",
     "website": "https://github.com/logistics-integration-suite/logistics-integration-suite",
-    "depends": ["sale_stock", "mail", "queue_job"],
+    "depends": ["sale_stock", "mail", "queue_job", "rpc"],
     "external_dependencies": {"python": ["cryptography", "requests"]},
     "data": [
         "security/logistics_security.xml",

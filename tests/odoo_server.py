@@ -14,7 +14,7 @@ from conftest import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "setup"))
-from write_config import job_channels  # noqa: E402
+from write_config import job_channels, job_slots  # noqa: E402
 
 
 class OdooServer:
@@ -42,7 +42,8 @@ class OdooServer:
                 "-d",
                 self.database,
                 "--workers",
-                str(self.workers),
+                # One HTTP worker per job slot, as setup/run: the reservation holds.
+                str(job_slots(self.workers)),
                 "--max-cron-threads",
                 "0",
                 "--http-port",

@@ -152,7 +152,7 @@ class LogisticsMessage(models.Model):
         except requests.RequestException as error:
             _logger.warning("label of %s not fetched yet: %s", self.shipment_id.name, error)
             self.with_delay(
-                channel=self.backend_id.channel,
+                **self.env["logistics.flow"]._job_options("label_buy", self.backend_id),
                 description=f"Fetch label of {self.shipment_id.name}",
             )._fetch_label_job(url, mimetype)
             return

@@ -102,7 +102,9 @@ class LogisticsBackend(models.Model):
     connect_timeout = fields.Float(default=5.0, help="Seconds to wait for a connection.")
     read_timeout = fields.Float(default=30.0, help="Seconds to wait for a response.")
     max_attempts = fields.Integer(
-        default=5, help="Attempts for a transient failure before the message goes dead."
+        default=5,
+        help="Attempts for a transient failure before an outbound message goes dead; also the "
+        "tries of an inbound processing job before its messages go dead.",
     )
     rate_limit = fields.Integer(
         string="Rate Limit (per minute)", default=0, help="Outbound calls per minute; 0: no limit."
