@@ -183,3 +183,12 @@ class LogisticsBackend(models.Model):
                 )
                 raised += 1
         return raised
+
+    def _webhook_partner_event_id(self, data, events):
+        """An EasyPost webhook message keeps EasyPost's Event id as its partner event id even
+        when it carries no canonical event (other events, statuses mapped to nothing or not
+        mapped yet): a redelivery of the same Event is a duplicate all the same."""
+        event_id = super()._webhook_partner_event_id(data, events)
+        if event_id is None and self.adapter == "easypost":
+            return easypost.event_id(data)
+        return event_id

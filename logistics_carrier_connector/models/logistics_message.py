@@ -36,14 +36,6 @@ class LogisticsMessage(models.Model):
 
     # --- inbound: EasyPost's event id ---------------------------------------------------------
     @api.model
-    def _store_inbound(self, backend, **values):
-        """An EasyPost webhook message keeps EasyPost's Event id as its partner event id even
-        when it carries no canonical event (other events, statuses mapped to nothing or not
-        mapped yet): a redelivery of the same Event is a duplicate all the same."""
-        if values.get("partner_event_id") is None and backend.adapter == "easypost":
-            values["partner_event_id"] = easypost.event_id(values.get("payload"))
-        return super()._store_inbound(backend, **values)
-
     # --- label purchase -----------------------------------------------------------------------
     def _replay(self, reason, payload=None):
         """A replayed message of a failed label purchase takes that purchase up again; refused

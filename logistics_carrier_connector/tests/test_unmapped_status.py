@@ -6,8 +6,8 @@ from odoo import api
 from odoo.tests import HttpCase, TransactionCase, tagged
 from odoo.tools import mute_logger
 
+from odoo.addons.logistics_integration_base.tests.common import run_pending_inbound_jobs
 from odoo.addons.queue_job.exception import RetryableJobError
-from odoo.addons.queue_job.job import Job
 
 from ..adapters import easypost
 
@@ -69,19 +69,7 @@ class TestUnmappedStatus(HttpCase):
         )
 
     def run_queued_jobs(self):
-        jobs = self.env["queue.job"].search(
-            [
-                ("state", "=", "pending"),
-                ("method_name", "in", ("_process_inbound_queue", "_process_inbound_job")),
-            ]
-        )
-        for record in jobs:
-            job = Job.load(self.env, record.uuid)
-            job.set_started()
-            job.perform()
-            job.set_done()
-            job.store()
-        return jobs
+        return run_pending_inbound_jobs(self.env)
 
     def messages(self):
         return self.env["logistics.message"].search(

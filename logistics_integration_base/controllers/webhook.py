@@ -87,14 +87,13 @@ class LogisticsWebhook(http.Controller):
             return self._refuse(env, backend, 422, str(error), body)
         if errors:
             return self._refuse(env, backend, 422, "; ".join(errors), body)
-        event_id = events[0]["event_id"] if len(events) == 1 else None
         message_id, job_pending = env["logistics.message"]._store_inbound(
             backend,
             operation="webhook_batch" if batch else "webhook",
             payload=data,
             # Checked above: UTF-8 without NUL, which PostgreSQL text holds as it is.
             raw=body[:MAX_STORED_BODY].decode("utf-8", "replace"),
-            partner_event_id=str(event_id) if event_id is not None else None,
+            partner_event_id=backend._webhook_partner_event_id(data, events),
             correlation_id=self._trace_id(events),
         )
         if message_id is None:

@@ -69,6 +69,20 @@ class LogisticsBackend(models.Model):
         if not signature_matches(expected, signatures):
             raise ValueError("the signature does not match")
 
+    def _webhook_partner_event_id(self, data, events):
+        """The partner's id of the event a webhook body carries (str), or None (a batch, or a
+        body without one): stored on the message, it makes a redelivery a duplicate. By
+        default the id of the body's one canonical event; connectors whose partner gives the
+        delivery an id of its own (EasyPost's Event id) extend it.
+
+        :param data: the parsed body
+        :param events: the canonical events parsed from it (``_parse_webhook_events``)
+        """
+        self.ensure_one()
+        if len(events) == 1 and events[0].get("event_id") is not None:
+            return str(events[0]["event_id"])
+        return None
+
     def _parse_webhook_events(self, data):
         """Canonical events from a webhook body, by the adapter: a list of event dicts."""
         self.ensure_one()

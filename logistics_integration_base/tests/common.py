@@ -1,9 +1,30 @@
 from odoo import Command
 from odoo.tests import TransactionCase, new_test_user
 
+from odoo.addons.queue_job.job import Job
+
 GROUP_USER = "logistics_integration_base.group_logistics_user"
 GROUP_MANAGER = "logistics_integration_base.group_logistics_manager"
 GROUP_AUDITOR = "logistics_integration_base.group_logistics_auditor"
+
+
+def run_pending_inbound_jobs(env):
+    """Run the pending inbound processing jobs (batch and per message) as the job runner would,
+    in this transaction; returns their ``queue.job`` records. Inbound processing only: the demo
+    data has publication jobs of its own waiting."""
+    jobs = env["queue.job"].search(
+        [
+            ("state", "=", "pending"),
+            ("method_name", "in", ("_process_inbound_queue", "_process_inbound_job")),
+        ]
+    )
+    for record in jobs:
+        job = Job.load(env, record.uuid)
+        job.set_started()
+        job.perform()
+        job.set_done()
+        job.store()
+    return jobs
 
 
 class LogisticsCase(TransactionCase):

@@ -5,7 +5,7 @@ import time
 
 from odoo.tests import HttpCase, tagged
 
-from odoo.addons.queue_job.job import Job
+from .common import run_pending_inbound_jobs
 
 SECRET = "whsec_test_generic"
 
@@ -68,20 +68,7 @@ class WebhookCase(HttpCase):
         return timestamp, digest.hexdigest()
 
     def run_queued_jobs(self):
-        # Inbound processing only: demo data has publication jobs of its own waiting.
-        jobs = self.env["queue.job"].search(
-            [
-                ("state", "=", "pending"),
-                ("method_name", "in", ("_process_inbound_queue", "_process_inbound_job")),
-            ]
-        )
-        for record in jobs:
-            job = Job.load(self.env, record.uuid)
-            job.set_started()
-            job.perform()
-            job.set_done()
-            job.store()
-        return jobs
+        return run_pending_inbound_jobs(self.env)
 
     def messages(self, **domain):
         return self.env["logistics.message"].search(
