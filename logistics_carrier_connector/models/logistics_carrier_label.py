@@ -1,16 +1,26 @@
 from odoo import fields, models
 from odoo.exceptions import UserError
 
-LABEL_STATES = [("in_progress", "In progress"), ("bought", "Bought"), ("failed", "Failed")]
+LABEL_STATES = [
+    ("in_progress", "In progress"),
+    ("unconfirmed", "Outcome unknown"),
+    ("bought", "Bought"),
+    ("failed", "Failed"),
+]
 # The life cycle, in one place: state -> states it may move to. A failed purchase is taken up
-# again only by replaying its dead message (while the shipment has no other purchase).
+# again only by replaying its dead message (while the shipment has no other purchase). A
+# purchase the carrier never answered (timeouts, 5xx until the last attempt) may have been
+# bought: it is "unconfirmed" and holds the shipment until its replay (same Idempotency-Key:
+# the carrier answers with the label if it sold one) or a Logistics Manager who checked the
+# carrier marks it failed.
 TRANSITIONS = {
-    "in_progress": {"bought", "failed"},
+    "in_progress": {"bought", "failed", "unconfirmed"},
+    "unconfirmed": {"in_progress", "failed"},
     "failed": {"in_progress"},
     "bought": set(),
 }
 # The states that hold the shipment's one purchase (see the unique index below).
-ACTIVE_STATES = ("in_progress", "bought")
+ACTIVE_STATES = ("in_progress", "unconfirmed", "bought")
 
 
 class LogisticsCarrierLabel(models.Model):
@@ -48,7 +58,7 @@ class LogisticsCarrierLabel(models.Model):
     company_id = fields.Many2one(related="shipment_id.company_id", store=True, index=True)
 
     _one_active_per_shipment = models.UniqueIndex(
-        "(shipment_id) WHERE state IN ('in_progress', 'bought')",
+        "(shipment_id) WHERE state IN ('in_progress', 'unconfirmed', 'bought')",
         "A shipment has one label purchase at a time: one is already in progress or bought.",
     )
 
@@ -68,6 +78,16 @@ class LogisticsCarrierLabel(models.Model):
     def _refusal(self):
         """Why this active purchase stops another one, in a person's words."""
         self.ensure_one()
+        if self.state == "unconfirmed":
+            return self.env._(
+                "The label purchase for %(ref)s got no answer from %(carrier)s (message "
+                "#%(message)s): the label may have been bought. Replay that message (same "
+                "Idempotency-Key: the carrier answers with the label if it sold one), or mark "
+                "the purchase failed once you checked on the carrier that it sold none.",
+                ref=self.shipment_id.name,
+                carrier=self.backend_id.name,
+                message=self.message_id.id,
+            )
         if self.state == "bought":
             return self.env._(
                 "%(ref)s already has a label (tracking %(tracking)s, %(carrier)s): a second "
@@ -83,3 +103,35 @@ class LogisticsCarrierLabel(models.Model):
             message=self.message_id.id,
             carrier=self.backend_id.name,
         )
+
+    def action_mark_failed(self):
+        """A Logistics Manager checked on the carrier that an unconfirmed purchase sold no
+        label: the purchase fails, which frees the shipment for another one (audited in the
+        shipment's chatter).
+
+        :raises UserError: not a Logistics Manager, or the purchase is not unconfirmed
+        """
+        if not (
+            self.env.is_superuser()
+            or self.env.user.has_group("logistics_integration_base.group_logistics_manager")
+        ):
+            raise UserError(self.env._("Only Logistics Managers can mark a purchase failed."))
+        for purchase in self:
+            if purchase.state != "unconfirmed":
+                raise UserError(
+                    self.env._("Only a purchase whose outcome is unknown can be marked failed.")
+                )
+            purchase.sudo()._set_state(
+                "failed",
+                failure=self.env._(
+                    "Marked failed by %(user)s: the carrier sold no label.", user=self.env.user.name
+                ),
+            )
+            purchase.shipment_id.message_post(
+                body=self.env._(
+                    "Label purchase at %(carrier)s marked failed by %(user)s (no label sold).",
+                    carrier=purchase.backend_id.name,
+                    user=self.env.user.name,
+                )
+            )
+        return True

@@ -88,10 +88,18 @@ class LogisticsException(models.Model):
         """One click on a label_failed exception: buy the label from the next carrier backend
         by priority. The exception closes itself when that label is created.
 
-        :raises UserError: not a label_failed exception of a shipment, no carrier after the
+        :raises UserError: not a Logistics Manager (the call pays for a label), not a
+            label_failed exception of a shipment, no carrier after the
             current one, or the shipment has a label purchase in progress or a label already
             (see ``logistics.shipment._buy_label``)
         """
+        if not (
+            self.env.is_superuser()
+            or self.env.user.has_group("logistics_integration_base.group_logistics_manager")
+        ):
+            raise UserError(
+                self.env._("Only Logistics Managers can buy a label from another carrier.")
+            )
         for exception in self:
             shipment = exception.shipment_id
             if exception.type_code != "label_failed" or not shipment:

@@ -3,7 +3,7 @@ import mimetypes
 
 import requests
 
-from odoo import api, fields, models
+from odoo import fields, models
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
@@ -34,15 +34,16 @@ class LogisticsMessage(models.Model):
         "message is processed again when a mapping row maps the status.",
     )
 
-    # --- inbound: EasyPost's event id ---------------------------------------------------------
-    @api.model
     # --- label purchase -----------------------------------------------------------------------
     def _replay(self, reason, payload=None):
         """A replayed message of a failed label purchase takes that purchase up again; refused
         (UserError) while the shipment has another purchase in progress or a label."""
-        for purchase in self.label_purchase_id.filtered(lambda p: p.state == "failed"):
+        for purchase in self.label_purchase_id.filtered(
+            lambda p: p.state in ("failed", "unconfirmed")
+        ):
             shipment = purchase.shipment_id.sudo()
-            shipment._check_no_label_purchase()
+            if purchase.state == "failed":  # an unconfirmed one is the shipment's active one
+                shipment._check_no_label_purchase()
             purchase.sudo()._set_state("in_progress", failure=False)
             shipment.write(
                 {"label_purchase_id": purchase.id, "carrier_backend_id": purchase.backend_id.id}
@@ -181,6 +182,20 @@ class LogisticsMessage(models.Model):
         self._label_failed(self._carrier_error_text(response))
 
     def _on_dead_label_buy(self, response):
+        if self.error_class == "transient":
+            # Timeouts or 5xx until the last attempt: the carrier may have sold the label.
+            self._label_failed(
+                self.env._(
+                    "The carrier never answered the purchase (%(error)s, %(attempts)s attempts): "
+                    "the label may have been bought. Replay the message (same Idempotency-Key: "
+                    "the carrier answers with the label if it sold one), or mark the purchase "
+                    "failed once you checked on the carrier that it sold none.",
+                    error=self.error,
+                    attempts=self.attempts,
+                ),
+                purchase_state="unconfirmed",
+            )
+            return
         self._label_failed(self._carrier_error_text(response))
 
     def _carrier_error_text(self, response):

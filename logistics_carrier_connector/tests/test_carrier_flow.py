@@ -342,6 +342,63 @@ class TestCarrierFlow(LoopbackPartnerMixin, LogisticsCase):
         self.assertEqual(failed.state, "bought")
         self.assertEqual(self.shipment.tracking_number, self.bought["tracking_code"])
 
+    def test_a_purchase_the_carrier_never_answered_holds_the_shipment(self):
+        """Timeouts or 5xx until the last attempt: the carrier may have sold the label. The
+        purchase's outcome is unknown, a reroute is refused, and its replay sends the same
+        Idempotency-Key (the carrier answers with the label it sold, not a second one)."""
+        self.carrier.write({"max_attempts": 2, "backoff_base": 0.01})
+        self.partner.answer(201, self.created).answer(503, {}).answer(503, {})
+        self.packed()
+        purchase = self.shipment.label_purchase_id
+        dead_buy = purchase.message_id
+        self.assertEqual((dead_buy.operation, dead_buy.state), ("label_buy", "dead"))
+        self.assertEqual(purchase.state, "unconfirmed")
+        exception = self.shipment.exception_ids.filtered(lambda e: e.type_code == "label_failed")
+        self.assertIn("the label may have been bought", exception.description)
+        with self.assertRaises(UserError) as refusal:
+            exception.with_user(self.manager).action_route_alternate_carrier()
+        self.assertEqual(
+            str(refusal.exception),
+            f"The label purchase for {self.shipment.name} got no answer from Test Carrier "
+            f"(message #{dead_buy.id}): the label may have been bought. Replay that message "
+            "(same Idempotency-Key: the carrier answers with the label if it sold one), or mark "
+            "the purchase failed once you checked on the carrier that it sold none.",
+        )
+        # A Logistics User can't reroute at all: the call pays for a label.
+        with self.assertRaisesRegex(UserError, "Only Logistics Managers can buy a label"):
+            exception.with_user(self.user).action_route_alternate_carrier()
+        self.partner.answer(200, self.bought).answer(200, PDF)
+        with trap_jobs() as trap:
+            (replay,) = dead_buy.with_user(self.manager).action_replay("carrier back up")
+            self.run_jobs(trap)
+        self.assertEqual(replay.uuid, dead_buy.uuid)
+        buys = [r for r in self.partner.requests if r[1].endswith("/buy")]
+        self.assertEqual(len(buys), 3)
+        self.assertEqual(
+            {headers["Idempotency-Key"] for _m, _p, headers, _b in buys}, {dead_buy.uuid}
+        )
+        self.assertEqual(purchase.state, "bought")
+        self.assertEqual(len(self.shipment.label_purchase_ids), 1)
+
+    def test_an_unconfirmed_purchase_is_marked_failed_by_a_manager_only(self):
+        self.carrier.write({"max_attempts": 1})
+        self.partner.answer(201, self.created).answer(504, {})
+        self.packed()
+        purchase = self.shipment.label_purchase_id
+        self.assertEqual(purchase.state, "unconfirmed")
+        with self.assertRaisesRegex(UserError, "Only Logistics Managers"):
+            purchase.with_user(self.user).action_mark_failed()
+        purchase.with_user(self.manager).action_mark_failed()
+        self.assertEqual(purchase.state, "failed")
+        self.assertIn("Marked failed by", purchase.failure)
+        exception = self.shipment.exception_ids.filtered(lambda e: e.type_code == "label_failed")
+        self.partner.answer(201, self.created).answer(200, self.bought).answer(200, PDF)
+        with trap_jobs() as trap:
+            exception.with_user(self.manager).action_route_alternate_carrier()
+            self.run_jobs(trap)
+        self.assertEqual(self.shipment.label_purchase_id.state, "bought")
+        self.assertEqual(self.shipment.carrier_backend_id, self.alternate)
+
     def test_one_active_purchase_per_shipment_is_enforced_by_the_database(self):
         self.buy_label()
         Label = self.env["logistics.carrier.label"]
