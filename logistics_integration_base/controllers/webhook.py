@@ -12,6 +12,7 @@ messages with their body, so that unauthenticated callers can't grow the databas
 request rate.
 """
 
+import functools
 import logging
 import zlib
 
@@ -73,20 +74,22 @@ class LogisticsWebhook(http.Controller):
         try:
             backend._verify_webhook_signature(httprequest.headers, body)
         except ValueError as error:
-            return self._refuse(env, backend, 401, f"signature refused: {error}", body)
+            return self._refuse(env, backend, 401, f"signature refused: {error}", raw, body=body)
+        # From here on the partner proved who it is: its refused requests are always kept.
+        refuse = functools.partial(self._refuse, env, backend, raw=raw, body=body, signed=True)
         try:
             data = loads_utf8(body)
         except ValueError as error:
-            return self._refuse(env, backend, 400, f"malformed JSON: {error}", body)
+            return refuse(400, f"malformed JSON: {error}")
         if batch and not isinstance(data, list):
-            return self._refuse(env, backend, 422, "the batch route takes a JSON list", body)
+            return refuse(422, "the batch route takes a JSON list")
         try:
             events = backend._parse_webhook_events(data)
             errors = self._schema_errors(env, events)
         except ValueError as error:
-            return self._refuse(env, backend, 422, str(error), body)
+            return refuse(422, str(error))
         if errors:
-            return self._refuse(env, backend, 422, "; ".join(errors), body)
+            return refuse(422, "; ".join(errors))
         message_id, job_pending = env["logistics.message"]._store_inbound(
             backend,
             operation="webhook_batch" if batch else "webhook",
@@ -127,6 +130,8 @@ class LogisticsWebhook(http.Controller):
             raise ContentRefused(413, f"the gzip body inflates past the {limit}-byte limit")
         if not inflater.eof:
             raise ContentRefused(400, "the gzip body is truncated")
+        if inflater.unused_data:
+            raise ContentRefused(400, "the gzip body has data after its end (one member only)")
         return body
 
     @staticmethod
@@ -147,13 +152,22 @@ class LogisticsWebhook(http.Controller):
                 return parent[3:35]
         return None
 
-    def _refuse(self, env, backend, status, reason, raw):
-        """Count the refusal, keep it as a rejected message when it is one of the first few of
-        its minute, and answer with its status."""
+    def _refuse(self, env, backend, status, reason, raw, body=None, signed=False):
+        """Count the refusal, keep it as a rejected message (always when ``signed``, else when
+        it is one of the first few of its minute), and answer with its status.
+
+        :param raw: the bytes received, or None when not read; ``body``: as inflated (gzip)
+        """
         _logger.info("webhook refused (%s): %s", status, reason)
         path = printable(request.httprequest.path.encode("utf-8", "surrogateescape"), 255)
         message = env["logistics.webhook.refusal"]._record(
-            backend or env["logistics.backend"], status, reason, raw, path
+            backend or env["logistics.backend"],
+            status,
+            reason,
+            raw,
+            path,
+            authenticated=signed,
+            body=body if body is not raw else None,
         )
         return self._answer(status, "rejected", message.id or None, error=reason)
 

@@ -58,8 +58,8 @@ def loads_utf8(raw):
 def storable_problem(value):
     """Why PostgreSQL (``jsonb``, ``text``) can't store ``value``, or None.
 
-    :param value: a parsed JSON value, or any dict / list / str / number structure (an
-        event sent over JSON-RPC, say)
+    :param value: a parsed JSON value, or any structure sent over RPC (an event over JSON-RPC
+        or XML-RPC, say): only dict, list, str, int, float, bool and None are JSON values
     :return: None, or a reason naming the first offending place as a path, e.g.
         ``"payload.lines[2].sku holds \\u0000 (NUL), which PostgreSQL text can't hold"``
     """
@@ -75,12 +75,17 @@ def storable_problem(value):
                 return f"{path or 'the value'} is {item!r}, which is not JSON (RFC 8259 §6)"
         elif isinstance(item, dict):
             for key, member in item.items():
-                key_problem = _string_problem(key) if isinstance(key, str) else None
+                if not isinstance(key, str):
+                    return f"a key of {path or 'the object'} is not a string: {key!r}"
+                key_problem = _string_problem(key)
                 if key_problem:
                     return f"a key of {path or 'the object'} {key_problem}"
-                stack.append((f"{path}.{key}" if path else str(key), member))
+                stack.append((f"{path}.{key}" if path else key, member))
         elif isinstance(item, list | tuple):
             stack.extend((f"{path}[{index}]", member) for index, member in enumerate(item))
+        elif item is not None and not isinstance(item, bool | int):
+            # e.g. an XML-RPC dateTime or base64 value inside a payload
+            return f"{path or 'the value'} is a {type(item).__name__}, which is not a JSON value"
     return None
 
 
@@ -102,8 +107,8 @@ def is_storable(value):
     :func:`storable_problem` would find. False means "look closer": a string holding a
     backslash followed by ``u0000`` is a false alarm that :func:`storable_problem` clears."""
     try:
-        text = json.dumps(value, allow_nan=False, default=str)
-    except ValueError:
+        text = json.dumps(value, allow_nan=False)
+    except (ValueError, TypeError):  # NaN / Infinity, or a value that is not JSON
         return False
     return not UNSTORABLE_ESCAPE.search(text)
 

@@ -5,6 +5,7 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from . import secret_cipher
+from .json_text import storable_problem
 
 # Secret name -> label. Each secret is a write-only field on the backend; its ciphertext lives in
 # a column that is not an ORM field (like res.users' password hash), so no read, search_read or
@@ -362,7 +363,8 @@ class LogisticsBackend(models.Model):
         """The backend with this code among the user's companies (the current company first)."""
         if not isinstance(code, str) or not code:
             raise UserError(self.env._("A backend code is required."))
-        backends = self.search([("code", "=", code)])
+        # A code PostgreSQL can't compare (a NUL, say) is no backend's.
+        backends = self.browse() if storable_problem(code) else self.search([("code", "=", code)])
         if len(backends) > 1:
             backends = backends.filtered(lambda b: b.company_id == self.env.company)[:1]
         if not backends:

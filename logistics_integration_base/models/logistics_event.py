@@ -223,9 +223,11 @@ class LogisticsEvent(models.Model):
 
         if not isinstance(event, dict):
             raise invalid("an event must be an object")
-        # Over JSON-RPC, NaN, \u0000 and lone surrogates arrive as they are; PostgreSQL would
-        # fail the whole call on them.
-        problem = None if is_storable(event) else storable_problem(event)
+        # Over JSON-RPC, NaN, \u0000 and lone surrogates arrive as they are, over XML-RPC
+        # dateTime and base64 values: PostgreSQL or the JSON column would fail the whole call.
+        # occurred_at is checked on its own: over XML-RPC it may be a dateTime.
+        rest = {key: value for key, value in event.items() if key != "occurred_at"}
+        problem = None if is_storable(rest) else storable_problem(rest)
         if problem:
             raise invalid(problem)
         unknown = sorted(set(event) - EVENT_FIELDS)

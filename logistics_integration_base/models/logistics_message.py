@@ -14,6 +14,7 @@ from odoo.tools import SQL
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
+from .json_text import storable_problem
 from .logistics_error_rule import ERROR_CLASSES
 
 _logger = logging.getLogger(__name__)
@@ -484,6 +485,7 @@ class LogisticsMessage(models.Model):
             raise UserError(self.env._("Only Logistics Managers can replay messages."))
         if not (reason or "").strip():
             raise UserError(self.env._("Say why: a replay needs a reason."))
+        self._check_reason_storable(reason)
         not_dead = self.filtered(lambda m: m.state not in ("dead", "rejected"))
         if not_dead:
             raise UserError(
@@ -493,11 +495,17 @@ class LogisticsMessage(models.Model):
                 )
             )
 
+    def _check_reason_storable(self, reason):
+        problem = storable_problem(reason) if isinstance(reason, str) else "it is not text"
+        if problem:
+            raise UserError(self.env._("The reason can't be kept: %(problem)s.", problem=problem))
+
     def action_discard(self, reason):
         if not self.env.user.has_group("logistics_integration_base.group_logistics_manager"):
             raise UserError(self.env._("Only Logistics Managers can discard messages."))
         if not (reason or "").strip():
             raise UserError(self.env._("Say why: discarding needs a reason."))
+        self._check_reason_storable(reason)
         self._set_state("discarded", discard_reason=reason)
         self.env["logistics.audit.log"]._record("discard", self, reason=reason)
 
@@ -584,7 +592,7 @@ class LogisticsMessage(models.Model):
                 """
                 UPDATE logistics_message
                    SET request_body = NULL, response_body = NULL, payload = NULL,
-                       payload_purged = TRUE
+                       rejected_body = NULL, payload_purged = TRUE
                  WHERE create_date < %s AND NOT COALESCE(payload_purged, FALSE)
                    AND state IN ('done', 'ignored', 'discarded', 'rejected')
                 """,

@@ -3,9 +3,11 @@ client never gets a Fault with a traceback (issue 10, items 7, 8, 9 and 11)."""
 
 import json
 import re
+import xmlrpc.client
 from datetime import datetime
 from pathlib import Path
 
+from odoo.exceptions import UserError
 from odoo.tests import HttpCase, new_test_user, tagged
 
 from ..models.event_time import event_time
@@ -96,6 +98,18 @@ class TestEventTimes(LogisticsCase):
             "2026-11-22T10:00:00+01:00), got int: 1772359200",
         )
 
+    def test_unstorable_backend_code_and_reasons_are_clear_errors(self):
+        with self.assertRaisesRegex(UserError, "No logistics backend with code 't_wms\\\\x00'"):
+            self.env["logistics.event"].ingest_events("t_wms\x00", [])
+        message = self.env["logistics.message"].create(
+            {"direction": "inbound", "operation": "webhook", "state": "dead"}
+        )
+        with self.assertRaisesRegex(UserError, "The reason can't be kept: the value holds"):
+            message.with_user(self.manager).action_replay("fixed\x00")
+        with self.assertRaisesRegex(UserError, "The reason can't be kept"):
+            message.with_user(self.manager).action_discard("no\udce9")
+        self.assertEqual(message.state, "dead")
+
     def test_unstorable_strings_reject_only_their_event(self):
         result = self.ingest(
             self.carrier,
@@ -183,12 +197,23 @@ class TestIngestOverRpc(HttpCase):
                     self.event("x-3", occurred_at="9999-12-31T23:59:59-01:00"),
                     # An XML-RPC dateTime.iso8601 carries no offset: taken as UTC.
                     self.event("x-4", occurred_at=datetime(2026, 3, 1, 12, 30)),
+                    # dateTime and base64 values are no JSON values: in a payload they
+                    # reject their event, not the call.
+                    self.event("x-5", payload={"at": datetime(2026, 3, 1, 12, 30)}),
+                    self.event("x-6", payload={"pdf": xmlrpc.client.Binary(b"%PDF")}),
                 ],
             ],
         )
         self.assertEqual(result["accepted"], 2)
-        self.assertEqual([r["index"] for r in result["rejected"]], [1, 2])
+        self.assertEqual([r["index"] for r in result["rejected"]], [1, 2, 4, 5])
         self.assertIn("out of range once converted to UTC", result["rejected"][0]["error"])
+        self.assertEqual(
+            [r["error"] for r in result["rejected"][2:]],
+            [
+                "payload.at is a datetime, which is not a JSON value",
+                "payload.pdf is a Binary, which is not a JSON value",
+            ],
+        )
         self.assertEqual(
             self.shipment.event_ids.filtered(lambda e: e.source_event_id == "x-4").occurred_at,
             datetime(2026, 3, 1, 12, 30),

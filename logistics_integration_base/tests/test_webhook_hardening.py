@@ -140,6 +140,14 @@ class TestWebhookTransport(WebhookCase):
         )
         self.assertEqual(response.status_code, 400, response.text)
         self.assertIn("truncated", response.json()["error"])
+        response = self.post_raw(
+            gzip.compress(raw) + gzip.compress(b"more"), signed=raw, headers=self.GZIP
+        )
+        self.assertEqual(response.status_code, 400, response.text)
+        self.assertIn("data after its end", response.json()["error"])
+        # The exact bytes received are kept.
+        message = self.env["logistics.message"].browse(response.json()["message_id"])
+        self.assertEqual(base64.b64decode(message.rejected_body)[:2], b"\x1f\x8b")
 
     def test_form_content_type_keeps_the_raw_body_for_the_signature(self):
         raw = json.dumps(self.event(event_id="form-1")).encode()
@@ -210,6 +218,15 @@ class TestWebhookRefusalFlood(WebhookCase):
         self.assertEqual(response.status_code, 401)
         self.assertEqual(response.json()["status"], "rejected")
         self.assertIn("does not match", response.json()["error"])
+
+    def test_refusals_of_a_signed_partner_are_always_kept(self):
+        """A partner that proved who it is sends bad data: every refusal stays readable."""
+        for number in range(KEPT_PER_MINUTE + 3):
+            response = self.post(self.event(event_id=f"signed-{number}", occurred_at="bad"))
+            self.assertEqual(response.status_code, 422, response.text)
+            self.assertTrue(response.json()["message_id"])
+        messages = self.messages(backend_id=self.backend.id, state="rejected", http_status=422)
+        self.assertEqual(len(messages), KEPT_PER_MINUTE + 3)
 
     def test_a_large_body_is_counted_without_being_read(self):
         response = self.post(self.event(payload={"blob": "x" * 5000}))
