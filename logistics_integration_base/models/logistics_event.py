@@ -5,7 +5,8 @@ import secrets
 from typing import NamedTuple
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, ConcurrencyError, UserError
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 
 from .event_time import event_time
@@ -156,7 +157,65 @@ class LogisticsEvent(models.Model):
             raise UserError(self.env._("events must be a list of event objects."))
         if len(events) > MAX_BATCH:
             raise UserError(self.env._("At most %(max)s events per call.", max=MAX_BATCH))
-        return self.sudo()._ingest(backend, events)
+        return self.sudo()._ingest_isolated(backend, events)
+
+    def _ingest_isolated(self, backend, events):
+        """``_ingest`` for an RPC call: one event whose application raises (a connector's
+        reaction that Odoo refuses, such as validating a transfer without its lot number) is
+        rejected with its index, and the call's other events are applied.
+
+        The batch runs in a savepoint, the hot path; only when it raises are the events applied
+        one by one, each in a savepoint of its own (as inbound messages are, see
+        ``logistics.backend._process_inbound``). A database concurrency error is raised as it
+        is: Odoo's RPC layer then runs the whole call again."""
+        try:
+            with self.env.cr.savepoint():
+                return self._ingest(backend, events)
+        except Exception as error:  # any failure: find the event that raises
+            self._raise_unless_event_fault(error)
+        result = {"accepted": 0, "duplicates": 0, "rejected": []}
+        failed = []
+        for index, event in enumerate(events):
+            try:
+                with self.env.cr.savepoint():
+                    one = self._ingest(backend, [event])
+            except Exception as error:  # the event's fault, whatever it raised
+                self._raise_unless_event_fault(error)
+                text = str(error) if isinstance(error, UserError) else repr(error)
+                _logger.warning("event #%s from %s not applied: %s", index, backend.code, text)
+                result["rejected"].append({"index": index, "error": f"not applied: {text}"})
+                failed.append((index, event, text))
+                continue
+            result["accepted"] += one["accepted"]
+            result["duplicates"] += one["duplicates"]
+            result["rejected"] += [dict(r, index=index) for r in one["rejected"]]
+        if not failed:
+            return result
+        self.env["logistics.exception"]._raise(
+            "processing_failed",
+            [
+                {
+                    "name": f"{backend.code}: event #{index} not applied: {text}"[:200],
+                    "backend_id": backend.id,
+                    "source_event_id": self._raw_event_id(event),
+                    "description": f"Odoo could not apply the event: {text}\n\n"
+                    + json.dumps(event, default=str, indent=2)[:4000],
+                    "company_id": backend.company_id.id,
+                }
+                for index, event, text in failed
+            ],
+        )
+        return result
+
+    @staticmethod
+    def _raise_unless_event_fault(error):
+        """Raise what is not the event's fault: a database concurrency error (the whole
+        transaction must run again), a worker's CPU time limit (a bare ``Exception``) or a
+        MemoryError."""
+        if isinstance(error, (*PG_CONCURRENCY_EXCEPTIONS_TO_RETRY, ConcurrencyError, MemoryError)):
+            raise error
+        if type(error) is Exception:
+            raise error
 
     # --- ingestion -------------------------------------------------------------------------------
     def _ingest(self, backend, events, messages=None, source_kind=None):

@@ -45,9 +45,10 @@ def moves_status(rank, occurred_at, status):
     - returned (120) is final.
     - exception and cancelled (rank 0) are side branches entered from any status that is not
       final by an event not older than the status. They keep the rank reached under them, so
-      an exception is left by the next ranked event of at least that rank (a higher rank, or
-      the same rank and not older), and a milestone older than the exception stays late.
-      cancelled is final.
+      an exception is left by the next ranked event of a higher rank, whatever its time (an
+      in_transit scan stamped before the exception leaves an exception reached at shipped),
+      or of the same rank and not older; a milestone of the same rank and older than the
+      exception, or of a lower rank, stays late. cancelled is final.
     """
     if status.final:
         return False

@@ -162,3 +162,30 @@ class TestWmsInboundIsolation(LogisticsCase):
             jobs[1].result, "1 message(s): 0 accepted, 0 duplicates, 0 rejected, 1 dead"
         )
         self.assert_poison_isolated(messages)
+
+    def test_rpc_ingest_rejects_the_refused_event_and_applies_the_others(self):
+        """The same confirmations sent as canonical events over RPC (ingest_events): the one
+        Odoo refuses comes back rejected with its index, the others are applied."""
+        messages = self.store_shipped()
+        events = [
+            event
+            for message in messages
+            for event in self.wms._parse_webhook_events(message.payload)
+        ]
+        for event in events:
+            event["event_id"] = f"rpc-{event['event_id']}"
+        result = self.env["logistics.event"].with_user(self.user).ingest_events("t_wms", events)
+        refusal = f"You need to supply a Lot/Serial number for products {self.lotted.display_name}."
+        self.assertEqual(
+            result,
+            {
+                "accepted": 2,
+                "duplicates": 0,
+                "rejected": [{"index": 1, "error": f"not applied: {refusal}"}],
+            },
+        )
+        self.assertEqual([p.state for p in self.pickings], ["done", "assigned", "done"])
+        exception = self.env["logistics.exception"].search(
+            [("type_code", "=", "processing_failed"), ("source_event_id", "=", "rpc-ship-1")]
+        )
+        self.assertEqual(exception.name, f"t_wms: event #1 not applied: {refusal}")
