@@ -225,9 +225,12 @@ class LogisticsEvent(models.Model):
         source_kind = source_kind or backend.kind
         rejected = []  # (index, EventRejected, event)
         parsed = []  # (index, normalised event)
+        # One test of the whole batch at the speed of json.dumps; each event is looked at
+        # closer only when it fails (4 µs an event otherwise).
+        storable = is_storable(events)
         for index, event in enumerate(events):
             try:
-                parsed.append((index, self._parse_event(event)))
+                parsed.append((index, self._parse_event(event, storable=storable)))
             except EventRejected as rejection:
                 rejected.append((index, rejection, event))
         for index, event in parsed:
@@ -274,8 +277,11 @@ class LogisticsEvent(models.Model):
         }
 
     @api.model
-    def _parse_event(self, event):
-        """Check one event's fields; returns a normalised copy or raises EventRejected."""
+    def _parse_event(self, event, storable=False):
+        """Check one event's fields; returns a normalised copy or raises EventRejected.
+
+        :param storable: the caller checked that the event holds nothing PostgreSQL can't
+            store (``json_text.is_storable`` of its batch)"""
 
         def invalid(error):
             return EventRejected("schema_invalid", error)
@@ -285,8 +291,10 @@ class LogisticsEvent(models.Model):
         # Over JSON-RPC, NaN, \u0000 and lone surrogates arrive as they are, over XML-RPC
         # dateTime and base64 values: PostgreSQL or the JSON column would fail the whole call.
         # occurred_at is checked on its own: over XML-RPC it may be a dateTime.
-        rest = {key: value for key, value in event.items() if key != "occurred_at"}
-        problem = None if is_storable(rest) else storable_problem(rest)
+        problem = None
+        if not storable:
+            rest = {key: value for key, value in event.items() if key != "occurred_at"}
+            problem = None if is_storable(rest) else storable_problem(rest)
         if problem:
             raise invalid(problem)
         unknown = sorted(set(event) - EVENT_FIELDS)

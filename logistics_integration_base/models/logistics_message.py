@@ -438,7 +438,7 @@ class LogisticsMessage(models.Model):
 
     def action_replay(self, reason, payload=None):
         """Replay each message as a new message linked to it; returns the new messages."""
-        self._check_replay(reason)
+        self._check_replay(reason, payload)
         return self._replay(reason, payload)
 
     def _replay(self, reason, payload=None):
@@ -480,7 +480,7 @@ class LogisticsMessage(models.Model):
             replay.backend_id._queue_inbound(replay)
         return replays
 
-    def _check_replay(self, reason):
+    def _check_replay(self, reason, payload=None):
         if not self.env.user.has_group("logistics_integration_base.group_logistics_manager"):
             raise UserError(self.env._("Only Logistics Managers can replay messages."))
         if not (reason or "").strip():
@@ -492,6 +492,29 @@ class LogisticsMessage(models.Model):
                 self.env._(
                     "Only dead or rejected messages can be replayed (%(names)s is not).",
                     names=", ".join(not_dead.mapped("name")),
+                )
+            )
+        # A refused webhook request kept its body as received, not as a payload to apply: it
+        # never passed the checks (an unknown backend, a bad signature, not JSON…).
+        refused = self.filtered(
+            lambda m: (
+                m.state == "rejected"
+                and (not m.backend_id or (payload is None and m.payload is None))
+            )
+        )
+        if refused:
+            raise UserError(
+                self.env._(
+                    "%(names)s was refused at the door (%(error)s): there is nothing checked "
+                    "to replay. Replay it with an edited payload (its backend's events, "
+                    "corrected), or ask the partner to send it again.",
+                    names=", ".join(refused.mapped("name")),
+                    error=refused[0].error or "-",
+                )
+                if all(refused.mapped("backend_id"))
+                else self.env._(
+                    "%(names)s was sent to no known backend: it can't be replayed.",
+                    names=", ".join(refused.mapped("name")),
                 )
             )
 

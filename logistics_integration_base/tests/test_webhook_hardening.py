@@ -5,9 +5,11 @@ import base64
 import gzip
 import json
 
-from odoo.tests import tagged
+from odoo.exceptions import UserError
+from odoo.tests import new_test_user, tagged
 
 from ..models.logistics_webhook_refusal import KEPT_PER_MINUTE
+from .common import GROUP_MANAGER
 from .test_webhook import WebhookCase
 
 URL = "/logistics/webhook/hook_carrier"
@@ -65,6 +67,29 @@ class TestWebhookBodies(WebhookCase):
         message = self.assert_refused(response, 404, "unknown backend", raw)
         self.assertEqual(message.request_body, '{"type": "in\\x00transit"}')
         self.assertEqual(message.endpoint, "/logistics/webhook/nobody")
+
+    def test_refused_requests_replay_only_with_a_checked_payload(self):
+        """A refused request kept its body as received: nothing checked to apply. Replayed as
+        it is, it is refused with the reason (never a 500); with an edited payload (a manager's
+        corrected event) it goes through the pipeline."""
+        manager = new_test_user(self.env, "hook_manager", groups=f"base.group_user,{GROUP_MANAGER}")
+        unknown = self.env["logistics.message"].browse(
+            self.post(self.event(), path="/logistics/webhook/nobody").json()["message_id"]
+        )
+        with self.assertRaisesRegex(UserError, "was sent to no known backend"):
+            unknown.with_user(manager).action_replay("try again")
+        unsigned = self.env["logistics.message"].browse(
+            self.post(self.event(event_id="unsigned-1"), signature="0" * 64).json()["message_id"]
+        )
+        with self.assertRaisesRegex(UserError, "was refused at the door \\(signature refused"):
+            unsigned.with_user(manager).action_replay("try again")
+        self.assertFalse(unsigned.replay_ids)
+        (replay,) = unsigned.with_user(manager).action_replay(
+            "checked with the partner", payload=self.event(event_id="unsigned-1")
+        )
+        self.run_queued_jobs()
+        self.assertEqual(replay.state, "done")
+        self.assertEqual(self.shipment.event_ids.source_event_id, "unsigned-1")
 
     def test_nul_in_the_path_is_an_unknown_backend(self):
         response = self.post(self.event(), path="/logistics/webhook/hook%00carrier")
