@@ -497,10 +497,7 @@ class LogisticsMessage(models.Model):
         # A refused webhook request kept its body as received, not as a payload to apply: it
         # never passed the checks (an unknown backend, a bad signature, not JSON…).
         refused = self.filtered(
-            lambda m: (
-                m.state == "rejected"
-                and (not m.backend_id or (payload is None and m.payload is None))
-            )
+            lambda m: m.state == "rejected" and (not m.backend_id or payload is None)
         )
         if refused:
             raise UserError(
@@ -511,7 +508,7 @@ class LogisticsMessage(models.Model):
                     names=", ".join(refused.mapped("name")),
                     error=refused[0].error or "-",
                 )
-                if all(refused.mapped("backend_id"))
+                if all(message.backend_id for message in refused)
                 else self.env._(
                     "%(names)s was sent to no known backend: it can't be replayed.",
                     names=", ".join(refused.mapped("name")),
