@@ -1020,3 +1020,9 @@ def test_sandboxes_run_from_the_command_line(module, option):
             process.kill()
         process.stdout.close()
         process.stderr.close()
+
+
+def test_sandboxes_listen_on_loopback_only(carrier, wms):
+    """Their admin APIs have no authentication: only this machine may reach them (README)."""
+    for sandbox in (carrier, wms):
+        assert sandbox._server.server_address[0] == "127.0.0.1"

@@ -1,6 +1,8 @@
 from odoo import fields, models
 from odoo.exceptions import UserError
 
+from odoo.addons.logistics_integration_base.models.logistics_access import check_manager
+
 LABEL_STATES = [
     ("in_progress", "In progress"),
     ("unconfirmed", "Outcome unknown"),
@@ -111,11 +113,7 @@ class LogisticsCarrierLabel(models.Model):
 
         :raises UserError: not a Logistics Manager, or the purchase is not unconfirmed
         """
-        if not (
-            self.env.is_superuser()
-            or self.env.user.has_group("logistics_integration_base.group_logistics_manager")
-        ):
-            raise UserError(self.env._("Only Logistics Managers can mark a purchase failed."))
+        check_manager(self.env, self.env._("mark a purchase failed"))
         for purchase in self:
             if purchase.state != "unconfirmed":
                 raise UserError(

@@ -3,6 +3,7 @@ from psycopg2 import errors
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from odoo.addons.logistics_integration_base.models.logistics_access import check_manager
 from odoo.addons.queue_job.exception import RetryableJobError
 
 
@@ -93,13 +94,7 @@ class LogisticsException(models.Model):
             current one, or the shipment has a label purchase in progress or a label already
             (see ``logistics.shipment._buy_label``)
         """
-        if not (
-            self.env.is_superuser()
-            or self.env.user.has_group("logistics_integration_base.group_logistics_manager")
-        ):
-            raise UserError(
-                self.env._("Only Logistics Managers can buy a label from another carrier.")
-            )
+        check_manager(self.env, self.env._("buy a label from another carrier"))
         for exception in self:
             shipment = exception.shipment_id
             if exception.type_code != "label_failed" or not shipment:

@@ -6,6 +6,7 @@ from odoo.tools import SQL
 
 from . import secret_cipher
 from .json_text import storable_problem
+from .logistics_access import check_manager
 
 # Secret name -> label. Each secret is a write-only field on the backend; its ciphertext lives in
 # a column that is not an ORM field (like res.users' password hash), so no read, search_read or
@@ -178,13 +179,23 @@ class LogisticsBackend(models.Model):
     )
 
     api_key = fields.Char(
-        string="API Key", compute="_compute_secrets", inverse="_inverse_api_key", copy=False
+        string="API Key",
+        compute="_compute_secrets",
+        inverse="_inverse_api_key",
+        search="_search_secret",
+        copy=False,
     )
-    password = fields.Char(compute="_compute_secrets", inverse="_inverse_password", copy=False)
+    password = fields.Char(
+        compute="_compute_secrets",
+        inverse="_inverse_password",
+        search="_search_secret",
+        copy=False,
+    )
     webhook_secret = fields.Char(
         string="Webhook Signing Secret",
         compute="_compute_secrets",
         inverse="_inverse_webhook_secret",
+        search="_search_secret",
         copy=False,
     )
     api_key_is_set = fields.Boolean(string="API Key Set", compute="_compute_secrets_set")
@@ -221,6 +232,11 @@ class LogisticsBackend(models.Model):
         for backend in self:
             for name in SECRETS:
                 backend[name] = False
+
+    def _search_secret(self, operator, value):
+        # Write-only: a search would tell a secret by trial (and Odoo answers a search on a
+        # field without a search method with a server error).
+        raise UserError(self.env._("Backend secrets are write-only: they can't be searched."))
 
     def _secret_tokens(self, name):
         if not self.ids:
@@ -296,8 +312,7 @@ class LogisticsBackend(models.Model):
     @api.model
     def action_rotate_secret_key(self):
         """Re-encrypt every backend secret (all companies) under the first configured key."""
-        if not self.env.user.has_group("logistics_integration_base.group_logistics_manager"):
-            raise UserError(self.env._("Only Logistics Managers can rotate the secret key."))
+        check_manager(self.env, self.env._("rotate the secret key"))
         rotated = self.browse()
         for name in SECRETS:
             column = SQL.identifier(f"{name}_token")

@@ -4,6 +4,8 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from .logistics_access import check_manager
+
 
 class LogisticsBackend(models.Model):
     """Partner health: pause and resume, circuit breaker, rate limit, backoff."""
@@ -24,10 +26,12 @@ class LogisticsBackend(models.Model):
                 backend.health = "ok"
 
     def action_pause(self):
+        check_manager(self.env, self.env._("pause a backend"))
         self.write({"paused": True})
         return True
 
     def action_resume(self):
+        check_manager(self.env, self.env._("resume a backend"))
         self.write({"paused": False})
         held = self.env["logistics.message"].search(
             [
@@ -64,6 +68,7 @@ class LogisticsBackend(models.Model):
 
     def action_reset_circuit(self):
         """A person closes the circuit: the breaker's fields are not audited, the act is."""
+        check_manager(self.env, self.env._("close a circuit"))
         opened = self.filtered(lambda b: b.circuit_state != "closed")
         self.write({"circuit_state": "closed", "consecutive_failures": 0})
         if opened:

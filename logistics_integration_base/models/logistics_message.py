@@ -15,6 +15,7 @@ from odoo.tools import SQL
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from .json_text import storable_problem
+from .logistics_access import check_manager
 from .logistics_error_rule import ERROR_CLASSES
 
 _logger = logging.getLogger(__name__)
@@ -481,8 +482,7 @@ class LogisticsMessage(models.Model):
         return replays
 
     def _check_replay(self, reason, payload=None):
-        if not self.env.user.has_group("logistics_integration_base.group_logistics_manager"):
-            raise UserError(self.env._("Only Logistics Managers can replay messages."))
+        check_manager(self.env, self.env._("replay messages"))
         if not (reason or "").strip():
             raise UserError(self.env._("Say why: a replay needs a reason."))
         self._check_reason_storable(reason)
@@ -521,8 +521,7 @@ class LogisticsMessage(models.Model):
             raise UserError(self.env._("The reason can't be kept: %(problem)s.", problem=problem))
 
     def action_discard(self, reason):
-        if not self.env.user.has_group("logistics_integration_base.group_logistics_manager"):
-            raise UserError(self.env._("Only Logistics Managers can discard messages."))
+        check_manager(self.env, self.env._("discard messages"))
         if not (reason or "").strip():
             raise UserError(self.env._("Say why: discarding needs a reason."))
         self._check_reason_storable(reason)

@@ -1,4 +1,5 @@
 from . import (
+    test_access_rights,
     test_delivery,
     test_inbound_isolation,
     test_ingest,

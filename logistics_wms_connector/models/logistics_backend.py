@@ -5,6 +5,8 @@ from pathlib import Path
 
 from odoo import api, fields, models
 
+from odoo.addons.logistics_integration_base.models.logistics_access import check_manager
+
 from ..adapters import wms_csv, wms_rest
 
 
@@ -167,7 +169,10 @@ class LogisticsBackend(models.Model):
 
     # --- stock ----------------------------------------------------------------------------------
     def action_sync_stock(self):
-        """Ask the WMS for a stock snapshot; differences with Odoo become exceptions."""
+        """Ask the WMS for a stock snapshot; differences with Odoo become exceptions.
+
+        :raises AccessError: not a Logistics Manager (the call sends the WMS's credentials)"""
+        check_manager(self.env, self.env._("ask a WMS for its stock"))
         Message = self.env["logistics.message"].sudo()
         for backend in self.filtered(lambda b: b.adapter == "wms_rest"):
             Message._create_outbound(

@@ -1,0 +1,19 @@
+"""Who may act: one place for the group checks of the methods that call a partner or change
+what the suite does (DESIGN §6). Views hide buttons; these checks hold whoever calls the method
+(a browser, XML-RPC, JSON-2)."""
+
+from odoo.exceptions import AccessError
+
+GROUP_MANAGER = "logistics_integration_base.group_logistics_manager"
+
+
+def check_manager(env, action):
+    """Raise AccessError unless the user is a Logistics Manager; the suite's own code running
+    as superuser (crons, jobs, ``sudo()``) passes.
+
+    :param action: what is refused, in a person's words ("replay messages")
+    :raises AccessError: "Only Logistics Managers can <action>."
+    """
+    if env.is_superuser() or env.user.has_group(GROUP_MANAGER):
+        return
+    raise AccessError(env._("Only Logistics Managers can %(action)s.", action=action))

@@ -1,0 +1,135 @@
+"""Security (issue 11, the items done so far): methods that call a partner or change what the
+suite does check the group themselves; attempts stay in their company; events come only through
+ingest_events; secrets can't be searched."""
+
+import json
+from datetime import timedelta
+
+from odoo import fields
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import HttpCase, new_test_user, tagged
+
+from .common import GROUP_AUDITOR, GROUP_MANAGER, GROUP_USER, LogisticsCase
+
+
+class TestManagerOnlyMethods(LogisticsCase):
+    def test_partner_calls_and_configuration_need_a_manager_in_the_method(self):
+        message = self.env["logistics.message"].create(
+            {"direction": "outbound", "operation": "x", "state": "dead", "backend_id": self.wms.id}
+        )
+        calls = [
+            ("replay messages", lambda env: message.with_env(env).action_replay("why")),
+            ("discard messages", lambda env: message.with_env(env).action_discard("why")),
+            ("pause a backend", lambda env: self.wms.with_env(env).action_pause()),
+            ("resume a backend", lambda env: self.wms.with_env(env).action_resume()),
+            ("close a circuit", lambda env: self.wms.with_env(env).action_reset_circuit()),
+            (
+                "rotate the secret key",
+                lambda env: env["logistics.backend"].action_rotate_secret_key(),
+            ),
+        ]
+        for user in (self.user, self.auditor):
+            env = self.env(user=user)
+            for action, call in calls:
+                with self.subTest(user=user.login, action=action):
+                    with self.assertRaisesRegex(
+                        AccessError, f"^Only Logistics Managers can {action}.$"
+                    ):
+                        call(env)
+        self.assertEqual(message.state, "dead")
+        self.assertFalse(self.wms.paused)
+
+    def test_events_come_only_through_ingest_events(self):
+        for user in (self.user, self.manager, self.auditor):
+            with self.subTest(user=user.login), self.assertRaises(AccessError):
+                self.env["logistics.event"].with_user(user).create(
+                    {
+                        "shipment_id": self.shipment.id,
+                        "type_id": self.env.ref(
+                            "logistics_integration_base.event_type_delivered"
+                        ).id,
+                        "occurred_at": fields.Datetime.now(),
+                        "source_event_id": f"forged-{user.login}",
+                        "backend_id": self.carrier.id,
+                    }
+                )
+        result = (
+            self.env["logistics.event"]
+            .with_user(self.user)
+            .ingest_events(
+                self.carrier.code,
+                [self.event("in_transit", "2026-03-01T10:00:00Z", "through-ingest-1")],
+            )
+        )
+        self.assertEqual(result["accepted"], 1)
+
+    def test_secrets_cannot_be_searched(self):
+        self.wms.api_key = "sk_searchable?"
+        for name in ("api_key", "password", "webhook_secret"):
+            with self.subTest(name), self.assertRaisesRegex(UserError, "write-only"):
+                self.env["logistics.backend"].with_user(self.manager).search(
+                    [(name, "=", "sk_searchable?")]
+                )
+
+    def test_delivery_attempts_stay_in_their_company(self):
+        other = self.env["res.company"].create({"name": "Other Logistics Co"})
+        message = self.env["logistics.message"].create(
+            {"direction": "outbound", "operation": "x", "backend_id": self.wms.id}
+        )
+        attempt = self.env["logistics.message.attempt"].create(
+            {"message_id": message.id, "number": 1, "http_status": 500}
+        )
+        outsider = new_test_user(
+            self.env,
+            "other_company_user",
+            groups=f"base.group_user,{GROUP_USER}",
+            company_id=other.id,
+            company_ids=[(6, 0, other.ids)],
+        )
+        Attempt = self.env["logistics.message.attempt"].with_user(outsider)
+        self.assertFalse(Attempt.search([("id", "=", attempt.id)]))
+        with self.assertRaises(AccessError):
+            Attempt.browse(attempt.id).read(["http_status"])
+        self.assertEqual(
+            self.env["logistics.message.attempt"]
+            .with_user(self.user)
+            .search([("id", "=", attempt.id)]),
+            attempt,
+        )
+
+
+@tagged("post_install", "-at_install")
+class TestManagerOnlyOverJson2(HttpCase):
+    """The same refusal as an external client meets it: JSON-2 with an Auditor's API key."""
+
+    def test_auditor_cannot_pause_a_backend_over_json2(self):
+        backend = self.env["logistics.backend"].create(
+            {"name": "JSON-2 WMS", "code": "json2_wms", "kind": "wms"}
+        )
+        auditor = new_test_user(
+            self.env,
+            "json2_auditor",
+            groups=f"base.group_user,{GROUP_AUDITOR}",
+        )
+        key = (
+            auditor.with_user(auditor)
+            .env["res.users.apikeys"]
+            ._generate(None, "audit script", fields.Datetime.now() + timedelta(hours=1))
+        )
+        response = self.url_open(
+            "/json/2/logistics.backend/action_pause",
+            data=json.dumps({"ids": backend.ids}),
+            headers={
+                "Authorization": f"bearer {key}",
+                "Content-Type": "application/json",
+                "X-Odoo-Database": self.env.cr.dbname,
+            },
+        )
+        self.assertEqual(response.status_code, 403, response.text)
+        self.assertIn("Only Logistics Managers can pause a backend.", response.text)
+        self.assertFalse(backend.paused)
+        manager = new_test_user(
+            self.env, "json2_manager", groups=f"base.group_user,{GROUP_MANAGER}"
+        )
+        backend.with_user(manager).action_pause()
+        self.assertTrue(backend.paused)
