@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from odoo_server import OdooServer
 
+from odoo.addons.logistics_integration_base.controllers.webhook import NOT_AUTHENTICATED
 from odoo.addons.logistics_integration_base.models.logistics_webhook_refusal import (
     KEPT_PER_MINUTE,
 )
@@ -25,7 +26,7 @@ def test_concurrent_refusals_are_all_answered_counted_and_bounded(tmp_path):
             rows = server.call(
                 "logistics.webhook.refusal",
                 "search_read",
-                [("backend_id", "=", False), ("http_status", "=", 404)],
+                [("backend_id", "=", False), ("http_status", "=", 401)],
                 ["request_count", "kept"],
             )
             return sum(r["request_count"] for r in rows), sum(r["kept"] for r in rows)
@@ -54,11 +55,12 @@ def test_concurrent_refusals_are_all_answered_counted_and_bounded(tmp_path):
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             answers = list(pool.map(post, range(REQUESTS)))
-        assert [status for status, _body in answers] == [404] * REQUESTS, answers
-        for number, (_status, body) in enumerate(answers):
+        assert [status for status, _body in answers] == [401] * REQUESTS, answers
+        for _status, body in answers:
             answer = json.loads(body)
             assert answer["status"] == "rejected"
-            assert answer["error"] == f"unknown backend 'flood-{number}'"
+            # The same answer as a bad signature: it doesn't name the code it probed.
+            assert answer["error"] == NOT_AUTHENTICATED
         after = counts()
         assert after[0] - before[0] == REQUESTS, (before, after)
         # The first few of each minute are kept (two minutes if the run crossed one).

@@ -1,9 +1,10 @@
 """Inbound webhooks: parse, authenticate, store, and hand off.
 
-Order of work, cheapest refusal first: size (413), backend (404), content encoding (415, or 413
-for a gzip body that inflates past the limit), signature on the raw bytes (401), JSON (400),
-schema (422), duplicate (200 "duplicate"), then the raw message is stored and the processing
-queued in the same transaction, committed before the 2xx answer.
+Order of work, cheapest refusal first: size (413), content encoding (415, or 413 for a gzip
+body that inflates past the limit), backend and signature on the raw bytes (401, the same
+answer for an unknown code and a bad signature), JSON (400), schema (422), duplicate (200
+"duplicate"), then the raw message is stored and the processing queued in the same
+transaction, committed before the 2xx answer.
 
 A refusal is a 4xx with a JSON body ``{"status": "rejected", "error": <reason>, "message_id":
 <id or null>}``. Refusals are counted per backend (unknown backends together), HTTP status and
@@ -26,6 +27,7 @@ from ..models.logistics_message import MAX_STORED_BODY
 _logger = logging.getLogger(__name__)
 
 DEFAULT_LIMIT = 1_048_576
+NOT_AUTHENTICATED = "not authenticated: unknown backend, or a missing or invalid signature"
 
 
 class LogisticsWebhook(http.Controller):
@@ -63,18 +65,37 @@ class LogisticsWebhook(http.Controller):
         raw = httprequest.get_data()
         if len(raw) > limit:
             return self._refuse(env, backends[:1], 413, f"body over the {limit}-byte limit", None)
-        if len(backends) != 1:
-            reason = "unknown backend" if not backends else "ambiguous backend code"
-            return self._refuse(env, None, 404, f"{reason} {code!r}", raw)
-        backend = backends
+        # The content encoding is checked before the backend: the same answer whether the
+        # code exists or not.
         try:
             body = self._decode_content(httprequest.headers.get("Content-Encoding"), raw, limit)
         except ContentRefused as refusal:
-            return self._refuse(env, backend, refusal.status, refusal.reason, raw)
+            return self._refuse(env, backends[:1], refusal.status, refusal.reason, raw)
+        # An unknown code and a bad signature get the same answer, which names neither: a
+        # caller can't find out by probing which codes exist. The kept message says which.
+        if len(backends) != 1:
+            return self._refuse(
+                env,
+                None,
+                401,
+                f"unknown backend {code!r}",
+                raw,
+                body=body,
+                public=NOT_AUTHENTICATED,
+            )
+        backend = backends
         try:
             backend._verify_webhook_signature(httprequest.headers, body)
         except ValueError as error:
-            return self._refuse(env, backend, 401, f"signature refused: {error}", raw, body=body)
+            return self._refuse(
+                env,
+                backend,
+                401,
+                f"signature refused: {error}",
+                raw,
+                body=body,
+                public=NOT_AUTHENTICATED,
+            )
         # From here on the partner proved who it is: its refused requests are always kept.
         refuse = functools.partial(self._refuse, env, backend, raw=raw, body=body, signed=True)
         try:
@@ -152,11 +173,12 @@ class LogisticsWebhook(http.Controller):
                 return parent[3:35]
         return None
 
-    def _refuse(self, env, backend, status, reason, raw, body=None, signed=False):
+    def _refuse(self, env, backend, status, reason, raw, body=None, signed=False, public=None):
         """Count the refusal, keep it as a rejected message (always when ``signed``, else when
         it is one of the first few of its minute), and answer with its status.
 
         :param raw: the bytes received, or None when not read; ``body``: as inflated (gzip)
+        :param public: the reason given to the caller when it must not be ``reason`` (kept)
         """
         _logger.info("webhook refused (%s): %s", status, reason)
         path = printable(request.httprequest.path.encode("utf-8", "surrogateescape"), 255)
@@ -169,7 +191,7 @@ class LogisticsWebhook(http.Controller):
             authenticated=signed,
             body=body if body is not raw else None,
         )
-        return self._answer(status, "rejected", message.id or None, error=reason)
+        return self._answer(status, "rejected", message.id or None, error=public or reason)
 
     @staticmethod
     def _answer(status, state, message_id, **extra):

@@ -58,7 +58,7 @@ class LogisticsBackend(models.Model):
         required=True,
         index=True,
         help="Identifies the backend in URLs and API calls (webhooks, ingest_events); "
-        "unique per company.",
+        "unique across companies.",
     )
     sequence = fields.Integer(default=10, help="Priority among backends of the same kind.")
     active = fields.Boolean(default=True)
@@ -204,8 +204,12 @@ class LogisticsBackend(models.Model):
         string="Webhook Secret Set", compute="_compute_secrets_set"
     )
 
-    _code_company_uniq = models.Constraint(
-        "unique (code, company_id)", "A backend code must be unique per company."
+    # Unique across companies: the code is in the webhook URL, which must name one backend
+    # whatever another company creates (a second company's backend with the same code made
+    # the first one's signed webhooks fail).
+    _code_uniq = models.Constraint(
+        "unique (code)",
+        "A backend code must be unique, across companies too: it is in the webhook URL.",
     )
     _timeouts_positive = models.Constraint(
         "check (connect_timeout > 0 and read_timeout > 0)", "Timeouts must be positive."

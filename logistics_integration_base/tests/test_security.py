@@ -1,4 +1,7 @@
+import psycopg2
+
 from odoo.exceptions import AccessError
+from odoo.tools import mute_logger
 
 from .common import LogisticsCase
 
@@ -89,8 +92,15 @@ class TestMultiCompany(LogisticsCase):
         sale_b = self.create_sale_order(company=company_b)
         shipment_b = sale_b.picking_ids.logistics_shipment_ids
         self.assertEqual(shipment_b.company_id, company_b)
+        # A backend code names one backend whatever the company: B can't shadow A's webhook
+        # URL (/logistics/webhook/t_wms) with a backend of the same code.
+        with self.assertRaises(psycopg2.errors.UniqueViolation), mute_logger("odoo.sql_db"):
+            with self.env.cr.savepoint():
+                self.env["logistics.backend"].create(
+                    {"name": "B's WMS", "code": "t_wms", "kind": "wms", "company_id": company_b.id}
+                )
         backend_b = self.env["logistics.backend"].create(
-            {"name": "B's WMS", "code": "t_wms", "kind": "wms", "company_id": company_b.id}
+            {"name": "B's WMS", "code": "t_wms_b", "kind": "wms", "company_id": company_b.id}
         )
         # A user of company A only.
         Shipment = self.env["logistics.shipment"].with_user(self.user)
@@ -99,7 +109,7 @@ class TestMultiCompany(LogisticsCase):
         with self.assertRaises(AccessError):
             shipment_b.with_user(self.user).read(["name"])
         self.assertNotIn(backend_b, self.env["logistics.backend"].with_user(self.user).search([]))
-        # The same backend code in company B is another backend; A's events stay in A.
+        # A's backend can't reach B's shipments.
         result = (
             self.env["logistics.event"]
             .with_user(self.user)
@@ -122,7 +132,7 @@ class TestMultiCompany(LogisticsCase):
             self.env["logistics.event"]
             .with_company(company_b)
             .ingest_events(
-                "t_wms",
+                "t_wms_b",
                 [
                     {
                         "type": "picked",

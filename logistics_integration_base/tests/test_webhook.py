@@ -5,6 +5,7 @@ import time
 
 from odoo.tests import HttpCase, tagged
 
+from ..controllers.webhook import NOT_AUTHENTICATED
 from .common import run_pending_inbound_jobs
 
 SECRET = "whsec_test_generic"
@@ -121,12 +122,15 @@ class TestWebhook(WebhookCase):
             "/logistics/webhook/hook_carrier", data=json.dumps(self.event()).encode()
         )
         self.assertEqual(response.status_code, 401)
-        self.assertIn("missing or malformed", response.json()["error"])
+        self.assertEqual(response.json()["error"], NOT_AUTHENTICATED)
+        message = self.env["logistics.message"].browse(response.json()["message_id"])
+        self.assertIn("missing or malformed", message.error)
 
     def test_stale_timestamp_is_401(self):
         response = self.post(self.event(), timestamp=int(time.time()) - 301)
         self.assertEqual(response.status_code, 401)
-        self.assertIn("300 s tolerance", response.json()["error"])
+        message = self.env["logistics.message"].browse(response.json()["message_id"])
+        self.assertIn("300 s tolerance", message.error)
 
     def test_malformed_json_is_400(self):
         response = self.post(b'{"type": "in_transit",')
@@ -148,9 +152,14 @@ class TestWebhook(WebhookCase):
         self.assertEqual(len(message), 1)
         self.assertFalse(message.request_body)
 
-    def test_unknown_backend_is_404_and_kept(self):
+    def test_unknown_backend_is_401_like_a_bad_signature_and_kept(self):
+        """No probing: an unknown code gets the answer of a bad signature, naming neither."""
         response = self.post(self.event(), path="/logistics/webhook/nobody")
-        self.assertEqual(response.status_code, 404)
+        self.assertEqual(response.status_code, 401)
+        self.assertEqual(response.json()["error"], NOT_AUTHENTICATED)
+        self.assertNotIn("nobody", response.text)
+        bad = self.post(self.event(), signature="0" * 64)
+        self.assertEqual((bad.status_code, bad.json()["error"]), (401, NOT_AUTHENTICATED))
         message = self.env["logistics.message"].browse(response.json()["message_id"])
         self.assertEqual((message.state, message.backend_id.id), ("rejected", False))
         self.assertIn("unknown backend 'nobody'", message.error)
