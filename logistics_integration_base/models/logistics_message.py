@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from werkzeug.http import parse_date
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from odoo.addons.queue_job.exception import RetryableJobError
@@ -43,6 +43,8 @@ TRANSITIONS = {
     "ignored": set(),
     "discarded": set(),
 }
+# The mark of _set_state's writes: an object, which no RPC client can put in a context.
+STATE_CHANGE = object()
 REDACTED = "***"
 SENSITIVE_HEADERS = {"authorization", "x-api-key", "proxy-authorization", "cookie"}
 MAX_STORED_BODY = 65536
@@ -148,6 +150,22 @@ class LogisticsMessage(models.Model):
             message.name = f"{message.operation or ''} #{message.id or ''}".strip()
 
     # --- states --------------------------------------------------------------------------------
+    def write(self, vals):
+        """A message's state changes only through ``_set_state`` (TRANSITIONS, and the audited
+        actions that call it: replay, discard, delivery, processing), never by a plain write
+        over RPC, which would skip both.
+
+        :raises AccessError: a write of ``state`` from anywhere else
+        """
+        if "state" in vals and self.env.context.get("logistics_state_change") is not STATE_CHANGE:
+            raise AccessError(
+                self.env._(
+                    "A message's state changes only through its actions (replay, discard), "
+                    "which check the transition and keep the audit."
+                )
+            )
+        return super().write(vals)
+
     def _set_state(self, state, **values):
         for message in self:
             if state != message.state and state not in TRANSITIONS[message.state]:
@@ -159,7 +177,9 @@ class LogisticsMessage(models.Model):
                         new=state,
                     )
                 )
-        self.write(dict(values, state=state, state_changed_at=fields.Datetime.now()))
+        self.with_context(logistics_state_change=STATE_CHANGE).write(
+            dict(values, state=state, state_changed_at=fields.Datetime.now())
+        )
 
     # --- outbound delivery ---------------------------------------------------------------------
     @api.model

@@ -63,6 +63,26 @@ class TestManagerOnlyMethods(LogisticsCase):
         )
         self.assertEqual(result["accepted"], 1)
 
+    def test_message_state_changes_only_through_its_actions(self):
+        """A Manager writing a dead message's state to discarded over RPC would skip the
+        reason, the audit and the transitions: refused; the action does it, audited."""
+        message = self.env["logistics.message"].create(
+            {"direction": "outbound", "operation": "x", "state": "dead", "backend_id": self.wms.id}
+        )
+        for state in ("discarded", "done", "queued"):
+            with self.subTest(state), self.assertRaisesRegex(AccessError, "only through"):
+                message.with_user(self.manager).write({"state": state})
+        self.assertEqual(message.state, "dead")
+        message.with_user(self.manager).action_discard("duplicate of #1")
+        self.assertEqual((message.state, message.discard_reason), ("discarded", "duplicate of #1"))
+        log = self.env["logistics.audit.log"].search(
+            [("action", "=", "discard"), ("res_id", "=", message.id)]
+        )
+        self.assertEqual(log.user_id, self.manager)
+        # The transitions hold for the suite's own code too.
+        with self.assertRaisesRegex(UserError, "can't go from discarded to queued"):
+            message._set_state("queued")
+
     def test_secrets_cannot_be_searched(self):
         self.wms.api_key = "sk_searchable?"
         for name in ("api_key", "password", "webhook_secret"):
