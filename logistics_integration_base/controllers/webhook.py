@@ -20,13 +20,13 @@ import zlib
 from odoo import http
 from odoo.http import request
 
+from ..models.ir_http import DEFAULT_WEBHOOK_LIMIT
 from ..models.json_text import loads_utf8, printable, storable_problem
 from ..models.logistics_event import EventRejected
 from ..models.logistics_message import MAX_STORED_BODY
 
 _logger = logging.getLogger(__name__)
 
-DEFAULT_LIMIT = 1_048_576
 NOT_AUTHENTICATED = "not authenticated: unknown backend, or a missing or invalid signature"
 
 
@@ -54,17 +54,18 @@ class LogisticsWebhook(http.Controller):
         # can't compare (a NUL in the path, say) is no backend's.
         Backend = env["logistics.backend"]
         backends = Backend if storable_problem(code) else Backend._webhook_lookup(code)
-        limit = max(backends.mapped("webhook_max_bytes") or [DEFAULT_LIMIT])
+        limit = max(backends.mapped("webhook_max_bytes") or [DEFAULT_WEBHOOK_LIMIT])
+        # ir.http read the body already, at most the limit plus one byte
+        # (ir_http._read_webhook_body); over a Content-Length above the limit, not at all.
         length = httprequest.content_length
         if length is not None and length > limit:
             return self._refuse(
                 env, backends[:1], 413, f"body of {length} bytes over the {limit}-byte limit", None
             )
-        # Without a Content-Length (chunked), the size is known once read. Cached: Odoo
-        # replays the whole handler after a serialization failure.
         raw = httprequest.get_data()
         if len(raw) > limit:
-            return self._refuse(env, backends[:1], 413, f"body over the {limit}-byte limit", None)
+            reason = f"body over the {limit}-byte limit (read no further)"
+            return self._refuse(env, backends[:1], 413, reason, None)
         # The content encoding is checked before the backend: the same answer whether the
         # code exists or not.
         try:
