@@ -1,8 +1,21 @@
 import secrets
 
 from odoo import api, fields, models
+from odoo.exceptions import AccessError
 
 from .logistics_ownership_rule import OWNER_KINDS
+
+# Set by the flow only (ingest, reactions, the label purchase): see ``write``.
+FLOW_FIELDS = {
+    "status_id",
+    "status_code",
+    "status_event_ref",
+    "status_at",
+    "status_owner",
+    "status_rank",
+    "delivered_at",
+    "tracking_number",
+}
 
 
 def new_trace_id():
@@ -46,7 +59,7 @@ class LogisticsShipment(models.Model):
     carrier_backend_id = fields.Many2one(
         "logistics.backend", domain=[("kind", "=", "carrier")], index=True
     )
-    tracking_number = fields.Char(index=True, tracking=True)
+    tracking_number = fields.Char(index=True, tracking=True, readonly=True)
     # The status columns are deliberately not indexed: every milestone updates them, and an
     # update that touches no indexed column stays a cheap in-page (HOT) update. Not tracked in
     # the chatter: ingest moves the status in SQL, by batch, which tracking doesn't see, so the
@@ -116,6 +129,22 @@ class LogisticsShipment(models.Model):
         return super().create(vals_list)
 
     def write(self, vals):
+        """The fields the flow sets (the status and what its events bring: tracking number,
+        delivery time) change only through the suite's own code (events, the label purchase),
+        never by a person's or an RPC client's write: a tracking number typed in would also
+        replay other shipments' pending events to this one.
+
+        :raises AccessError: a write of one of ``FLOW_FIELDS`` outside the flow (not sudo)
+        """
+        by_hand = FLOW_FIELDS.intersection(vals)
+        if by_hand and not self.env.su:
+            raise AccessError(
+                self.env._(
+                    "%(fields)s of a shipment are set by its events and the label purchase, not "
+                    "by hand.",
+                    fields=", ".join(sorted(self._fields[name].string for name in by_hand)),
+                )
+            )
         result = super().write(vals)
         if vals.get("tracking_number"):
             # A carrier's tracking update can come before the label purchase that brings the

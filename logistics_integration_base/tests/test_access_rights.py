@@ -83,6 +83,25 @@ class TestManagerOnlyMethods(LogisticsCase):
         with self.assertRaisesRegex(UserError, "can't go from discarded to queued"):
             message._set_state("queued")
 
+    def test_flow_fields_of_a_shipment_are_not_written_by_hand(self):
+        """A User typing a tracking number would replay other shipments' pending events to
+        this one; status and delivery time come from events."""
+        self.shipment.sudo().tracking_number = "1Z-FLOW"
+        delivered = self.env.ref("logistics_integration_base.event_type_delivered")
+        for user in (self.user, self.manager):
+            for values in (
+                {"tracking_number": "1Z-TYPED"},
+                {"status_id": delivered.id},
+                {"delivered_at": fields.Datetime.now()},
+            ):
+                with self.subTest(user=user.login, values=values):
+                    with self.assertRaisesRegex(AccessError, "not by hand"):
+                        self.shipment.with_user(user).write(values)
+        self.assertEqual(self.shipment.tracking_number, "1Z-FLOW")
+        self.assertFalse(self.shipment.status_id == delivered)
+        # What people do work on stays writable.
+        self.shipment.with_user(self.user).promised_date = "2026-02-01 12:00:00"
+
     def test_secrets_cannot_be_searched(self):
         self.wms.api_key = "sk_searchable?"
         for name in ("api_key", "password", "webhook_secret"):
