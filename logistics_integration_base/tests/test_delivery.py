@@ -276,6 +276,9 @@ class TestDelivery(LoopbackPartnerMixin, LogisticsCase):
             )
         )
         self.assertEqual(wizard.matching_count, 3)
+        with self.assertRaisesRegex(UserError, "3 message\\(s\\) match the filter"):
+            wizard.action_replay()  # the count not confirmed
+        wizard.confirm_count = 3
         with trap_jobs() as trap:
             wizard.action_replay()
             self.run_jobs(trap)
@@ -294,6 +297,22 @@ class TestDelivery(LoopbackPartnerMixin, LogisticsCase):
                 [("action", "=", "discard"), ("res_id", "=", other.id)]
             )
         )
+
+    def test_wizard_works_on_the_messages_given_and_a_bulk_needs_a_filter(self):
+        """Created over RPC with message_ids and no active_ids, the wizard discarded every dead
+        message of the company: it works on the messages given; acting on many needs a filter
+        and its count confirmed."""
+        for _n in range(3):
+            self.partner.answer(422)
+        first, second, third = self.send(), self.send(), self.send()
+        Wizard = self.env["logistics.replay.wizard"].with_user(self.manager)
+        wizard = Wizard.create({"message_ids": [(6, 0, second.ids)], "reason": "duplicate of #1"})
+        self.assertEqual(wizard.matching_count, 1)
+        wizard.action_discard()
+        self.assertEqual((first.state, second.state, third.state), ("dead", "discarded", "dead"))
+        with self.assertRaisesRegex(UserError, "Choose a filter"):
+            Wizard.create({"mode": "filter", "reason": "everything"}).action_discard()
+        self.assertEqual((first.state, third.state), ("dead", "dead"))
 
     def test_replay_needs_a_reason_and_a_dead_message(self):
         message = self.send()

@@ -28,6 +28,11 @@ class LogisticsReplayWizard(models.TransientModel):
     edit_payload = fields.Boolean(help="Replay one message with a corrected payload.")
     payload_text = fields.Text(string="Payload (JSON)")
     matching_count = fields.Integer(compute="_compute_matching")
+    confirm_count = fields.Integer(
+        string="Confirm Count",
+        help="Acting on all messages matching a filter: type how many match (shown above), so "
+        "that nobody replays or discards more than they saw.",
+    )
 
     @api.model
     def default_get(self, fields_list):
@@ -57,15 +62,39 @@ class LogisticsReplayWizard(models.TransientModel):
     @api.depends("mode", "message_ids", "backend_id", "error_class", "date_from", "date_to")
     def _compute_matching(self):
         for wizard in self:
-            if wizard.mode == "filter":
+            if wizard.mode == "filter" and not wizard.message_ids:
                 wizard.matching_count = self.env["logistics.message"].search_count(wizard._domain())
             else:
                 wizard.matching_count = len(wizard.message_ids)
 
     def _messages(self):
-        if self.mode == "filter":
-            return self.env["logistics.message"].search(self._domain(), order="id")
-        return self.message_ids.sorted("id")
+        """The messages to act on: the ones given, whatever the mode (a wizard created over RPC
+        with ``message_ids`` works on those); else, in filter mode, every dead message matching
+        a filter that names at least one criterion, once ``confirm_count`` says how many.
+
+        :raises UserError: no filter, or a count that doesn't match
+        """
+        if self.message_ids:
+            return self.message_ids.sorted("id")
+        if self.mode != "filter":
+            return self.message_ids
+        if not (self.backend_id or self.error_class or self.date_from or self.date_to):
+            raise UserError(
+                self.env._(
+                    "Choose a filter (backend, error class or period): acting on every dead "
+                    "letter at once needs one."
+                )
+            )
+        messages = self.env["logistics.message"].search(self._domain(), order="id")
+        if self.confirm_count != len(messages):
+            raise UserError(
+                self.env._(
+                    "%(count)s message(s) match the filter: type that number in Confirm Count "
+                    "to go ahead.",
+                    count=len(messages),
+                )
+            )
+        return messages
 
     def action_replay(self):
         messages = self._messages()
