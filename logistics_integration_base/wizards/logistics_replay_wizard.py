@@ -29,7 +29,6 @@ class LogisticsReplayWizard(models.TransientModel):
     payload_text = fields.Text(string="Payload (JSON)")
     matching_count = fields.Integer(compute="_compute_matching")
     confirm_count = fields.Integer(
-        string="Confirm Count",
         help="Acting on all messages matching a filter: type how many match (shown above), so "
         "that nobody replays or discards more than they saw.",
     )
