@@ -21,4 +21,9 @@
     "demo": [
         "demo/logistics_carrier_demo.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "logistics_carrier_connector/static/tests/tours/*.js",
+        ],
+    },
 }

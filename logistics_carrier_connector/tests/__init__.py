@@ -1,5 +1,6 @@
 from . import (
     test_carrier_flow,
+    test_carrier_ui,
     test_concurrent_reroute,
     test_easypost_adapter,
     test_status_mapping,
