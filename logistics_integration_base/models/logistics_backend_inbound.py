@@ -13,7 +13,7 @@ from odoo.tools import SQL
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
-from .logistics_event import EventRejected
+from .logistics_event import EventRejected, is_transaction_fault
 
 _logger = logging.getLogger(__name__)
 
@@ -354,11 +354,10 @@ class LogisticsBackend(models.Model):
         failed = {}
         for rejection in result["rejected"]:
             failed.setdefault(owners[rejection["index"]], []).append(rejection["error"])
-        for message in messages:
-            if message in failed:
-                message._set_state("dead", error_class="business", error="\n".join(failed[message]))
-            else:
-                message._set_state("done")
+        for message, errors in failed.items():
+            message._set_state("dead", error_class="business", error="\n".join(errors))
+        # The others in one write: a batch job's hot path.
+        messages.filtered(lambda message: message not in failed)._set_state("done")
         replays = messages.filtered(
             lambda message: message.state == "done" and message.replay_of_id
         )
@@ -401,19 +400,19 @@ class LogisticsBackend(models.Model):
 
     @staticmethod
     def _raise_unless_poison(error):
-        """Raise when ``error`` is the job's condition rather than the message's fault:
-
-        - a database concurrency error: as RetryableJobError, so that queue_job retries the job;
-        - RetryableJobError (a reaction asking to be tried later): as it is;
-        - the bare ``Exception`` an Odoo worker raises when its CPU time limit is reached
-          (``odoo.service.server.Worker.signal_time_expired_handler``), or a MemoryError: as
-          they are; the job fails, and the safety-net cron makes its messages dead.
+        """Raise when ``error`` is the job's condition rather than the message's fault
+        (``logistics_event.is_transaction_fault``, or a RetryableJobError a reaction raised to
+        be tried later): a database concurrency error as RetryableJobError, so that queue_job
+        retries the job and counts the try; the others as they are (the job fails, and the
+        safety-net cron makes its messages dead).
         """
+        if isinstance(error, RetryableJobError):
+            raise error
         if isinstance(error, (*PG_CONCURRENCY_EXCEPTIONS_TO_RETRY, ConcurrencyError)):
             raise RetryableJobError(
                 f"database concurrency error ({type(error).__name__}): {error}"
             ) from error
-        if isinstance(error, RetryableJobError | MemoryError) or type(error) is Exception:
+        if is_transaction_fault(error):
             raise error
 
     def _poison_inbound(self, message, error):

@@ -54,6 +54,18 @@ class EventTypeInfo(NamedTuple):
     is_final: bool
 
 
+def is_transaction_fault(error):
+    """Whether an error raised while applying one item of a batch (an event, an inbound
+    message) belongs to the transaction rather than to the item: a database concurrency error
+    (serialization failure, deadlock, lock not available: the whole transaction must start
+    again to see what the other one committed), the bare ``Exception`` an Odoo worker raises at
+    its CPU time limit (``odoo.service.server.Worker.signal_time_expired_handler``), or a
+    MemoryError. Any other error is the item's: it is isolated and the others applied."""
+    if isinstance(error, (*PG_CONCURRENCY_EXCEPTIONS_TO_RETRY, ConcurrencyError, MemoryError)):
+        return True
+    return type(error) is Exception
+
+
 class EventRejected(Exception):
     """One event of a batch can't be accepted; ``kind`` names the exception type to raise.
     ``reference``: the shipment reference or tracking number that no shipment had (yet)."""
@@ -209,12 +221,9 @@ class LogisticsEvent(models.Model):
 
     @staticmethod
     def _raise_unless_event_fault(error):
-        """Raise what is not the event's fault: a database concurrency error (the whole
-        transaction must run again), a worker's CPU time limit (a bare ``Exception``) or a
-        MemoryError."""
-        if isinstance(error, (*PG_CONCURRENCY_EXCEPTIONS_TO_RETRY, ConcurrencyError, MemoryError)):
-            raise error
-        if type(error) is Exception:
+        """Raise what is not the event's fault (``is_transaction_fault``): Odoo's RPC layer
+        runs the whole call again after a concurrency error."""
+        if is_transaction_fault(error):
             raise error
 
     # --- ingestion -------------------------------------------------------------------------------
