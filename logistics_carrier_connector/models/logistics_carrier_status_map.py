@@ -85,7 +85,6 @@ class LogisticsCarrierStatusMap(models.Model):
                 count=len(waiting),
             )
             exception._close_automatically(note)
-            exception.message_post(body=note)
 
     @api.model
     def _map(self, adapter, status, status_detail):

@@ -389,7 +389,6 @@ class LogisticsBackend(models.Model):
             replay = replays.filtered(lambda r, e=exception: r.replay_of_id == e.message_id)[:1]
             note = self.env._("Applied by its replay, message #%(id)s.", id=replay.id)
             exception._close_automatically(note)
-            exception.message_post(body=note)
 
     @staticmethod
     def _inbound_summary(count, counts, dead):

@@ -148,18 +148,19 @@ class LogisticsException(models.Model):
                 "Resolved by the %(type)s event of %(time)s.",
                 type=event.type_id.code,
                 time=event.occurred_at,
-            )
+            ),
+            chatter=self.env._(
+                "Resolved automatically: %(type)s received from %(sender)s.",
+                type=event.type_id.name,
+                sender=event.backend_id.name or "Odoo",
+            ),
         )
-        for exception in self:
-            exception.message_post(
-                body=exception.env._(
-                    "Resolved automatically: %(type)s received from %(sender)s.",
-                    type=event.type_id.name,
-                    sender=event.backend_id.name or "Odoo",
-                )
-            )
 
-    def _close_automatically(self, note):
-        """Move these exceptions to the closed stage, as resolved by Odoo, with ``note``."""
+    def _close_automatically(self, note, chatter=None):
+        """Move these exceptions to the closed stage, as resolved by Odoo, with ``note``, and
+        say so in their chatter (``chatter``, or the note itself): DESIGN §2, an exception that
+        resolves itself is noted in the chatter."""
         done = self.env["logistics.exception.stage"].search([("is_closed", "=", True)], limit=1)
         self.write({"stage_id": done.id, "auto_resolved": True, "resolution_note": note})
+        for exception in self:
+            exception.message_post(body=chatter or note)
