@@ -63,17 +63,18 @@ class Odoo:
         raise SystemExit(f"demo stream: Odoo did not answer on {self.url} in {timeout} s")
 
 
-def wire_backends(odoo, wms_url, carrier_url, channel_url):
-    """Point the demo backends at the sandboxes' actual URLs."""
-    for code, url in (
-        ("sandbox_wms", wms_url),
-        ("sandbox_carrier", carrier_url),
-        ("sandbox_carrier_alt", carrier_url),
-        ("sandbox_channel", channel_url),
+def wire_backends(odoo, args):
+    """Point the demo backends at the sandboxes' actual URLs, with the sandboxes' API keys in
+    the same write: a backend's new base URL clears the key stored for the old one."""
+    for code, url, api_key in (
+        ("sandbox_wms", args.wms_url, args.wms_api_key),
+        ("sandbox_carrier", args.carrier_url, args.carrier_api_key),
+        ("sandbox_carrier_alt", args.carrier_url, args.carrier_api_key),
+        ("sandbox_channel", args.channel_url, args.channel_api_key),
     ):
         ids = odoo.call("logistics.backend", "search", [("code", "=", code)])
         if ids and url:
-            odoo.call("logistics.backend", "write", ids, {"base_url": url})
+            odoo.call("logistics.backend", "write", ids, {"base_url": url, "api_key": api_key})
 
 
 def demo_catalogue(odoo, count=4):
@@ -108,13 +109,16 @@ def main():
     parser.add_argument("--wms-url", required=True)
     parser.add_argument("--carrier-url", required=True)
     parser.add_argument("--channel-url")
+    parser.add_argument("--wms-api-key", required=True)
+    parser.add_argument("--carrier-api-key", required=True)
+    parser.add_argument("--channel-api-key")
     parser.add_argument("--every", type=float, default=8.0, help="seconds between new orders")
     parser.add_argument("--orders", type=int, default=0, help="stop after this many (0: never)")
     args = parser.parse_args()
 
     odoo = Odoo(args.odoo_url, args.database)
     odoo.wait_until_up(600)
-    wire_backends(odoo, args.wms_url, args.carrier_url, args.channel_url)
+    wire_backends(odoo, args)
     products = demo_catalogue(odoo)
     warehouse = odoo.call(
         "stock.warehouse", "search_read", [], ["lot_stock_id"], limit=1, order="id"

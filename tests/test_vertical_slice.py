@@ -54,12 +54,23 @@ def suite(tmp_path_factory):
             code: server.call("logistics.backend", "search", [("code", "=", code)])
             for code in ("sandbox_wms", "sandbox_carrier", "sandbox_carrier_alt", "sandbox_channel")
         }
-        server.call("logistics.backend", "write", backends["sandbox_wms"], {"base_url": wms.url})
+        # A new base URL clears the stored API key: it is given again in the same write.
+        server.call(
+            "logistics.backend",
+            "write",
+            backends["sandbox_wms"],
+            {"base_url": wms.url, "api_key": "sandbox-wms-key"},
+        )
         server.call(
             "logistics.backend",
             "write",
             backends["sandbox_carrier"] + backends["sandbox_carrier_alt"],
-            {"base_url": carrier.url, "backoff_base": 0.5, "max_attempts": 10},
+            {
+                "base_url": carrier.url,
+                "api_key": "sandbox-carrier-key",
+                "backoff_base": 0.5,
+                "max_attempts": 10,
+            },
         )
         # The sales channel has no sandbox here: it waits, paused, without blocking anything.
         server.call("logistics.backend", "action_pause", backends["sandbox_channel"])

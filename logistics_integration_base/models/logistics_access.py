@@ -17,3 +17,18 @@ def check_manager(env, action):
     if env.is_superuser() or env.user.has_group(GROUP_MANAGER):
         return
     raise AccessError(env._("Only Logistics Managers can %(action)s.", action=action))
+
+
+def check_company_member(env, vals_list):
+    """Raise AccessError if one of ``vals_list`` puts a record in a company the user doesn't
+    belong to (Odoo's record rules check the records a user writes, not where a write puts
+    them); the suite's own code running as superuser passes.
+
+    :param vals_list: the values of a create or write (dicts that may hold ``company_id``)
+    :raises AccessError: "You can't put a record in a company you don't belong to."
+    """
+    if env.su:
+        return
+    allowed = set(env.user.company_ids.ids)
+    if any(vals.get("company_id") and vals["company_id"] not in allowed for vals in vals_list):
+        raise AccessError(env._("You can't put a record in a company you don't belong to."))

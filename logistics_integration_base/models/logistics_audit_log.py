@@ -28,6 +28,7 @@ class LogisticsAuditLog(models.Model):
             ("edit_replay", "Edited and replayed"),
             ("discard", "Discarded"),
             ("resolve", "Resolved"),
+            ("reopen", "Reopened"),
         ],
         required=True,
         readonly=True,

@@ -6,7 +6,7 @@ from odoo.tools import SQL
 
 from . import secret_cipher
 from .json_text import storable_problem
-from .logistics_access import check_manager
+from .logistics_access import check_company_member, check_manager
 
 # Secret name -> label. Each secret is a write-only field on the backend; its ciphertext lives in
 # a column that is not an ORM field (like res.users' password hash), so no read, search_read or
@@ -16,6 +16,10 @@ SECRETS = {
     "password": "Password",
     "webhook_secret": "Webhook Signing Secret",
 }
+# The secrets sent to the partner (the webhook signing secret only checks what it sends us), and
+# what decides where and how they are sent: change one of the latter and the former are cleared.
+OUTBOUND_SECRETS = ("api_key", "password")
+DESTINATION_FIELDS = ("base_url", "auth_type")
 
 # Per-cursor cache of webhook signing secrets' ciphertexts read by the webhook lookup.
 WEBHOOK_TOKENS_KEY = "logistics.webhook_secret_tokens"
@@ -79,7 +83,11 @@ class LogisticsBackend(models.Model):
         required=True,
         default="rest",
     )
-    base_url = fields.Char(string="Base URL", help="Root URL of the partner's API.")
+    base_url = fields.Char(
+        string="Base URL",
+        help="Root URL of the partner's API. Changing it clears the stored API key and password "
+        "(unless they are set in the same save): a key never follows a new URL.",
+    )
     auth_type = fields.Selection(
         [
             ("none", "None"),
@@ -230,6 +238,40 @@ class LogisticsBackend(models.Model):
                 )
             )
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        check_company_member(self.env, vals_list)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        """Change backends; a new base URL or authentication type clears the API key and
+        password that were stored for the old ones, unless the same write sets them again:
+        otherwise the next call would send a key to a URL it was never meant for (issue 11,
+        item 11). Each cleared secret is audited, with the reason.
+
+        :raises AccessError: a move into a company the user doesn't belong to
+        """
+        check_company_member(self.env, [vals])
+        moved = self.filtered(
+            lambda backend: any(
+                name in vals and (vals[name] or False) != (backend[name] or False)
+                for name in DESTINATION_FIELDS
+            )
+        )
+        result = super().write(vals)
+        for name in OUTBOUND_SECRETS:
+            stale = moved.filtered(f"{name}_is_set") if not vals.get(name) else moved.browse()
+            if stale:
+                stale._set_secret(
+                    name,
+                    False,
+                    reason=self.env._(
+                        "The base URL or authentication type changed: the secret is entered "
+                        "again for the new destination."
+                    ),
+                )
+        return result
+
     # --- secrets -------------------------------------------------------------------------------
     def _compute_secrets(self):
         # Write-only: the value is never given back.
@@ -266,7 +308,7 @@ class LogisticsBackend(models.Model):
             for name in SECRETS:
                 backend[f"{name}_is_set"] = bool(tokens[name].get(backend.id))
 
-    def _set_secret(self, name, value):
+    def _set_secret(self, name, value, reason=None):
         token = secret_cipher.encrypt(self.env, value) if value else None
         self.env.cr.cache.pop(WEBHOOK_TOKENS_KEY, None)
         for backend in self:
@@ -283,6 +325,7 @@ class LogisticsBackend(models.Model):
             "secret_set" if value else "secret_cleared",
             self,
             summary=f"{SECRETS[name]} {'set' if value else 'cleared'}",
+            reason=reason,
         )
 
     def _inverse_api_key(self):

@@ -834,7 +834,8 @@ class LogisticsEvent(models.Model):
                 }
             )
         for kind, vals_list in by_kind.items():
-            self.env["logistics.exception"]._raise(kind, vals_list)
+            # As superuser: the unmatched reference is Odoo's to set (any user may ingest).
+            self.env["logistics.exception"].sudo()._raise(kind, vals_list)
 
     @staticmethod
     def _raw_event_id(event):

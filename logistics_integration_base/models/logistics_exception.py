@@ -1,9 +1,16 @@
 from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
+from .logistics_access import check_company_member, check_manager
 from .logistics_exception_type import SEVERITIES
+
+# Set by Odoo only: whether it closed the exception itself, and the reference whose arrival
+# processes the exception's message again (a reference written by hand would send that message
+# to whichever shipment has it).
+FLOW_FIELDS = {"auto_resolved", "unmatched_reference"}
 
 
 class LogisticsException(models.Model):
@@ -13,6 +20,7 @@ class LogisticsException(models.Model):
     _inherit = ["mail.thread", "mail.activity.mixin"]
     _description = "Logistics Exception"
     _order = "priority_rank desc, id desc"
+    _check_company_auto = True
 
     name = fields.Char(required=True, tracking=True)
     type_id = fields.Many2one("logistics.exception.type", required=True, index=True, tracking=True)
@@ -35,11 +43,19 @@ class LogisticsException(models.Model):
         index=True,
     )
     is_closed = fields.Boolean(related="stage_id.is_closed", store=True, index=True)
-    user_id = fields.Many2one("res.users", string="Assignee", tracking=True, index=True)
+    user_id = fields.Many2one(
+        "res.users", string="Assignee", tracking=True, index=True, check_company=True
+    )
     deadline = fields.Datetime(compute="_compute_from_type", store=True, readonly=False)
-    shipment_id = fields.Many2one("logistics.shipment", index=True, ondelete="cascade")
-    backend_id = fields.Many2one("logistics.backend", index=True, ondelete="set null")
-    message_id = fields.Many2one("logistics.message", string="Technical Message", index=True)
+    shipment_id = fields.Many2one(
+        "logistics.shipment", index=True, ondelete="cascade", check_company=True
+    )
+    backend_id = fields.Many2one(
+        "logistics.backend", index=True, ondelete="set null", check_company=True
+    )
+    message_id = fields.Many2one(
+        "logistics.message", string="Technical Message", index=True, check_company=True
+    )
     source_event_id = fields.Char(
         string="Partner Event ID", index=True, help="The partner's id of the event concerned."
     )
@@ -53,11 +69,93 @@ class LogisticsException(models.Model):
         "closes.",
     )
     suggested_actions = fields.Text(related="type_id.suggested_actions")
-    resolution_note = fields.Text()
-    auto_resolved = fields.Boolean(readonly=True)
+    resolution_note = fields.Text(
+        help="What was done, and why: required to resolve or dismiss an exception by hand, and "
+        "kept in the audit log."
+    )
+    auto_resolved = fields.Boolean(
+        readonly=True, help="Closed by Odoo: a later event, a replay or a new mapping cleared it."
+    )
     company_id = fields.Many2one(
         "res.company", required=True, default=lambda self: self.env.company, index=True
     )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if not self.env.su:
+            check_company_member(self.env, vals_list)
+            for vals in vals_list:
+                self._check_by_hand(vals)
+                stage = self.env["logistics.exception.stage"].browse(vals.get("stage_id"))
+                if stage.is_closed:
+                    self._check_resolution(vals.get("resolution_note"))
+        exceptions = super().create(vals_list)
+        if not self.env.su:
+            exceptions.filtered("is_closed")._audit_resolution()
+        return exceptions
+
+    def write(self, vals):
+        """Work exceptions (assign, annotate, move between open stages): Logistics Users.
+        Resolve or dismiss one (move it to a closed stage) by hand: Logistics Managers only, with
+        a resolution note, and audited; reopening one is audited too (DESIGN §6). Odoo's own
+        closes (``_close_automatically``) run as superuser and are noted in the chatter.
+
+        :raises AccessError: a User closing an exception, or a write of ``FLOW_FIELDS``
+        :raises UserError: closing without a resolution note
+        """
+        if self.env.su:
+            return super().write(vals)
+        self._check_by_hand(vals)
+        check_company_member(self.env, [vals])
+        if "stage_id" not in vals:
+            return super().write(vals)
+        stage = self.env["logistics.exception.stage"].browse(vals["stage_id"])
+        closing = self.filtered(lambda x: not x.is_closed) if stage.is_closed else self.browse()
+        reopening = self.browse() if stage.is_closed else self.filtered("is_closed")
+        for exception in closing:
+            exception._check_resolution(vals.get("resolution_note", exception.resolution_note))
+        if closing or reopening:
+            vals = dict(vals, auto_resolved=False)
+        result = super().write(vals)
+        closing._audit_resolution()
+        if reopening:
+            self.env["logistics.audit.log"]._record(
+                "reopen", reopening, reason=vals.get("resolution_note")
+            )
+        return result
+
+    def _check_by_hand(self, vals):
+        by_hand = FLOW_FIELDS.intersection(vals)
+        if by_hand:
+            raise AccessError(
+                self.env._(
+                    "%(fields)s of an exception are set by Odoo, not by hand.",
+                    fields=", ".join(sorted(self._fields[name].string for name in by_hand)),
+                )
+            )
+
+    def _check_resolution(self, note):
+        check_manager(self.env, self.env._("resolve or dismiss exceptions"))
+        if not (note or "").strip():
+            raise UserError(
+                self.env._(
+                    "Write what was done in the Resolution tab before resolving or dismissing "
+                    "an exception."
+                )
+            )
+
+    def _audit_resolution(self):
+        for exception in self:
+            self.env["logistics.audit.log"]._record(
+                "resolve",
+                exception,
+                reason=exception.resolution_note,
+                summary=self.env._(
+                    "%(stage)s by hand: %(exception)s",
+                    stage=exception.stage_id.name,
+                    exception=exception.display_name,
+                ),
+            )
 
     @api.depends("type_id")
     def _compute_from_type(self):
@@ -80,11 +178,28 @@ class LogisticsException(models.Model):
 
     @api.model
     def _raise(self, type_code, vals_list):
-        """Create exceptions of one catalogue type (one query for the type, one create)."""
+        """Create exceptions of one catalogue type (one query for the type, one create), in the
+        company of their shipment, else of their backend, unless the values say otherwise."""
         exception_type = self.env["logistics.exception.type"].search(
             [("code", "=", type_code)], limit=1
         )
-        return self.create([dict(vals, type_id=exception_type.id) for vals in vals_list])
+        return self.create(
+            [
+                {
+                    "company_id": self._company_of(vals).id or self.env.company.id,
+                    **vals,
+                    "type_id": exception_type.id,
+                }
+                for vals in vals_list
+            ]
+        )
+
+    @api.model
+    def _company_of(self, vals):
+        """The company of the shipment, else of the backend, that ``vals`` name."""
+        shipment = self.env["logistics.shipment"].sudo().browse(vals.get("shipment_id"))
+        backend = self.env["logistics.backend"].sudo().browse(vals.get("backend_id"))
+        return shipment.company_id or backend.company_id
 
     @api.model
     def _raise_once(self, type_code, vals):
@@ -161,6 +276,8 @@ class LogisticsException(models.Model):
         say so in their chatter (``chatter``, or the note itself): DESIGN §2, an exception that
         resolves itself is noted in the chatter."""
         done = self.env["logistics.exception.stage"].search([("is_closed", "=", True)], limit=1)
-        self.write({"stage_id": done.id, "auto_resolved": True, "resolution_note": note})
+        # As superuser: closing is a Manager's right when done by hand, but any user's events
+        # may clear an exception (ingest over RPC runs as the caller).
+        self.sudo().write({"stage_id": done.id, "auto_resolved": True, "resolution_note": note})
         for exception in self:
             exception.message_post(body=chatter or note)

@@ -15,7 +15,7 @@ from odoo.tools import SQL
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from .json_text import storable_problem
-from .logistics_access import check_manager
+from .logistics_access import check_company_member, check_manager
 from .logistics_error_rule import ERROR_CLASSES
 
 _logger = logging.getLogger(__name__)
@@ -155,8 +155,10 @@ class LogisticsMessage(models.Model):
         actions that call it: replay, discard, delivery, processing), never by a plain write
         over RPC, which would skip both.
 
-        :raises AccessError: a write of ``state`` from anywhere else
+        :raises AccessError: a write of ``state`` from anywhere else, or a move into a company
+            the user doesn't belong to
         """
+        check_company_member(self.env, [vals])
         if "state" in vals and self.env.context.get("logistics_state_change") is not STATE_CHANGE:
             raise AccessError(
                 self.env._(

@@ -3,6 +3,7 @@ import secrets
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
 
+from .logistics_access import check_company_member
 from .logistics_ownership_rule import OWNER_KINDS
 
 # Set by the flow only (ingest, reactions, the label purchase): see ``write``.
@@ -30,6 +31,8 @@ class LogisticsShipment(models.Model):
     _inherit = ["mail.thread", "mail.activity.mixin"]
     _description = "Logistics Shipment"
     _order = "id desc"
+    # The transfer, order, warehouse and backends of a shipment are of its company.
+    _check_company_auto = True
 
     name = fields.Char(
         string="Reference", required=True, readonly=True, copy=False, default="New", index=True
@@ -48,16 +51,22 @@ class LogisticsShipment(models.Model):
         [("outgoing", "Outgoing"), ("return", "Return")], required=True, default="outgoing"
     )
     picking_id = fields.Many2one(
-        "stock.picking", string="Transfer", readonly=True, ondelete="set null"
+        "stock.picking", string="Transfer", readonly=True, ondelete="set null", check_company=True
     )
-    sale_id = fields.Many2one("sale.order", string="Sale Order", readonly=True, index=True)
-    partner_id = fields.Many2one("res.partner", string="Customer", index=True)
-    warehouse_id = fields.Many2one("stock.warehouse", index=True)
+    sale_id = fields.Many2one(
+        "sale.order", string="Sale Order", readonly=True, index=True, check_company=True
+    )
+    partner_id = fields.Many2one("res.partner", string="Customer", index=True, check_company=True)
+    warehouse_id = fields.Many2one("stock.warehouse", index=True, check_company=True)
     wms_backend_id = fields.Many2one(
-        "logistics.backend", string="WMS Backend", domain=[("kind", "=", "wms")], index=True
+        "logistics.backend",
+        string="WMS Backend",
+        domain=[("kind", "=", "wms")],
+        index=True,
+        check_company=True,
     )
     carrier_backend_id = fields.Many2one(
-        "logistics.backend", domain=[("kind", "=", "carrier")], index=True
+        "logistics.backend", domain=[("kind", "=", "carrier")], index=True, check_company=True
     )
     tracking_number = fields.Char(index=True, tracking=True, readonly=True)
     # The status columns are deliberately not indexed: every milestone updates them, and an
@@ -123,6 +132,7 @@ class LogisticsShipment(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        check_company_member(self.env, vals_list)
         for vals in vals_list:
             if vals.get("name", "New") == "New":
                 vals["name"] = self.env["ir.sequence"].next_by_code("logistics.shipment") or "New"
@@ -134,8 +144,14 @@ class LogisticsShipment(models.Model):
         never by a person's or an RPC client's write: a tracking number typed in would also
         replay other shipments' pending events to this one.
 
-        :raises AccessError: a write of one of ``FLOW_FIELDS`` outside the flow (not sudo)
+        A shipment moves only to a company the user belongs to, and only with its transfer,
+        order, warehouse and backends (``check_company``).
+
+        :raises AccessError: a write of one of ``FLOW_FIELDS`` outside the flow (not sudo), or
+            into a company the user doesn't belong to
+        :raises UserError: a company inconsistency (Odoo's ``_check_company``)
         """
+        check_company_member(self.env, [vals])
         by_hand = FLOW_FIELDS.intersection(vals)
         if by_hand and not self.env.su:
             raise AccessError(

@@ -9,6 +9,7 @@ from . import (
     test_rpc,
     test_secrets,
     test_security,
+    test_security_rpc,
     test_shipment,
     test_status_rule,
     test_webhook,

@@ -1,4 +1,7 @@
-from odoo import Command
+import json
+from datetime import timedelta
+
+from odoo import Command, fields
 from odoo.tests import TransactionCase, new_test_user
 
 from odoo.addons.queue_job.job import Job
@@ -6,6 +9,29 @@ from odoo.addons.queue_job.job import Job
 GROUP_USER = "logistics_integration_base.group_logistics_user"
 GROUP_MANAGER = "logistics_integration_base.group_logistics_manager"
 GROUP_AUDITOR = "logistics_integration_base.group_logistics_auditor"
+
+
+def api_key(user, name="test script", hours=1):
+    """A new API key of ``user`` (Odoo's ``res.users.apikeys``), valid for ``hours``."""
+    return (
+        user.with_user(user)
+        .env["res.users.apikeys"]
+        ._generate(None, name, fields.Datetime.now() + timedelta(hours=hours))
+    )
+
+
+def json2(case, key, model, method, params):
+    """POST /json/2/<model>/<method> with ``params`` (the method's named arguments) and the
+    bearer ``key``, as an external client does (Odoo 19's JSON-2 API), from an HttpCase."""
+    return case.url_open(
+        f"/json/2/{model}/{method}",
+        data=json.dumps(params),
+        headers={
+            "Authorization": f"bearer {key}",
+            "Content-Type": "application/json",
+            "X-Odoo-Database": case.env.cr.dbname,
+        },
+    )
 
 
 def run_pending_inbound_jobs(env):

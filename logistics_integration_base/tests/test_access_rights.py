@@ -2,14 +2,11 @@
 suite does check the group themselves; attempts stay in their company; events come only through
 ingest_events; secrets can't be searched."""
 
-import json
-from datetime import timedelta
-
 from odoo import fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, new_test_user, tagged
 
-from .common import GROUP_AUDITOR, GROUP_MANAGER, GROUP_USER, LogisticsCase
+from .common import GROUP_AUDITOR, GROUP_MANAGER, GROUP_USER, LogisticsCase, api_key, json2
 
 
 class TestManagerOnlyMethods(LogisticsCase):
@@ -150,19 +147,12 @@ class TestManagerOnlyOverJson2(HttpCase):
             "json2_auditor",
             groups=f"base.group_user,{GROUP_AUDITOR}",
         )
-        key = (
-            auditor.with_user(auditor)
-            .env["res.users.apikeys"]
-            ._generate(None, "audit script", fields.Datetime.now() + timedelta(hours=1))
-        )
-        response = self.url_open(
-            "/json/2/logistics.backend/action_pause",
-            data=json.dumps({"ids": backend.ids}),
-            headers={
-                "Authorization": f"bearer {key}",
-                "Content-Type": "application/json",
-                "X-Odoo-Database": self.env.cr.dbname,
-            },
+        response = json2(
+            self,
+            api_key(auditor, "audit script"),
+            "logistics.backend",
+            "action_pause",
+            {"ids": backend.ids},
         )
         self.assertEqual(response.status_code, 403, response.text)
         self.assertIn("Only Logistics Managers can pause a backend.", response.text)

@@ -5,7 +5,7 @@ from datetime import timedelta
 from odoo import fields
 from odoo.tests import HttpCase, new_test_user, tagged
 
-from .common import GROUP_MANAGER, GROUP_USER
+from .common import GROUP_MANAGER, GROUP_USER, api_key, json2
 
 # What partners send: EasyPost trackers are full of nulls, at the top and deep down, and
 # millisecond timestamps are past XML-RPC's 32-bit <int>.
@@ -78,17 +78,8 @@ class TestExternalClients(HttpCase):
         )
         # API keys as a person makes them (Preferences > Account Security > New API Key): with
         # the user's own rights, for at most a day unless a group allows longer.
-        expiration = fields.Datetime.now() + timedelta(hours=12)
-        cls.integration_key = (
-            cls.integration.with_user(cls.integration)
-            .env["res.users.apikeys"]
-            ._generate(None, "ERP integration", expiration)
-        )
-        cls.manager_key = (
-            cls.manager.with_user(cls.manager)
-            .env["res.users.apikeys"]
-            ._generate(None, "Replay script", expiration)
-        )
+        cls.integration_key = api_key(cls.integration, "ERP integration", hours=12)
+        cls.manager_key = api_key(cls.manager, "Replay script", hours=12)
 
     def assertXmlRpcSafe(self, value):
         """The value travels in core XML-RPC (no None, no int past 32 bits): the standard
@@ -96,16 +87,7 @@ class TestExternalClients(HttpCase):
         xmlrpc.client.dumps((value,), methodresponse=True)
 
     def json2(self, key, model, method, body):
-        """POST /json/2/<model>/<method> as an external client does (Odoo 19's JSON-2 API)."""
-        return self.url_open(
-            f"/json/2/{model}/{method}",
-            data=json.dumps(body),
-            headers={
-                "Authorization": f"bearer {key}",
-                "Content-Type": "application/json",
-                "X-Odoo-Database": self.env.cr.dbname,
-            },
-        )
+        return json2(self, key, model, method, body)
 
     def test_ingest_events_over_xmlrpc(self):
         uid = self.xmlrpc_common.authenticate(
@@ -357,11 +339,7 @@ class TestExternalClients(HttpCase):
     def test_json2_refusals(self):
         """A refused call is an HTTP error whose JSON body says why; nothing is stored."""
         outsider = new_test_user(self.env, "rpc_outsider", groups="base.group_user")
-        outsider_key = (
-            outsider.with_user(outsider)
-            .env["res.users.apikeys"]
-            ._generate(None, "Not a Logistics User", fields.Datetime.now() + timedelta(hours=1))
-        )
+        outsider_key = api_key(outsider, "Not a Logistics User")
         events = [
             {
                 "type": "delivered",
