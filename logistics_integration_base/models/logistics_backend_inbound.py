@@ -29,6 +29,21 @@ def signature_matches(expected, candidates):
     return matched
 
 
+class InboundNotApplied(UserError):
+    """Raised by a connector's reaction when what a partner reports can't be applied as it is
+    (a confirmation line for a product the order doesn't have, say): the message ends dead,
+    nothing of it applied, with an exception of ``exception_type`` whose description is the
+    error's text, instead of the generic ``processing_failed``.
+
+    :param message: what differs and what to do, for a person
+    :param exception_type: the code of a ``logistics.exception.type``
+    """
+
+    def __init__(self, message, exception_type):
+        super().__init__(message)
+        self.exception_type = exception_type
+
+
 class LogisticsBackend(models.Model):
     """Webhook verification and inbound processing."""
 
@@ -370,15 +385,16 @@ class LogisticsBackend(models.Model):
         )
 
     def _close_applied_replays(self, replays):
-        """Close the ``processing_failed`` exceptions of the poison messages that these
-        replays, now done, replayed: what they reported is applied (noted in their chatter).
-        The exception of a failed job stays open: it stands for all the job's messages."""
+        """Close the exceptions of the poison messages that these replays, now done, replayed
+        (types *Resolved By Replay*, such as ``processing_failed``): what they reported is
+        applied (noted in their chatter). The exception of a failed job stays open: it stands
+        for all the job's messages."""
         exceptions = (
             self.env["logistics.exception"]
             .sudo()
             .search(
                 [
-                    ("type_code", "=", "processing_failed"),
+                    ("type_id.resolved_by_replay", "=", True),
                     ("is_closed", "=", False),
                     ("message_id", "in", replays.replay_of_id.ids),
                     ("message_id.error_class", "=", "business"),
@@ -438,7 +454,7 @@ class LogisticsBackend(models.Model):
         shipment = self._inbound_shipment(message)
         message._set_state("dead", error_class="business", error=text, shipment_id=shipment.id)
         self.env["logistics.exception"].sudo()._raise(
-            "processing_failed",
+            getattr(error, "exception_type", "processing_failed"),
             [
                 {
                     "name": f"{self.code}: message #{message.id} not applied: {text}"[:200],

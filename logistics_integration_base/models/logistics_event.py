@@ -196,27 +196,32 @@ class LogisticsEvent(models.Model):
                 text = str(error) if isinstance(error, UserError) else repr(error)
                 _logger.warning("event #%s from %s not applied: %s", index, backend.code, text)
                 result["rejected"].append({"index": index, "error": f"not applied: {text}"})
-                failed.append((index, event, text))
+                # A connector names what it couldn't apply (``InboundNotApplied``).
+                failed.append(
+                    (index, event, text, getattr(error, "exception_type", "processing_failed"))
+                )
                 continue
             result["accepted"] += one["accepted"]
             result["duplicates"] += one["duplicates"]
             result["rejected"] += [dict(r, index=index) for r in one["rejected"]]
         if not failed:
             return result
-        self.env["logistics.exception"]._raise(
-            "processing_failed",
-            [
-                {
-                    "name": f"{backend.code}: event #{index} not applied: {text}"[:200],
-                    "backend_id": backend.id,
-                    "source_event_id": self._raw_event_id(event),
-                    "description": f"Odoo could not apply the event: {text}\n\n"
-                    + json.dumps(event, default=str, indent=2)[:4000],
-                    "company_id": backend.company_id.id,
-                }
-                for index, event, text in failed
-            ],
-        )
+        for exception_type in dict.fromkeys(failure[3] for failure in failed):
+            self.env["logistics.exception"]._raise(
+                exception_type,
+                [
+                    {
+                        "name": f"{backend.code}: event #{index} not applied: {text}"[:200],
+                        "backend_id": backend.id,
+                        "source_event_id": self._raw_event_id(event),
+                        "description": f"Odoo could not apply the event: {text}\n\n"
+                        + json.dumps(event, default=str, indent=2)[:4000],
+                        "company_id": backend.company_id.id,
+                    }
+                    for index, event, text, type_code in failed
+                    if type_code == exception_type
+                ],
+            )
         return result
 
     @staticmethod

@@ -47,6 +47,10 @@ class LogisticsExceptionType(models.Model):
         help="An open exception of this type on a shipment closes itself when one of these "
         "events arrives for the shipment (noted in its chatter).",
     )
+    resolved_by_replay = fields.Boolean(
+        help="An open exception of this type on an inbound message that was not applied closes "
+        "itself when a replay of that message is applied (noted in its chatter)."
+    )
     active = fields.Boolean(default=True)
 
     _code_uniq = models.Constraint("unique (code)", "An exception type code must be unique.")

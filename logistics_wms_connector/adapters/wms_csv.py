@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 
 ORDER_COLUMNS = ["order_ref", "shipment_ref", "line_id", "sku", "quantity"]
+# The units of an order line (see wms_rest): after the required columns.
+ORDER_UNIT_COLUMNS = ["uom", "quantity_base", "base_uom"]
 CONFIRMATION_COLUMNS = [
     "event_id",
     "event",
@@ -21,21 +23,22 @@ CONFIRMATION_COLUMNS = [
     "quantity_ordered",
     "quantity_done",
 ]
+# Columns a confirmation file may have: the unit of the row's quantities, and the lot or serial
+# number the row shipped (one row per lot; rows of one line_id add up).
+OPTIONAL_CONFIRMATION_COLUMNS = ["uom", "lot"]
 
 
 def order_csv(release):
     """The CSV text of one order release (a wms_rest.release_request document)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, ORDER_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, ORDER_COLUMNS + ORDER_UNIT_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for line in release["lines"]:
         writer.writerow(
             {
                 "order_ref": release["order_ref"],
                 "shipment_ref": release["shipment_ref"],
-                "line_id": line["line_id"],
-                "sku": line["sku"],
-                "quantity": line["quantity"],
+                **{key: line.get(key, "") for key in ORDER_COLUMNS[2:] + ORDER_UNIT_COLUMNS},
             }
         )
     return out.getvalue()
@@ -72,12 +75,15 @@ def confirmations(text):
             },
         )
         if row["line_id"] or row["sku"]:
-            document["lines"].append(
-                {
-                    "line_id": row["line_id"],
-                    "sku": row["sku"],
-                    "quantity_ordered": float(row["quantity_ordered"] or 0),
-                    "quantity_done": float(row["quantity_done"] or 0),
-                }
-            )
+            line = {
+                "line_id": row["line_id"],
+                "sku": row["sku"],
+                "quantity_ordered": float(row["quantity_ordered"] or 0),
+                "quantity_done": float(row["quantity_done"] or 0),
+            }
+            if row.get("uom"):
+                line["uom"] = row["uom"]
+            if row.get("lot"):
+                line["lots"] = [{"lot": row["lot"], "quantity": line["quantity_done"]}]
+            document["lines"].append(line)
     return list(documents.values())

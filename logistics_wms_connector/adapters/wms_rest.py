@@ -1,7 +1,17 @@
 """The WMS / 3PL REST protocol: order releases out, signed pick / pack / ship callbacks in.
 
 Pure translation between the partner's documents and canonical ones; no ORM access.
+
+Units: a release line states its unit (``uom``, Odoo's unit name, e.g. "Dozens") and, for a WMS
+that counts pieces, the quantity in the unit that one is counted from (``quantity_base``,
+``base_uom``: 24 "Units" for 2 "Dozens"). A confirmation line may state the unit its quantities
+are in (``uom``); without one, they are in the release line's unit.
+
+Lots and serial numbers: a confirmation line lists what it shipped of each as
+``lots: [{"lot": "<lot or serial number>", "quantity": <in the line's unit>}]``.
 """
+
+import math
 
 ORDERS_PATH = "/api/orders"
 STOCK_PATH = "/api/stock"
@@ -16,14 +26,22 @@ EVENT_TYPES = {
 }
 
 
+# The answer of a WMS asked to cancel an order it has already shipped (409 Conflict).
+ALREADY_SHIPPED_STATUS = 409
+
+
 def cancel_path(order_ref):
     return f"{ORDERS_PATH}/{order_ref}/cancel"
+
+
+RELEASE_LINE_FIELDS = ("uom", "quantity_base", "base_uom")
 
 
 def release_request(order_ref, shipment_ref, warehouse, ship_to, lines):
     """The body of an order release.
 
-    :param lines: dicts with line_id, sku, quantity
+    :param lines: dicts with line_id, sku, quantity, and optionally uom, quantity_base and
+        base_uom (see the module's docstring)
     """
     return {
         "order_ref": order_ref,
@@ -31,7 +49,12 @@ def release_request(order_ref, shipment_ref, warehouse, ship_to, lines):
         "warehouse": warehouse,
         "ship_to": {key: value for key, value in ship_to.items() if value},
         "lines": [
-            {"line_id": str(line["line_id"]), "sku": line["sku"], "quantity": line["quantity"]}
+            {
+                "line_id": str(line["line_id"]),
+                "sku": line["sku"],
+                "quantity": line["quantity"],
+                **{key: line[key] for key in RELEASE_LINE_FIELDS if line.get(key) is not None},
+            }
             for line in lines
         ],
     }
@@ -60,18 +83,54 @@ def canonical_event(native):
         "shipment_ref": native.get("shipment_ref") or native["order_ref"],
         "payload": {
             "order_ref": native["order_ref"],
-            "lines": [
-                {
-                    "line_id": str(line.get("line_id") or ""),
-                    "sku": line.get("sku"),
-                    "quantity_ordered": float(line.get("quantity_ordered") or 0),
-                    "quantity_done": float(line.get("quantity_done") or 0),
-                }
-                for line in lines
-            ],
+            "lines": [canonical_line(line) for line in lines],
             "packages": native.get("packages") or [],
         },
     }
+
+
+def canonical_line(line):
+    """One canonical confirmation line: line_id, sku, quantity_ordered, quantity_done, and the
+    unit (``uom``) and ``lots`` when the partner states them.
+
+    Raises ValueError with the reason when the line is not one.
+    """
+    if not isinstance(line, dict):
+        raise ValueError(f"a confirmation line must be an object: {line!r}")
+    canonical = {
+        "line_id": str(line.get("line_id") or ""),
+        "sku": line.get("sku"),
+        "quantity_ordered": _quantity(line, "quantity_ordered"),
+        "quantity_done": _quantity(line, "quantity_done"),
+    }
+    if line.get("uom"):
+        canonical["uom"] = str(line["uom"])
+    lots = line.get("lots") or []
+    if not isinstance(lots, list):
+        raise ValueError(f"'lots' must be a list: {lots!r}")
+    if lots:
+        canonical["lots"] = []
+        for lot in lots:
+            if not isinstance(lot, dict) or not lot.get("lot"):
+                raise ValueError(f"a lot must be an object with its 'lot' number: {lot!r}")
+            canonical["lots"].append(
+                {"lot": str(lot["lot"]), "quantity": _quantity(lot, "quantity")}
+            )
+    return canonical
+
+
+def _quantity(document, key):
+    """A non-negative finite number from ``document[key]`` (absent or null: 0)."""
+    value = document.get(key)
+    if value is None or value == "":
+        return 0.0
+    try:
+        quantity = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} {value!r} is not a number") from None
+    if isinstance(value, bool) or not math.isfinite(quantity) or quantity < 0:
+        raise ValueError(f"{key} {value!r} is not a quantity")
+    return quantity
 
 
 def canonical_events(document):

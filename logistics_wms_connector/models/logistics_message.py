@@ -29,6 +29,38 @@ class LogisticsMessage(models.Model):
             ],
         )
 
+    def _raise_dead_letter_alert(self):
+        # A cancel the WMS refuses because the order has shipped has its own exception
+        # (``_on_dead_order_cancel``), not the generic "refused by the partner" one.
+        shipped = self.filtered(lambda m: m._logistics_cancel_refused_as_shipped())
+        return super(LogisticsMessage, self - shipped)._raise_dead_letter_alert()
+
+    def _logistics_cancel_refused_as_shipped(self):
+        return (
+            self.operation == "order_cancel"
+            and self.http_status == wms_rest.ALREADY_SHIPPED_STATUS
+            and self.backend_id.kind == "wms"
+        )
+
+    def _on_dead_order_cancel(self, response):
+        """The WMS refused to cancel an order cancelled in Odoo because it has shipped: the
+        goods are on their way to a customer whose order Odoo cancelled."""
+        if not self._logistics_cancel_refused_as_shipped() or not self.shipment_id.picking_id:
+            return
+        picking = self.shipment_id.picking_id
+        picking._logistics_shipped_after_cancel(
+            self.shipment_id,
+            self.backend_id,
+            self.env._(
+                "The WMS refused to cancel %(ref)s, cancelled in Odoo: HTTP %(status)s, %(answer)s",
+                ref=picking.name,
+                status=self.http_status,
+                answer=(isinstance(response, dict) and response.get("message"))
+                or self.response_body
+                or "-",
+            ),
+        )
+
     def _on_delivered_stock_snapshot(self, response):
         """Compare the WMS's stock with Odoo's: the WMS owns quantities, but a difference is
         raised for a person, never overwritten silently."""

@@ -1,6 +1,11 @@
 import logging
 
 from odoo import models
+from odoo.exceptions import UserError
+
+from odoo.addons.logistics_integration_base.models.logistics_backend_inbound import (
+    InboundNotApplied,
+)
 
 from ..adapters import wms_rest
 
@@ -58,8 +63,13 @@ class StockPicking(models.Model):
             lines=[
                 {
                     "line_id": move.id,
-                    "sku": move.product_id.default_code or f"ODOO-{move.product_id.id}",
+                    "sku": move._logistics_sku(),
                     "quantity": move.product_uom_qty,
+                    "uom": move.product_uom.name,
+                    "quantity_base": move.product_uom._compute_quantity(
+                        move.product_uom_qty, move._logistics_reference_unit(), False
+                    ),
+                    "base_uom": move._logistics_reference_unit().name,
                 }
                 for move in self.move_ids
                 if move.state not in ("cancel", "done")
@@ -77,45 +87,128 @@ class StockPicking(models.Model):
         return result
 
     def _logistics_apply_shipped(self, lines, event):
-        """Apply the WMS's shipped quantities and validate the transfer; what was not shipped
-        stays on a backorder, and a mismatch with the order is raised for a person."""
+        """Apply what the WMS shipped (it owns execution, DESIGN §2) and validate the transfer;
+        what was not shipped stays on a backorder. Every difference with the order is named
+        for a person, never dropped or "corrected" without a word:
+
+        - shipped less than ordered: applied, ``partial_shipment_mismatch``;
+        - more than ordered, or other lots than Odoo reserved: applied (the goods left),
+          ``wms_confirmation_difference``;
+        - what can't be applied as reported (a line the order doesn't have, another product's
+          SKU, an unknown unit, a quantity whose unit is ambiguous, a tracked product without
+          its lot, a lot Odoo can't use): nothing is applied, the transfer keeps its
+          reservation, and the message ends dead with a ``wms_confirmation_unapplied``
+          exception listing each line and why, to replay once the cause is fixed;
+        - shipped while the transfer is cancelled in Odoo: ``shipped_after_cancel``.
+
+        :param lines: canonical confirmation lines (``wms_rest.canonical_line``)
+        :raises InboundNotApplied: the confirmation can't be applied as reported
+        """
         self.ensure_one()
-        if self.state in ("done", "cancel"):
-            _logger.info(
-                "shipped confirmation for %s ignored: transfer is %s", self.name, self.state
+        if self.state == "cancel":
+            self._logistics_shipped_after_cancel(
+                event.shipment_id,
+                event.backend_id,
+                self.env._(
+                    "The WMS reported %(ref)s shipped at %(at)s (event %(event)s), after the "
+                    "order was cancelled in Odoo:\n%(lines)s",
+                    ref=self.name,
+                    at=event.occurred_at,
+                    event=event.source_event_id,
+                    lines="\n".join(
+                        f"{line.get('sku')}: {line.get('quantity_done', 0):g}" for line in lines
+                    ),
+                ),
             )
             return
-        done = {line["line_id"]: line["quantity_done"] for line in lines}
+        if self.state == "done":
+            _logger.info("shipped confirmation for %s ignored: transfer is done", self.name)
+            return
+        moves = self.move_ids.filtered(lambda m: m.state not in ("done", "cancel"))
+        shipped, problems, differences = moves._logistics_reconcile(lines)
+        if problems:
+            raise InboundNotApplied(
+                self.env._(
+                    "The WMS's shipped confirmation for %(ref)s was not applied (the transfer "
+                    "keeps its reservation): %(problems)s",
+                    ref=self.name,
+                    problems="; ".join(problems),
+                ),
+                "wms_confirmation_unapplied",
+            )
         short = []
-        for move in self.move_ids.filtered(lambda m: m.state not in ("done", "cancel")):
-            quantity = done.get(str(move.id), 0.0)
-            if quantity < move.product_uom_qty:
+        for move in moves:
+            quantity, lots = shipped.get(move, (0.0, []))
+            if move.product_uom.compare(quantity, move.product_uom_qty) < 0:
                 short.append(
-                    f"{move.product_id.display_name}: ordered {move.product_uom_qty:g}, "
-                    f"shipped {quantity:g}"
+                    f"{move.product_id.display_name}: ordered {move.product_uom_qty:g} "
+                    f"{move.product_uom.name}, shipped {quantity:g}"
                 )
-            move.quantity = quantity
-            move.picked = True
-        picking = self.with_context(skip_backorder=True, skip_sms=True)
-        if any(move.quantity for move in self.move_ids):
-            picking.button_validate()
+            move._logistics_set_shipped(quantity, lots)
+        if any(move.quantity for move in moves):
+            try:
+                with self.env.cr.savepoint():
+                    self.with_context(skip_backorder=True, skip_sms=True).button_validate()
+            except UserError as error:
+                raise InboundNotApplied(
+                    self.env._(
+                        "The WMS's shipped confirmation for %(ref)s was not applied: Odoo "
+                        "refused to validate the transfer with what the WMS shipped: %(error)s",
+                        ref=self.name,
+                        error=error.args[0] if error.args else error,
+                    ),
+                    "wms_confirmation_unapplied",
+                ) from error
+        shipment = event.shipment_id
+        raised = []
         if short:
-            shipment = event.shipment_id
+            raised.append(
+                (
+                    "partial_shipment_mismatch",
+                    self.env._("%(ref)s shipped partially", ref=self.name),
+                    self.env._(
+                        "The WMS shipped less than ordered; the rest is on backorder "
+                        "%(backorder)s.\n%(lines)s",
+                        backorder=", ".join(self.backorder_ids.mapped("name")) or "-",
+                        lines="\n".join(short),
+                    ),
+                )
+            )
+        if differences:
+            raised.append(
+                (
+                    "wms_confirmation_difference",
+                    self.env._("%(ref)s shipped differently than ordered", ref=self.name),
+                    self.env._(
+                        "Applied as the WMS reported it (the WMS owns what leaves the "
+                        "warehouse):\n%(lines)s",
+                        lines="\n".join(differences),
+                    ),
+                )
+            )
+        for type_code, name, description in raised:
             self.env["logistics.exception"].sudo()._raise(
-                "partial_shipment_mismatch",
+                type_code,
                 [
                     {
-                        "name": self.env._("%(ref)s shipped partially", ref=self.name),
+                        "name": name,
                         "shipment_id": shipment.id,
                         "backend_id": event.backend_id.id,
                         "source_event_id": event.source_event_id,
-                        "description": self.env._(
-                            "The WMS shipped less than ordered; the rest is on backorder "
-                            "%(backorder)s.\n%(lines)s",
-                            backorder=", ".join(self.backorder_ids.mapped("name")) or "-",
-                            lines="\n".join(short),
-                        ),
-                        "company_id": shipment.company_id.id,
+                        "description": description,
                     }
                 ],
             )
+
+    def _logistics_shipped_after_cancel(self, shipment, backend, description):
+        """Goods left the warehouse for an order cancelled in Odoo: one exception per shipment
+        for a person (the transfer stays cancelled; nothing is delivered in Odoo)."""
+        self.env["logistics.exception"].sudo()._raise_once(
+            "shipped_after_cancel",
+            {
+                "name": self.env._("%(ref)s shipped after it was cancelled", ref=self.name),
+                "shipment_id": shipment.id,
+                "backend_id": backend.id,
+                "description": description,
+            },
+        )

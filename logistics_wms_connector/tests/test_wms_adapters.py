@@ -65,9 +65,9 @@ class TestWmsAdapters(BaseCase):
         self.assertEqual(
             text.splitlines(),
             [
-                "order_ref,shipment_ref,line_id,sku,quantity",
-                "WH/OUT/1,SHP/1,5,A,2.0",
-                "WH/OUT/1,SHP/1,6,B,1.0",
+                "order_ref,shipment_ref,line_id,sku,quantity,uom,quantity_base,base_uom",
+                "WH/OUT/1,SHP/1,5,A,2.0,,,",
+                "WH/OUT/1,SHP/1,6,B,1.0,,,",
             ],
         )
         confirmation = (
@@ -85,3 +85,49 @@ class TestWmsAdapters(BaseCase):
         self.assertEqual([e["type"] for e in events], ["shipped", "wms_acknowledged"])
         with self.assertRaisesRegex(ValueError, "without column"):
             wms_csv.confirmations("event_id,event\n1,order.shipped\n")
+
+    def test_confirmation_lines_carry_their_unit_and_lots(self):
+        line = wms_rest.canonical_line(
+            {
+                "line_id": 17,
+                "sku": "FURN_1",
+                "quantity_done": "24",
+                "uom": "Units",
+                "lots": [{"lot": "B-1", "quantity": 20}, {"lot": "B-2", "quantity": 4}],
+            }
+        )
+        self.assertEqual(
+            line,
+            {
+                "line_id": "17",
+                "sku": "FURN_1",
+                "quantity_ordered": 0.0,
+                "quantity_done": 24.0,
+                "uom": "Units",
+                "lots": [{"lot": "B-1", "quantity": 20.0}, {"lot": "B-2", "quantity": 4.0}],
+            },
+        )
+        for bad, reason in (
+            ({"quantity_done": -5}, "not a quantity"),
+            ({"quantity_done": [3]}, "not a number"),
+            ({"quantity_done": True}, "not a quantity"),
+            ({"lots": "B-1"}, "'lots' must be a list"),
+            ({"lots": [{"quantity": 1}]}, "its 'lot' number"),
+        ):
+            with self.subTest(bad), self.assertRaisesRegex(ValueError, reason):
+                wms_rest.canonical_line({"line_id": "1", "sku": "A", **bad})
+        # In a confirmation file: the optional uom and lot columns, one row per lot.
+        documents = wms_csv.confirmations(
+            "event_id,event,order_ref,shipment_ref,occurred_at,line_id,sku,quantity_ordered,"
+            "quantity_done,uom,lot\n"
+            "e1,order.shipped,WH/OUT/1,SHP/1,2026-11-22T10:00:00+00:00,5,A,2,1,Dozens,L-1\n"
+            "e1,order.shipped,WH/OUT/1,SHP/1,2026-11-22T10:00:00+00:00,5,A,2,1,Dozens,L-2\n"
+        )
+        (event,) = wms_rest.canonical_events(documents)
+        self.assertEqual(
+            [(line["uom"], line["lots"]) for line in event["payload"]["lines"]],
+            [
+                ("Dozens", [{"lot": "L-1", "quantity": 1.0}]),
+                ("Dozens", [{"lot": "L-2", "quantity": 1.0}]),
+            ],
+        )

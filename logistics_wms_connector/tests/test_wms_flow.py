@@ -98,7 +98,16 @@ class TestWmsFlow(LoopbackPartnerMixin, LogisticsCase):
         self.assertEqual(document["shipment_ref"], shipment.name)
         self.assertEqual(
             document["lines"],
-            [{"line_id": str(picking.move_ids.id), "sku": "WIDGET-1", "quantity": 3.0}],
+            [
+                {
+                    "line_id": str(picking.move_ids.id),
+                    "sku": "WIDGET-1",
+                    "quantity": 3.0,
+                    "uom": "Units",
+                    "quantity_base": 3.0,
+                    "base_uom": "Units",
+                }
+            ],
         )
         self.assertEqual(shipment.status_code, "order_released")
         self.assertEqual(shipment.status_owner, "odoo")
@@ -150,7 +159,7 @@ class TestWmsFlow(LoopbackPartnerMixin, LogisticsCase):
         self.assertEqual(picking.backorder_ids.move_ids.product_uom_qty, 1)
         exception = shipment.exception_ids
         self.assertEqual(exception.type_code, "partial_shipment_mismatch")
-        self.assertIn("ordered 3, shipped 2", exception.description)
+        self.assertIn("ordered 3 Units, shipped 2", exception.description)
         self.assertIn(picking.backorder_ids.name, exception.description)
         # The backorder is a shipment of its own, released when ready.
         self.assertTrue(picking.backorder_ids.logistics_shipment_ids)

@@ -92,9 +92,17 @@ class TestWmsInboundIsolation(LogisticsCase):
             trap.perform_enqueued_jobs()
         return jobs
 
+    def refusal(self):
+        """Why the confirmation of the lot-tracked product (no lot reported) is not applied."""
+        return (
+            f"The WMS's shipped confirmation for {self.pickings[1].name} was not applied (the "
+            f"transfer keeps its reservation): {self.lotted.display_name}: tracked by lot or "
+            "serial number, shipped without one"
+        )
+
     def assert_poison_isolated(self, messages):
         first, refused, third = messages
-        refusal = f"You need to supply a Lot/Serial number for products {self.lotted.display_name}."
+        refusal = self.refusal()
         # The other two are applied: events stored, transfers validated.
         self.assertEqual((first.state, third.state), ("done", "done"))
         for picking in (self.pickings[0], self.pickings[2]):
@@ -112,9 +120,11 @@ class TestWmsInboundIsolation(LogisticsCase):
         exception = self.env["logistics.exception"].search([("message_id", "=", refused.id)])
         self.assertEqual(
             (len(exception), exception.type_code, exception.shipment_id, exception.backend_id),
-            (1, "processing_failed", shipment, self.wms),
+            (1, "wms_confirmation_unapplied", shipment, self.wms),
         )
-        self.assertEqual(exception.name, f"t_wms: message #{refused.id} not applied: {refusal}")
+        self.assertEqual(
+            exception.name, f"t_wms: message #{refused.id} not applied: {refusal}"[:200]
+        )
         self.assertEqual(exception.source_event_id, "ship-1")
         self.assertFalse(
             self.env["logistics.exception"].search([("message_id", "in", (first | third).ids)])
@@ -175,7 +185,7 @@ class TestWmsInboundIsolation(LogisticsCase):
         for event in events:
             event["event_id"] = f"rpc-{event['event_id']}"
         result = self.env["logistics.event"].with_user(self.user).ingest_events("t_wms", events)
-        refusal = f"You need to supply a Lot/Serial number for products {self.lotted.display_name}."
+        refusal = self.refusal()
         self.assertEqual(
             result,
             {
@@ -186,6 +196,9 @@ class TestWmsInboundIsolation(LogisticsCase):
         )
         self.assertEqual([p.state for p in self.pickings], ["done", "assigned", "done"])
         exception = self.env["logistics.exception"].search(
-            [("type_code", "=", "processing_failed"), ("source_event_id", "=", "rpc-ship-1")]
+            [
+                ("type_code", "=", "wms_confirmation_unapplied"),
+                ("source_event_id", "=", "rpc-ship-1"),
+            ]
         )
-        self.assertEqual(exception.name, f"t_wms: event #1 not applied: {refusal}")
+        self.assertEqual(exception.name, f"t_wms: event #1 not applied: {refusal}"[:200])

@@ -75,6 +75,10 @@ PACKAGE_EVENTS = frozenset({"order.packed", "order.shipped"})
 NOTHING_DONE_EVENTS = frozenset({"order.acknowledged", CANCELLED})
 
 ORDER_COLUMNS = ("order_ref", "shipment_ref", "line_id", "sku", "quantity")
+# A release line's units (Odoo's unit name, the quantity in the product's base unit and that
+# unit's name): optional, in JSON and in order files.
+UNIT_FIELDS = ("uom", "quantity_base", "base_uom")
+COUNT_UNITS = ("release", "base", "base_unstated")
 CONFIRMATION_COLUMNS = (
     "event_id",
     "event",
@@ -86,6 +90,7 @@ CONFIRMATION_COLUMNS = (
     "quantity_ordered",
     "quantity_done",
 )
+OPTIONAL_CONFIRMATION_COLUMNS = ("uom", "lot")
 CONFIRMATION_NAME = re.compile(r"^confirmations-(\d+)\.csv")
 POLL_SECONDS = 0.5
 
@@ -167,7 +172,12 @@ def order_file_releases(text, warehouse):
             },
         )
         release["lines"].append(
-            {"line_id": row["line_id"], "sku": row["sku"], "quantity": quantity}
+            {
+                "line_id": row["line_id"],
+                "sku": row["sku"],
+                "quantity": quantity,
+                **{key: row[key] for key in UNIT_FIELDS if row.get(key)},
+            }
         )
     if not releases:
         raise ValueError("no order line in the file")
@@ -177,11 +187,18 @@ def order_file_releases(text, warehouse):
 def confirmation_csv(document):
     """A callback document as an inbound confirmation file: one row per line."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, CONFIRMATION_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(
+        out, CONFIRMATION_COLUMNS + OPTIONAL_CONFIRMATION_COLUMNS, lineterminator="\n"
+    )
     writer.writeheader()
     head = {key: document[key] for key in CONFIRMATION_COLUMNS[:5]}
     for line in document["lines"]:
-        writer.writerow({**head, **line})
+        row = {**head, **{key: value for key, value in line.items() if key != "lots"}}
+        # One row per lot shipped: rows of one line_id add up.
+        for lot in line.get("lots") or [None]:
+            if lot is not None:
+                row = dict(row, lot=lot["lot"], quantity_done=lot["quantity"])
+            writer.writerow(row)
     return out.getvalue()
 
 
@@ -245,6 +262,14 @@ class WmsSandbox(Sandbox):
         self.warehouse = warehouse
         self.short = {}
         self.short_ratio = 0.0
+        # Confirmations that differ from the order (see configure).
+        self.over_ship = {}
+        self.ship_sku = {}
+        self.omit_skus = []
+        self.extra_lines = []
+        self.lots = {}
+        self.count_units = "release"
+        self.ship_after_cancel = False
         self._orders = {}
         self._stock = {}
         self._files = {"processed": [], "rejected": []}
@@ -339,6 +364,12 @@ class WmsSandbox(Sandbox):
         if order.status != "cancelled":
             order.status = STATUS_AFTER[CANCELLED]
             self._notify(order, CANCELLED)
+            if self.ship_after_cancel:
+                # The cancel came too late for the dock: the parcel leaves anyway.
+                for line in order.lines:
+                    line["quantity_done"] = line["quantity_done"] or self._picked_quantity(line)
+                order.status = STATUS_AFTER["order.shipped"]
+                self._notify(order, "order.shipped")
         return json_response(
             200, {"id": order.id, "order_ref": order.order_ref, "status": order.status}
         )
@@ -367,6 +398,7 @@ class WmsSandbox(Sandbox):
                     "sku": line["sku"],
                     "quantity_ordered": float(line["quantity"]),
                     "quantity_done": 0.0,
+                    **{key: line[key] for key in UNIT_FIELDS if line.get(key) not in (None, "")},
                 }
                 for number, line in enumerate(document["lines"], start=1)
             ],
@@ -417,6 +449,8 @@ class WmsSandbox(Sandbox):
                 missing = math.ceil(missing - 1e-9)
         else:
             missing = 0.0
+        if line["sku"] in self.over_ship:
+            return ordered + self.over_ship[line["sku"]]
         return float(min(ordered, max(0.0, ordered - missing)))
 
     def _package(self, order):
@@ -437,15 +471,7 @@ class WmsSandbox(Sandbox):
             "order_ref": order.order_ref,
             "shipment_ref": order.shipment_ref,
             "occurred_at": wms_time(order.clock.next()),
-            "lines": [
-                {
-                    "line_id": line["line_id"],
-                    "sku": line["sku"],
-                    "quantity_ordered": line["quantity_ordered"],
-                    "quantity_done": 0.0 if event in NOTHING_DONE_EVENTS else line["quantity_done"],
-                }
-                for line in order.lines
-            ],
+            "lines": self._reported_lines(order, event),
         }
         if event in PACKAGE_EVENTS:
             document["packages"] = [dict(order.package)] if order.package else []
@@ -456,6 +482,47 @@ class WmsSandbox(Sandbox):
             self.publish(order.order_ref, body, final, self._write_confirmation)
         else:
             self.publish(order.order_ref, json_bytes(document), final, self._send_callback)
+
+    def _reported_lines(self, order, event):
+        """The lines of a confirmation as this WMS reports them: the order's, with the
+        differences the knobs ask for (``ship_sku``, ``omit_skus``, ``extra_lines``, ``lots``,
+        ``count_units``) once goods are picked."""
+        lines = []
+        for line in order.lines:
+            done = 0.0 if event in NOTHING_DONE_EVENTS else line["quantity_done"]
+            reported = {
+                "line_id": line["line_id"],
+                "sku": self.ship_sku.get(line["sku"], line["sku"]),
+                "quantity_ordered": line["quantity_ordered"],
+                "quantity_done": done,
+            }
+            if event not in NOTHING_DONE_EVENTS:
+                if line["sku"] in self.omit_skus:
+                    continue
+                reported.update(self._counted(line, done))
+                if line["sku"] in self.lots and reported["quantity_done"]:
+                    reported["lots"] = [
+                        {"lot": self.lots[line["sku"]], "quantity": reported["quantity_done"]}
+                    ]
+            lines.append(reported)
+        if event not in NOTHING_DONE_EVENTS:
+            lines.extend(dict(line, quantity_ordered=0.0) for line in self.extra_lines)
+        return lines
+
+    def _counted(self, line, done):
+        """Quantities in the unit this WMS counts in (``count_units``): the release's
+        ("release", stated), or the product's base unit, stated ("base") or not
+        ("base_unstated")."""
+        if self.count_units == "release" or not line.get("quantity_base"):
+            return {"uom": line["uom"]} if line.get("uom") else {}
+        ratio = float(line["quantity_base"]) / line["quantity_ordered"]
+        counted = {
+            "quantity_ordered": line["quantity_ordered"] * ratio,
+            "quantity_done": done * ratio,
+        }
+        if self.count_units == "base":
+            counted["uom"] = line.get("base_uom")
+        return counted
 
     def _send_callback(self, body, bad_signature):
         self.deliver_http(
@@ -605,6 +672,8 @@ class WmsSandbox(Sandbox):
                 checked[key] = _checked_number(key, value)
                 if not 0 <= checked[key] <= 1:
                     raise ValueError("short_ratio must be between 0 and 1")
+            elif key in DIFFERENCE_KNOBS:
+                checked[key] = _checked_difference(key, value)
             else:
                 raise ValueError(f"unknown setting {key!r}")
         for key, value in checked.items():
@@ -617,6 +686,7 @@ class WmsSandbox(Sandbox):
             "step_seconds": self.step_seconds,
             "short": dict(self.short),
             "short_ratio": self.short_ratio,
+            **{key: getattr(self, key) for key in DIFFERENCE_KNOBS},
             "warehouse": self.warehouse,
             "drop_dir": str(self.drop_dir) if self.drop_dir else None,
         }
@@ -632,6 +702,57 @@ class WmsSandbox(Sandbox):
         self._orders.clear()
         self._stock.clear()
         self._files = {"processed": [], "rejected": []}
+
+
+# Knobs for confirmations that differ from the order: SKU -> extra quantity shipped, SKU ->
+# the SKU reported instead, SKUs left out, lines added ({"line_id", "sku", "quantity_done"}),
+# SKU -> the lot shipped, the unit quantities are counted in, and whether a cancelled order
+# ships anyway.
+DIFFERENCE_KNOBS = (
+    "over_ship",
+    "ship_sku",
+    "omit_skus",
+    "extra_lines",
+    "lots",
+    "count_units",
+    "ship_after_cancel",
+)
+
+
+def _checked_difference(key, value):
+    if key == "over_ship":
+        if not isinstance(value, dict):
+            raise ValueError("over_ship must map a SKU to the extra quantity shipped")
+        return {str(sku): _checked_number(key, qty) for sku, qty in value.items()}
+    if key in ("ship_sku", "lots"):
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ValueError(f"{key} must map a SKU to a string")
+        return {str(sku): other for sku, other in value.items()}
+    if key == "omit_skus":
+        if not isinstance(value, list) or not all(isinstance(sku, str) for sku in value):
+            raise ValueError("omit_skus must be a list of SKUs")
+        return list(value)
+    if key == "extra_lines":
+        if not isinstance(value, list) or not all(
+            isinstance(line, dict) and {"line_id", "sku", "quantity_done"} <= set(line)
+            for line in value
+        ):
+            raise ValueError("extra_lines must be a list of {line_id, sku, quantity_done}")
+        return [
+            {
+                "line_id": str(line["line_id"]),
+                "sku": str(line["sku"]),
+                "quantity_done": _checked_number(key, line["quantity_done"]),
+            }
+            for line in value
+        ]
+    if key == "count_units":
+        if value not in COUNT_UNITS:
+            raise ValueError(f"count_units must be one of {', '.join(COUNT_UNITS)}")
+        return value
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false")
+    return value
 
 
 def _checked_number(key, value):
