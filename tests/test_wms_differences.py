@@ -151,7 +151,7 @@ def exceptions(server, picking, type_code):
         "logistics.exception",
         "search_read",
         [("shipment_id.picking_id", "=", picking["id"]), ("type_code", "=", type_code)],
-        ["name", "description", "message_id", "stage_id"],
+        ["name", "description", "message_id", "stage_id", "id"],
     )
 
 
@@ -227,6 +227,28 @@ def test_another_products_sku_on_a_line_is_not_applied(suite, knobs):
     assert_not_applied(
         server, picking, "the WMS reports SKU SKU-WRONG on the line of", "(SKU SKU-RIGHT)"
     )
+
+
+def test_once_odoo_knows_the_sku_the_replayed_confirmation_is_applied(suite, knobs):
+    """The WMS knows the product by a new internal reference Odoo doesn't have yet: not
+    applied; once the product has it, a Manager's replay applies the confirmation and closes
+    the exception."""
+    server, wms = suite
+    product_id = product(server, "RENAMED")
+    knobs(ship_sku={"SKU-RENAMED": "SKU-RENAMED-V2"})
+    _sale, picking = order(server, wms, product_id)
+    advance(wms, picking)
+    exception = assert_not_applied(server, picking, "the WMS reports SKU SKU-RENAMED-V2")
+    server.call("product.product", "write", [product_id], {"default_code": "SKU-RENAMED-V2"})
+    server.call(
+        "logistics.message", "replay", [exception["message_id"][0]], "internal reference fixed"
+    )
+    wait_for(lambda: picking_state(server, picking) == "done", what="the replay applied")
+    closed = server.call(
+        "logistics.exception", "read", [exception["id"]], ["is_closed", "auto_resolved"]
+    )[0]
+    assert (closed["is_closed"], closed["auto_resolved"]) == (True, True)
+    assert shipment(server, picking)["status_code"] == "shipped"
 
 
 def test_an_unknown_line_and_sku_keeps_the_reservation(suite, knobs):
