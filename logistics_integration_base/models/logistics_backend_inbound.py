@@ -389,6 +389,14 @@ class LogisticsBackend(models.Model):
         (types *Resolved By Replay*, such as ``processing_failed``): what they reported is
         applied (noted in their chatter). The exception of a failed job stays open: it stands
         for all the job's messages."""
+        # The whole chain: a replay that failed too raised an exception of its own, and the
+        # replay of that replay applies what the first message reported.
+        applied_by = {}
+        for replay in replays:
+            original = replay.replay_of_id
+            while original and original not in applied_by:
+                applied_by[original] = replay
+                original = original.replay_of_id
         exceptions = (
             self.env["logistics.exception"]
             .sudo()
@@ -396,14 +404,15 @@ class LogisticsBackend(models.Model):
                 [
                     ("type_id.resolved_by_replay", "=", True),
                     ("is_closed", "=", False),
-                    ("message_id", "in", replays.replay_of_id.ids),
+                    ("message_id", "in", [message.id for message in applied_by]),
                     ("message_id.error_class", "=", "business"),
                 ]
             )
         )
         for exception in exceptions:
-            replay = replays.filtered(lambda r, e=exception: r.replay_of_id == e.message_id)[:1]
-            note = self.env._("Applied by its replay, message #%(id)s.", id=replay.id)
+            note = self.env._(
+                "Applied by its replay, message #%(id)s.", id=applied_by[exception.message_id].id
+            )
             exception._close_automatically(note)
 
     @staticmethod

@@ -63,6 +63,7 @@ class LogisticsException(models.Model):
     unmatched_reference = fields.Char(
         index="btree_not_null",
         readonly=True,
+        copy=False,
         help="The shipment reference or tracking number of a rejected event that no shipment "
         "had. When a shipment gets it (a tracking number arrives after the carrier's first "
         "tracking update, say), the event's message is processed again and this exception "
@@ -74,7 +75,9 @@ class LogisticsException(models.Model):
         "kept in the audit log."
     )
     auto_resolved = fields.Boolean(
-        readonly=True, help="Closed by Odoo: a later event, a replay or a new mapping cleared it."
+        readonly=True,
+        copy=False,
+        help="Closed by Odoo: a later event, a replay or a new mapping cleared it.",
     )
     company_id = fields.Many2one(
         "res.company", required=True, default=lambda self: self.env.company, index=True
@@ -107,6 +110,10 @@ class LogisticsException(models.Model):
             return super().write(vals)
         self._check_by_hand(vals)
         check_company_member(self.env, [vals])
+        if self and {"type_id", "message_id"}.intersection(vals):
+            # What an exception is about decides what closes it by itself (the type's
+            # resolving events, the message's replay): changing it is a Manager's call.
+            check_manager(self.env, self.env._("change what an exception is about"))
         if "stage_id" not in vals:
             return super().write(vals)
         stage = self.env["logistics.exception.stage"].browse(vals["stage_id"])
@@ -125,7 +132,14 @@ class LogisticsException(models.Model):
         return result
 
     def _check_by_hand(self, vals):
-        by_hand = FLOW_FIELDS.intersection(vals)
+        # Besides FLOW_FIELDS: what Odoo computes and nobody may set (a write of the stored
+        # related *Closed* would close an exception without its stage, note or audit).
+        by_hand = {
+            name
+            for name in vals
+            if name in FLOW_FIELDS
+            or (name in self._fields and self._fields[name].compute and self._fields[name].readonly)
+        }
         if by_hand:
             raise AccessError(
                 self.env._(

@@ -156,14 +156,29 @@ class TestSecurityOverJson2(HttpCase):
                 self.assertRefused(
                     response, 403, "Only Logistics Managers can resolve or dismiss exceptions."
                 )
+        for vals in ({"auto_resolved": True}, {"is_closed": True}):
+            response = self.call(
+                self.user, "logistics.exception", "write", ids=self.exception.ids, vals=vals
+            )
+            self.assertRefused(response, 403, "set by Odoo, not by hand")
+        # What it is about decides what closes it by itself: not a User's to change.
+        cleared_by_delivery = self.env.ref(
+            "logistics_integration_base.exception_type_missing_tracking"
+        )
         response = self.call(
             self.user,
             "logistics.exception",
             "write",
             ids=self.exception.ids,
-            vals={"auto_resolved": True},
+            vals={"type_id": cleared_by_delivery.id},
         )
-        self.assertRefused(response, 403, "set by Odoo, not by hand")
+        self.assertRefused(
+            response, 403, "Only Logistics Managers can change what an exception is about."
+        )
+        self.assertFalse(self.exception.is_closed)
+        # Copying one is still working it.
+        response = self.call(self.user, "logistics.exception", "copy", ids=self.exception.ids)
+        self.assertEqual(response.status_code, 200, response.text)
         self.assertEqual(self.exception.stage_id, self.stage["in_progress"])
         # A Manager resolves, saying what was done.
         response = self.call(

@@ -9,6 +9,8 @@ import io
 import os
 from pathlib import Path
 
+from . import wms_rest
+
 ORDER_COLUMNS = ["order_ref", "shipment_ref", "line_id", "sku", "quantity"]
 # The units of an order line (see wms_rest): after the required columns.
 ORDER_UNIT_COLUMNS = ["uom", "quantity_base", "base_uom"]
@@ -78,8 +80,8 @@ def confirmations(text):
             line = {
                 "line_id": row["line_id"],
                 "sku": row["sku"],
-                "quantity_ordered": float(row["quantity_ordered"] or 0),
-                "quantity_done": float(row["quantity_done"] or 0),
+                "quantity_ordered": wms_rest.quantity(row, "quantity_ordered"),
+                "quantity_done": wms_rest.quantity(row, "quantity_done"),
             }
             if row.get("uom"):
                 line["uom"] = row["uom"]

@@ -26,8 +26,10 @@ EVENT_TYPES = {
 }
 
 
-# The answer of a WMS asked to cancel an order it has already shipped (409 Conflict).
-ALREADY_SHIPPED_STATUS = 409
+def cancel_refused_as_shipped(status, answer):
+    """Whether a WMS's answer to a cancel says the order has shipped: 409 Conflict with the
+    error code ``already_shipped``."""
+    return status == 409 and isinstance(answer, dict) and answer.get("error") == "already_shipped"
 
 
 def cancel_path(order_ref):
@@ -100,8 +102,8 @@ def canonical_line(line):
     canonical = {
         "line_id": str(line.get("line_id") or ""),
         "sku": line.get("sku"),
-        "quantity_ordered": _quantity(line, "quantity_ordered"),
-        "quantity_done": _quantity(line, "quantity_done"),
+        "quantity_ordered": quantity(line, "quantity_ordered"),
+        "quantity_done": quantity(line, "quantity_done"),
     }
     if line.get("uom"):
         canonical["uom"] = str(line["uom"])
@@ -114,23 +116,25 @@ def canonical_line(line):
             if not isinstance(lot, dict) or not lot.get("lot"):
                 raise ValueError(f"a lot must be an object with its 'lot' number: {lot!r}")
             canonical["lots"].append(
-                {"lot": str(lot["lot"]), "quantity": _quantity(lot, "quantity")}
+                {"lot": str(lot["lot"]), "quantity": quantity(lot, "quantity")}
             )
     return canonical
 
 
-def _quantity(document, key):
-    """A non-negative finite number from ``document[key]`` (absent or null: 0)."""
+def quantity(document, key):
+    """A non-negative finite number from ``document[key]`` (absent, null or empty: 0).
+
+    Raises ValueError with the reason when it is not one."""
     value = document.get(key)
     if value is None or value == "":
         return 0.0
     try:
-        quantity = float(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{key} {value!r} is not a number") from None
-    if isinstance(value, bool) or not math.isfinite(quantity) or quantity < 0:
+    if isinstance(value, bool) or not math.isfinite(number) or number < 0:
         raise ValueError(f"{key} {value!r} is not a quantity")
-    return quantity
+    return number
 
 
 def canonical_events(document):

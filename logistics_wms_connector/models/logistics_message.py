@@ -38,14 +38,17 @@ class LogisticsMessage(models.Model):
     def _logistics_cancel_refused_as_shipped(self):
         return (
             self.operation == "order_cancel"
-            and self.http_status == wms_rest.ALREADY_SHIPPED_STATUS
             and self.backend_id.kind == "wms"
+            and bool(self.shipment_id.picking_id)
+            and wms_rest.cancel_refused_as_shipped(
+                self.http_status, self._parse_response(self.response_body)
+            )
         )
 
     def _on_dead_order_cancel(self, response):
         """The WMS refused to cancel an order cancelled in Odoo because it has shipped: the
         goods are on their way to a customer whose order Odoo cancelled."""
-        if not self._logistics_cancel_refused_as_shipped() or not self.shipment_id.picking_id:
+        if not self._logistics_cancel_refused_as_shipped():
             return
         picking = self.shipment_id.picking_id
         picking._logistics_shipped_after_cancel(

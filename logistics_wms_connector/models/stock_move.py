@@ -1,4 +1,4 @@
-from odoo import models
+from odoo import api, models
 
 
 class StockMove(models.Model):
@@ -110,11 +110,20 @@ class StockMove(models.Model):
         self.ensure_one()
         if not name:
             return self.product_uom
+        # Units travel by their English name (``_logistics_unit_name``), whatever the language
+        # of the user or job.
         return (
             self.env["uom.uom"]
+            .with_context(lang="en_US")
             .search([("name", "=ilike", name)])
             .filtered(lambda unit: unit._has_common_reference(self.product_uom))[:1]
+            .with_context(lang=self.env.lang)
         )
+
+    @api.model
+    def _logistics_unit_name(self, unit):
+        """A unit's name as partners get it: its English name, not the user's translation."""
+        return unit.with_context(lang="en_US").name
 
     def _logistics_check_shipped(self, quantity, lots, unit_stated):
         """What keeps ``quantity`` and ``lots`` (in this move's unit) from being applied, and
@@ -124,8 +133,14 @@ class StockMove(models.Model):
         ordered = self.product_uom_qty
         differences = []
         reference = self._logistics_reference_unit()
-        if unit.compare(quantity, ordered) > 0:
-            if not unit_stated and unit != reference:
+        ordered_in_reference = unit._compute_quantity(ordered, reference, False)
+        if not unit_stated and unit != reference:
+            # Without a unit, the release's is meant; but more than ordered, or exactly the
+            # quantity counted in the reference unit, is what a WMS counting pieces reports.
+            counted_in_reference = unit.compare(quantity, ordered) != 0 and (
+                reference.compare(quantity, ordered_in_reference) == 0
+            )
+            if unit.compare(quantity, ordered) > 0 or counted_in_reference:
                 return self.env._(
                     "%(quantity)s shipped for %(ordered)s %(unit)s ordered, without a unit: "
                     "the WMS may count in %(base)s (%(ordered_base)s). It must state the unit.",
@@ -133,8 +148,9 @@ class StockMove(models.Model):
                     ordered=f"{ordered:g}",
                     unit=unit.name,
                     base=reference.name,
-                    ordered_base=f"{unit._compute_quantity(ordered, reference, False):g}",
+                    ordered_base=f"{ordered_in_reference:g}",
                 ), []
+        if unit.compare(quantity, ordered) > 0:
             differences.append(
                 self.env._(
                     "%(product)s: ordered %(ordered)s %(unit)s, shipped %(quantity)s "
@@ -193,7 +209,8 @@ class StockMove(models.Model):
             self.quantity = quantity
             self.picked = True
             return
-        self._do_unreserve()
+        # What Odoo reserved gives way to what the WMS shipped (picked lines included).
+        self.move_line_ids.unlink()
         known = {
             lot.name: lot
             for lot in self.env["stock.lot"].search(
@@ -206,19 +223,53 @@ class StockMove(models.Model):
         }
         self.env["stock.move.line"].create(
             [
-                {
-                    "move_id": self.id,
-                    "picking_id": self.picking_id.id,
-                    "product_id": self.product_id.id,
-                    "product_uom_id": self.product_uom.id,
-                    "location_id": self.location_id.id,
-                    "location_dest_id": self.location_dest_id.id,
-                    "quantity": lot_quantity,
-                    "lot_id": known[name].id if name in known else False,
-                    "lot_name": False if name in known else name,
-                    "picked": True,
-                }
+                dict(
+                    place,
+                    move_id=self.id,
+                    picking_id=self.picking_id.id,
+                    product_id=self.product_id.id,
+                    product_uom_id=self.product_uom.id,
+                    location_dest_id=self.location_dest_id.id,
+                    lot_id=known[name].id if name in known else False,
+                    lot_name=False if name in known else name,
+                    picked=True,
+                )
                 for name, lot_quantity in lots
+                for place in self._logistics_lot_places(known.get(name), lot_quantity)
             ]
         )
         self.picked = True
+
+    def _logistics_lot_places(self, lot, quantity):
+        """Where ``quantity`` (in this move's unit) of ``lot`` leaves from: its quants under the
+        move's source location, in Odoo's removal order (sublocations and packages included);
+        what they don't hold, from the source location itself. [{location_id, package_id,
+        quantity}]"""
+        places = []
+        left = self.product_uom._compute_quantity(quantity, self.product_id.uom_id, False)
+        if lot:
+            for quant in self.env["stock.quant"]._gather(self.product_id, self.location_id, lot):
+                take = min(left, quant.quantity)
+                if self.product_id.uom_id.compare(take, 0) <= 0:
+                    continue
+                places.append(
+                    {
+                        "location_id": quant.location_id.id,
+                        "package_id": quant.package_id.id,
+                        "quantity": self.product_id.uom_id._compute_quantity(
+                            take, self.product_uom, False
+                        ),
+                    }
+                )
+                left -= take
+        if self.product_id.uom_id.compare(left, 0) > 0 or not places:
+            places.append(
+                {
+                    "location_id": self.location_id.id,
+                    "package_id": False,
+                    "quantity": self.product_id.uom_id._compute_quantity(
+                        left, self.product_uom, False
+                    ),
+                }
+            )
+        return places

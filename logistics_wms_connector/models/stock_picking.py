@@ -65,11 +65,11 @@ class StockPicking(models.Model):
                     "line_id": move.id,
                     "sku": move._logistics_sku(),
                     "quantity": move.product_uom_qty,
-                    "uom": move.product_uom.name,
+                    "uom": move._logistics_unit_name(move.product_uom),
                     "quantity_base": move.product_uom._compute_quantity(
                         move.product_uom_qty, move._logistics_reference_unit(), False
                     ),
-                    "base_uom": move._logistics_reference_unit().name,
+                    "base_uom": move._logistics_unit_name(move._logistics_reference_unit()),
                 }
                 for move in self.move_ids
                 if move.state not in ("cancel", "done")
@@ -148,7 +148,14 @@ class StockPicking(models.Model):
         if any(move.quantity for move in moves):
             try:
                 with self.env.cr.savepoint():
-                    self.with_context(skip_backorder=True, skip_sms=True).button_validate()
+                    # The goods have left: no wizard to answer (an expired lot, say).
+                    self.with_context(
+                        skip_backorder=True, skip_sms=True, skip_expired=True
+                    ).button_validate()
+                    if self.state != "done":
+                        raise UserError(
+                            self.env._("the transfer asks for a confirmation by a person")
+                        )
             except UserError as error:
                 raise InboundNotApplied(
                     self.env._(

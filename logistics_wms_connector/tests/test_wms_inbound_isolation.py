@@ -139,16 +139,25 @@ class TestWmsInboundIsolation(LogisticsCase):
         )
         self.assert_poison_isolated(messages)
 
-        # The cause fixed (the product is not tracked by lot after all), a replay applies it.
+        # Replayed before the cause is fixed: dead again, with an exception of its own.
         refused = messages[1]
+        with trap_jobs() as trap:
+            first_replay = refused.with_user(self.manager).action_replay("try again")
+            trap.perform_enqueued_jobs()
+        self.assertEqual(first_replay.state, "dead")
+        # The cause fixed (the product is not tracked by lot after all), the replay of the
+        # replay applies it, and closes both exceptions.
         self.lotted.product_tmpl_id.tracking = "none"
         with trap_jobs() as trap:
-            replay = refused.with_user(self.manager).action_replay(
+            replay = first_replay.with_user(self.manager).action_replay(
                 "Lotted Widget is not lot-tracked"
             )
             self.assertEqual(replay.state, "queued")
             trap.perform_enqueued_jobs()
         self.assertEqual(replay.state, "done")
+        self.assertTrue(
+            self.env["logistics.exception"].search([("message_id", "=", first_replay.id)]).is_closed
+        )
         self.assertEqual(self.pickings[1].state, "done")
         shipment = self.pickings[1].logistics_shipment_ids
         self.assertEqual(shipment.status_code, "shipped")
