@@ -6,6 +6,7 @@ Files are written under a temporary name and renamed, so the partner never reads
 
 import csv
 import io
+import math
 import os
 from pathlib import Path
 
@@ -21,6 +22,9 @@ CONFIRMATION_COLUMNS = [
     "quantity_ordered",
     "quantity_done",
 ]
+STOCK_COLUMNS = ["sku", "quantity"]
+# The stock files the WMS drops in inbound/, beside its confirmation files.
+STOCK_FILES = "stock-*.csv"
 
 
 def order_csv(release):
@@ -81,3 +85,34 @@ def confirmations(text):
                 }
             )
     return list(documents.values())
+
+
+def stock_snapshot(text):
+    """A stock snapshot document, as the REST protocol's ``GET /api/stock`` answers it
+    (``{"items": [{"sku", "quantity"}]}``, see wms_rest.stock_items), from a stock file:
+    columns sku, quantity, one row per item.
+
+    A quantity cell is the number it reads as (``float``) when finite, else its text as it is,
+    and an empty cell is no quantity: wms_rest.stock_levels names what is wrong with them.
+    Raises ValueError when the file is not a stock file (a column missing).
+    """
+    reader = csv.DictReader(io.StringIO(text))
+    missing = set(STOCK_COLUMNS) - set(reader.fieldnames or [])
+    if missing:
+        raise ValueError(f"stock file without column(s): {', '.join(sorted(missing))}")
+    items = []
+    for row in reader:
+        item = {"sku": row["sku"]}
+        cell = (row["quantity"] or "").strip()
+        if cell:
+            item["quantity"] = _number_or_text(cell)
+        items.append(item)
+    return {"items": items}
+
+
+def _number_or_text(cell):
+    try:
+        number = float(cell)
+    except ValueError:
+        return cell
+    return number if math.isfinite(number) else cell
