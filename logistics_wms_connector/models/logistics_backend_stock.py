@@ -102,6 +102,11 @@ class LogisticsBackend(models.Model):
     def _request_stock_snapshot_wms_csv(self):
         """A file-drop WMS drops its stock files (``wms_csv.STOCK_FILES``) in inbound/ on its
         own schedule, read by the file-import cron every minute: read the ones waiting now."""
+        if not self.wms_drop_dir:
+            return self.env._(
+                "%(backend)s: no drop directory is set, so no stock file can be read.",
+                backend=self.name,
+            )
         names = self._import_wms_files(wms_csv.STOCK_FILES)
         if not names:
             return self.env._(

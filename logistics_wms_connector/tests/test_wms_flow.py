@@ -249,6 +249,17 @@ class TestWmsFlow(LoopbackPartnerMixin, LogisticsCase):
             self.env["logistics.message"].search([("operation", "=", "stock_snapshot")])
         )
 
+    def test_daily_stock_sync_asks_every_wms_that_can_answer(self):
+        drop = self.wms.copy({"code": "wms_drop", "adapter": "wms_csv", "protocol": "file"})
+        generic = self.wms.copy({"code": "wms_generic", "adapter": "generic"})
+        with trap_jobs():
+            # The generic one is skipped; the file drop without a directory reads nothing.
+            self.env["logistics.backend"]._cron_sync_wms_stock()
+        asked = self.env["logistics.message"].search([("operation", "=", "stock_snapshot")])
+        self.assertIn(self.wms, asked.backend_id)
+        self.assertNotIn(generic, asked.backend_id)
+        self.assertIn("no drop directory", drop.action_sync_stock()["params"]["message"])
+
     def test_file_drop_stock_file_is_compared_like_a_rest_snapshot(self):
         drop = Path(tempfile.mkdtemp())
         self.wms.write({"adapter": "wms_csv", "protocol": "file", "wms_drop_dir": str(drop)})
