@@ -10,6 +10,7 @@
     "data": [
         "data/ir_cron_data.xml",
         "data/logistics_exception_type_data.xml",
+        "data/logistics_exception_type_stock.xml",
         "views/logistics_backend_views.xml",
         "views/logistics_shipment_views.xml",
         "views/stock_warehouse_views.xml",

@@ -892,6 +892,69 @@ def test_wms_stock_snapshot_follows_shipments(wms, receiver):
     assert call("GET", wms.url + "/api/stock").status == 401
 
 
+def test_wms_stock_snapshot_serves_raw_items_and_documents(wms):
+    admin(wms, "/_admin/stock", {"items": [{"sku": "FURN_0001", "quantity": 4}]})
+    bad = [
+        {"sku": "LIST", "quantity": [3]},
+        {"sku": "TEXT", "quantity": "abc"},
+        {"sku": "NULL", "quantity": None},
+        {"sku": "NEG", "quantity": -5},
+        {"quantity": 1},
+        "not an item",
+    ]
+    assert admin(wms, "/_admin/stock/raw", {"items": bad})["items"] == bad
+    assert wms_call(wms, "GET", "/api/stock").json()["items"] == [
+        {"sku": "FURN_0001", "quantity": 4.0},
+        *bad,
+    ]
+    # Not a snapshot at all, then a snapshot again.
+    admin(wms, "/_admin/stock/raw", {"document": {"items": "none"}})
+    assert wms_call(wms, "GET", "/api/stock").json() == {"items": "none"}
+    admin(wms, "/_admin/stock/raw", {"document": None, "items": []})
+    assert wms_call(wms, "GET", "/api/stock").json()["items"] == [
+        {"sku": "FURN_0001", "quantity": 4.0}
+    ]
+    assert call("POST", wms.url + "/_admin/stock/raw", {"items": "x"}).status == 400
+    assert call("POST", wms.url + "/_admin/stock/raw", {}).status == 400
+    # A file drop is needed to write stock files.
+    assert call("POST", wms.url + "/_admin/stock/file", {}).status == 409
+    admin(wms, "/_admin/stock/raw", {"items": bad})
+    admin(wms, "/_admin/reset", {})
+    assert wms_call(wms, "GET", "/api/stock").json()["items"] == []
+
+
+def test_wms_csv_writes_stock_files_on_request(tmp_path, receiver):
+    sandbox = WmsSandbox(api_key=WMS_KEY, step_seconds=0, drop_dir=tmp_path).start()
+    try:
+        admin(sandbox, "/_admin/stock", {"items": [{"sku": "FURN_0001", "quantity": 4}]})
+        admin(
+            sandbox,
+            "/_admin/stock/raw",
+            {
+                "items": [
+                    {"sku": "LIST", "quantity": [3]},
+                    {"sku": "TEXT", "quantity": "abc"},
+                    {"sku": "NULL", "quantity": None},
+                    {"sku": "NEG", "quantity": -5},
+                    {"quantity": 1},
+                ]
+            },
+        )
+        first = admin(sandbox, "/_admin/stock/file", {})
+        assert re.fullmatch(r"stock-[0-9a-f]{8}-1\.csv", first["file"])
+        path = tmp_path / "inbound" / first["file"]
+        assert path.read_text() == (
+            "sku,quantity\nFURN_0001,4.0\nLIST,[3]\nTEXT,abc\nNULL,\nNEG,-5\n,1\n"
+        )
+        raw = admin(sandbox, "/_admin/stock/file", {"text": "no,stock\n1,2\n"})
+        assert raw["file"] != first["file"]
+        assert (tmp_path / "inbound" / raw["file"]).read_text() == "no,stock\n1,2\n"
+        assert not list((tmp_path / "inbound").glob(".*"))
+        assert call("POST", sandbox.url + "/_admin/stock/file", {"text": 3}).status == 400
+    finally:
+        sandbox.stop()
+
+
 def test_wms_callback_faults(wms, receiver):
     admin(wms, "/_admin/faults", {"out_of_order": True, "duplicate_rate": 1.0})
     release(wms)

@@ -52,6 +52,14 @@ MAX_STORED_BODY = 65536
 SECRET_JSON_VALUE = re.compile(r'("(?:password|api_key|apikey|secret|token)"\s*:\s*)"[^"]*"')
 
 
+class AnswerNotUnderstood(Exception):
+    """Raised by an ``_on_delivered_<operation>`` hook when the partner accepted the call (2xx)
+    but answered with something the operation can't use: not the document its protocol
+    promises (a stock snapshot that is no snapshot). A business / data error (DESIGN §3): what
+    the hook did is rolled back, the message ends dead (class business) with this text as its
+    error, and a schema_invalid exception asks a person to take it up with the partner."""
+
+
 class LogisticsMessage(models.Model):
     """One technical message exchanged with a partner (the exchange log), in or out.
 
@@ -277,9 +285,14 @@ class LogisticsMessage(models.Model):
             latency,
         )
         if not failure:
-            self.env["logistics.message.attempt"].create(attempt)
-            self._set_state("done", **values)
-            self._on_delivered(response_text)
+            attempt = self.env["logistics.message.attempt"].create(attempt)
+            try:
+                # Undoes what the hook did when it raises AnswerNotUnderstood.
+                with self.env.cr.savepoint():
+                    self._set_state("done", **values)
+                    self._on_delivered(response_text)
+            except AnswerNotUnderstood as not_understood:
+                return self._answer_not_understood(not_understood, values, attempt, response_text)
             return f"delivered: HTTP {status}"
         if error_class == "transient" and number < backend.max_attempts:
             delay = backend._backoff(number, retry_after)
@@ -294,10 +307,27 @@ class LogisticsMessage(models.Model):
         self._on_dead(response_text)
         return f"{error}: dead ({error_class})"
 
+    def _answer_not_understood(self, error, values, attempt, response_text):
+        """The delivered answer is not what the operation expects (``AnswerNotUnderstood``):
+        dead, class business, with a schema_invalid exception (and ``_on_dead``, as any dead
+        message)."""
+        error = str(error)
+        attempt.write({"error_class": "business", "error": error})
+        self._set_state("dead", **dict(values, error_class="business", error=error))
+        self._raise_schema_invalid(
+            f"{self.backend_id.code}: {self.operation} answer not understood ({error})",
+            f"The partner answered HTTP {self.http_status}, but not with what "
+            f"{self.operation} expects: {error}\n\n{self.response_body or ''}",
+        )
+        self._on_dead(response_text)
+        return f"answer not understood: dead ({error})"
+
     # --- outcome hooks: what a delivered or dead message means for the business ----------------
     def _on_delivered(self, response_text):
         """Dispatch a delivered message's response to ``_on_delivered_<operation>`` when the
-        operation has one (connectors add them): e.g. a label purchase stores the label."""
+        operation has one (connectors add them): e.g. a label purchase stores the label. A
+        handler raises ``AnswerNotUnderstood`` when the answer is not what the operation
+        expects: the message then ends dead instead of done."""
         handler = getattr(self, f"_on_delivered_{self.operation}", None)
         if handler:
             handler(self._parse_response(response_text))
@@ -397,23 +427,30 @@ class LogisticsMessage(models.Model):
         """A business failure needs a person; a security failure needs the managers."""
         for message in self:
             if message.error_class == "business":
-                self.env["logistics.exception"]._raise(
-                    "schema_invalid",
-                    [
-                        {
-                            "name": f"{message.backend_id.code}: {message.operation} refused "
-                            f"({message.error})",
-                            "backend_id": message.backend_id.id,
-                            "message_id": message.id,
-                            "shipment_id": message.shipment_id.id,
-                            "description": f"The partner refused the message:\n\n"
-                            f"{message.response_body or ''}",
-                            "company_id": message.company_id.id,
-                        }
-                    ],
+                message._raise_schema_invalid(
+                    f"{message.backend_id.code}: {message.operation} refused ({message.error})",
+                    f"The partner refused the message:\n\n{message.response_body or ''}",
                 )
             elif message.error_class == "security":
                 message._alert_managers()
+
+    def _raise_schema_invalid(self, name, description):
+        """A schema_invalid exception about this message: what the partner sent or answered
+        is not what the protocol says (a refusal, an answer or a file not understood)."""
+        self.ensure_one()
+        return self.env["logistics.exception"]._raise(
+            "schema_invalid",
+            [
+                {
+                    "name": name,
+                    "backend_id": self.backend_id.id,
+                    "message_id": self.id,
+                    "shipment_id": self.shipment_id.id,
+                    "description": description,
+                    "company_id": self.company_id.id,
+                }
+            ],
+        )
 
     def _alert_managers(self):
         self.ensure_one()

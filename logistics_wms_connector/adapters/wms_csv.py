@@ -6,6 +6,7 @@ Files are written under a temporary name and renamed, so the partner never reads
 
 import csv
 import io
+import math
 import os
 from pathlib import Path
 
@@ -28,6 +29,9 @@ CONFIRMATION_COLUMNS = [
 # Columns a confirmation file may have: the unit of the row's quantities, and the lot or serial
 # number the row shipped (one row per lot; rows of one line_id add up).
 OPTIONAL_CONFIRMATION_COLUMNS = ["uom", "lot"]
+STOCK_COLUMNS = ["sku", "quantity"]
+# The stock files the WMS drops in inbound/, beside its confirmation files.
+STOCK_FILES = "stock-*.csv"
 
 
 def order_csv(release):
@@ -89,3 +93,34 @@ def confirmations(text):
                 line["lots"] = [{"lot": row["lot"], "quantity": line["quantity_done"]}]
             document["lines"].append(line)
     return list(documents.values())
+
+
+def stock_snapshot(text):
+    """A stock snapshot document, as the REST protocol's ``GET /api/stock`` answers it
+    (``{"items": [{"sku", "quantity"}]}``, see wms_rest.stock_items), from a stock file:
+    columns sku, quantity, one row per item.
+
+    A quantity cell is the number it reads as (``float``) when finite, else its text as it is,
+    and an empty cell is no quantity: wms_rest.stock_levels names what is wrong with them.
+    Raises ValueError when the file is not a stock file (a column missing).
+    """
+    reader = csv.DictReader(io.StringIO(text))
+    missing = set(STOCK_COLUMNS) - set(reader.fieldnames or [])
+    if missing:
+        raise ValueError(f"stock file without column(s): {', '.join(sorted(missing))}")
+    items = []
+    for row in reader:
+        item = {"sku": row["sku"]}
+        cell = (row["quantity"] or "").strip()
+        if cell:
+            item["quantity"] = _number_or_text(cell)
+        items.append(item)
+    return {"items": items}
+
+
+def _number_or_text(cell):
+    try:
+        number = float(cell)
+    except ValueError:
+        return cell
+    return number if math.isfinite(number) else cell

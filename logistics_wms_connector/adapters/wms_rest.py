@@ -11,6 +11,7 @@ Lots and serial numbers: a confirmation line lists what it shipped of each as
 ``lots: [{"lot": "<lot or serial number>", "quantity": <in the line's unit>}]``.
 """
 
+import json
 import math
 
 ORDERS_PATH = "/api/orders"
@@ -143,13 +144,82 @@ def canonical_events(document):
     return [canonical_event(native) for native in documents]
 
 
-def stock_levels(snapshot):
-    """{sku: quantity} from a stock snapshot document."""
+def stock_items(snapshot):
+    """The items of a stock snapshot, as they are (``stock_levels`` checks them).
+
+    A snapshot is the answer of ``GET /api/stock``: ``{"warehouse": "WH", "snapshot_at":
+    "2026-11-22T10:00:00+00:00", "items": [{"sku": "FURN_0001", "quantity": 7.0}, ...]}``,
+    quantities in the product's unit. Raises ValueError when ``snapshot`` is not one (not an
+    object with a list of items).
+    """
     if not isinstance(snapshot, dict) or not isinstance(snapshot.get("items"), list):
         raise ValueError("a stock snapshot must be an object with a list of items")
+    return snapshot["items"]
+
+
+def stock_levels(items):
+    """The quantities on hand the snapshot ``items`` report, and what is wrong with the others.
+
+    An item is usable when it is an object with a SKU (text, or an integer) and a quantity
+    that is a finite number (int or float, not a bool) >= 0. A SKU reported twice with the
+    same quantity counts once; with different quantities, neither is usable. What is not
+    usable is reported, never read as a count (a null quantity is not 0).
+
+    :param list items: ``stock_items`` of a snapshot
+    :return: ({sku: quantity (float)} of the usable items, [(item, reason)] for the others,
+        ``item`` naming it by position (1-based) and SKU: "item 3 (FURN_0001)", "items 2, 5
+        (FURN_0002)", "item 4")
+    """
+    reported, problems = {}, []
+    for position, item in enumerate(items, start=1):
+        sku = _stock_sku(item)
+        label = f"item {position} ({sku})" if sku else f"item {position}"
+        reason = _stock_item_problem(item, sku)
+        if reason:
+            problems.append((label, reason))
+        else:
+            reported.setdefault(sku, []).append((position, float(item["quantity"])))
     levels = {}
-    for item in snapshot["items"]:
-        if not isinstance(item, dict) or not item.get("sku"):
-            raise ValueError(f"stock item without sku: {item!r}")
-        levels[str(item["sku"])] = float(item.get("quantity") or 0)
-    return levels
+    for sku, sightings in reported.items():
+        quantities = sorted({quantity for _position, quantity in sightings})
+        if len(quantities) == 1:
+            levels[sku] = quantities[0]
+            continue
+        positions = ", ".join(str(position) for position, _quantity in sightings)
+        problems.append(
+            (
+                f"items {positions} ({sku})",
+                "reported with different quantities: "
+                + ", ".join(f"{quantity:g}" for quantity in quantities),
+            )
+        )
+    return levels, problems
+
+
+def _stock_sku(item):
+    sku = item.get("sku") if isinstance(item, dict) else None
+    if isinstance(sku, int) and not isinstance(sku, bool):
+        return str(sku)
+    return sku if isinstance(sku, str) and sku.strip() else None
+
+
+def _stock_item_problem(item, sku):
+    """Why a snapshot item is not usable, or None."""
+    if not isinstance(item, dict):
+        return f"not an object ({json.dumps(item)})"
+    if not sku:
+        return "no SKU"
+    if "quantity" not in item:
+        return "no quantity"
+    quantity = item["quantity"]
+    if quantity is None:
+        return "quantity is null"
+    if (
+        isinstance(quantity, bool)
+        or not isinstance(quantity, int | float)
+        or not math.isfinite(quantity)
+    ):
+        return f"quantity {json.dumps(quantity)} is not a number"
+    if quantity < 0:
+        return f"quantity {quantity:g} is negative"
+    return None

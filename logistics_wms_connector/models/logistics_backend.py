@@ -1,3 +1,4 @@
+import contextlib
 import os
 from datetime import timedelta
 from functools import partial
@@ -5,15 +6,15 @@ from pathlib import Path
 
 from odoo import api, fields, models
 
-from odoo.addons.logistics_integration_base.models.logistics_access import check_manager
-
 from ..adapters import wms_csv, wms_rest
 
 
 def _move_to_processed(path):
     target = path.parent / "processed"
     target.mkdir(exist_ok=True)
-    os.replace(path, target / path.name)
+    # Read twice at once (the cron and a Manager's button): the other one moved it.
+    with contextlib.suppress(FileNotFoundError):
+        os.replace(path, target / path.name)
 
 
 class LogisticsBackend(models.Model):
@@ -72,19 +73,49 @@ class LogisticsBackend(models.Model):
 
     @api.model
     def _cron_import_wms_files(self):
-        """Read confirmation files of file-drop WMS backends: each file becomes one inbound
-        message (processed like webhooks), then moves to inbound/processed."""
+        """Read the files of file-drop WMS backends: each confirmation file and each stock file
+        (``wms_csv.STOCK_FILES``) becomes one inbound message (processed like webhooks, and
+        like the answer of a REST stock snapshot), then moves to inbound/processed."""
         for backend in self.search([("adapter", "=", "wms_csv"), ("wms_drop_dir", "!=", False)]):
-            inbound = backend._drop_path("inbound")
-            if not inbound.is_dir():
-                continue
-            for path in sorted(inbound.glob("*.csv")):
-                backend._import_wms_file(path)
-                # Moved once the import is committed: a crash before leaves the file in place,
-                # and its file name and event ids make the second import a no-op.
-                self.env.cr.postcommit.add(partial(_move_to_processed, path))
+            backend._import_wms_files()
+
+    def _import_wms_files(self, pattern="*.csv"):
+        """Import the files of inbound/ whose name matches ``pattern`` (a glob), oldest name
+        first; returns their names (list of str)."""
+        self.ensure_one()
+        inbound = self._drop_path("inbound")
+        if not inbound.is_dir():
+            return []
+        paths = sorted(inbound.glob(pattern))
+        for path in paths:
+            if path.match(wms_csv.STOCK_FILES):
+                self._import_wms_stock_file(path)
+            else:
+                self._import_wms_file(path)
+            # Moved once the import is committed: a crash before leaves the file in place,
+            # and its file name and event ids make the second import a no-op.
+            self.env.cr.postcommit.add(partial(_move_to_processed, path))
+        return [path.name for path in paths]
+
+    def _store_wms_file(self, path, operation, payload, text):
+        """Store a file as one inbound message whose partner event id is the file's name (a
+        file imported again is a duplicate): (the message, empty for a duplicate; whether a
+        processing job of the backend is waiting already)."""
+        Message = self.env["logistics.message"].sudo()
+        message_id, job_pending = Message._store_inbound(
+            self,
+            operation=operation,
+            payload=payload,
+            raw=text[:65536],
+            partner_event_id=f"file:{path.name}",
+            correlation_id=None,
+        )
+        return Message.browse(message_id), job_pending
 
     def _import_wms_file(self, path):
+        """A confirmation file as one inbound message; a malformed one is kept, rejected.
+
+        :return: the message's id, or None (a duplicate, or rejected)"""
         self.ensure_one()
         Message = self.env["logistics.message"].sudo()
         text = path.read_text(encoding="utf-8")
@@ -105,17 +136,10 @@ class LogisticsBackend(models.Model):
                 }
             )
             return None
-        message_id, job_pending = Message._store_inbound(
-            self,
-            operation="file_import",
-            payload=documents,
-            raw=text[:65536],
-            partner_event_id=f"file:{path.name}",
-            correlation_id=None,
-        )
-        if message_id:
-            self._enqueue_inbound_processing(Message.browse(message_id), job_pending=job_pending)
-        return message_id
+        message, job_pending = self._store_wms_file(path, "file_import", documents, text)
+        if message:
+            self._enqueue_inbound_processing(message, job_pending=job_pending)
+        return message.id or None
 
     # --- acknowledgements -----------------------------------------------------------------------
     @api.model
@@ -166,65 +190,3 @@ class LogisticsBackend(models.Model):
             ]
         )
         return len(pickings._logistics_release_to_wms())
-
-    # --- stock ----------------------------------------------------------------------------------
-    def action_sync_stock(self):
-        """Ask the WMS for a stock snapshot; differences with Odoo become exceptions.
-
-        :raises AccessError: not a Logistics Manager (the call sends the WMS's credentials)"""
-        check_manager(self.env, self.env._("ask a WMS for its stock"))
-        Message = self.env["logistics.message"].sudo()
-        for backend in self.filtered(lambda b: b.adapter == "wms_rest"):
-            Message._create_outbound(
-                backend, "stock_snapshot", None, endpoint=wms_rest.STOCK_PATH, http_method="GET"
-            )
-        return True
-
-    @api.model
-    def _cron_sync_wms_stock(self):
-        return self.search(
-            [("adapter", "=", "wms_rest"), ("paused", "=", False)]
-        ).action_sync_stock()
-
-    def _compare_stock(self, levels, message):
-        """Raise one stock_mismatch per product whose WMS quantity differs from Odoo's in the
-        backend's warehouses (nothing is overwritten)."""
-        self.ensure_one()
-        locations = self.wms_warehouse_ids.lot_stock_id
-        if not locations:
-            return 0
-        products = self.env["product.product"].search([("default_code", "in", list(levels))])
-        mismatches = 0
-        for product in products:
-            odoo_qty = sum(
-                product.with_context(location=location.id).qty_available for location in locations
-            )
-            wms_qty = levels[product.default_code]
-            if abs(odoo_qty - wms_qty) < 1e-6:
-                continue
-            mismatches += 1
-            self.env["logistics.exception"].sudo()._raise_once(
-                "stock_mismatch",
-                {
-                    "name": self.env._(
-                        "%(sku)s: WMS %(wms)s, Odoo %(odoo)s",
-                        sku=product.default_code,
-                        wms=f"{wms_qty:g}",
-                        odoo=f"{odoo_qty:g}",
-                    ),
-                    "backend_id": self.id,
-                    "message_id": message.id,
-                    "source_event_id": f"stock:{product.default_code}",
-                    "description": self.env._(
-                        "The WMS reports %(wms)s on hand for %(product)s, Odoo %(odoo)s in "
-                        "%(locations)s. The WMS owns quantities: count the location and adjust "
-                        "Odoo's inventory, or correct the WMS.",
-                        wms=f"{wms_qty:g}",
-                        product=product.display_name,
-                        odoo=f"{odoo_qty:g}",
-                        locations=", ".join(locations.mapped("complete_name")),
-                    ),
-                    "company_id": self.company_id.id,
-                },
-            )
-        return mismatches

@@ -1,5 +1,7 @@
 from odoo import fields, models
 
+from odoo.addons.logistics_integration_base.models.logistics_message import AnswerNotUnderstood
+
 from ..adapters import wms_rest
 
 
@@ -65,11 +67,14 @@ class LogisticsMessage(models.Model):
         )
 
     def _on_delivered_stock_snapshot(self, response):
-        """Compare the WMS's stock with Odoo's: the WMS owns quantities, but a difference is
-        raised for a person, never overwritten silently."""
+        """Compare the WMS's stock with Odoo's (``logistics.backend._compare_stock_snapshot``):
+        the WMS owns quantities, but a difference is raised for a person, never overwritten
+        silently.
+
+        :raises AnswerNotUnderstood: the answer is no stock snapshot (the message ends dead)
+        """
         try:
-            levels = wms_rest.stock_levels(response)
+            items = wms_rest.stock_items(response)
         except ValueError as error:
-            self.write({"error": f"stock snapshot not understood: {error}"})
-            return
-        self.backend_id._compare_stock(levels, self)
+            raise AnswerNotUnderstood(f"not a stock snapshot: {error}") from error
+        self.backend_id._compare_stock_snapshot(items, self)

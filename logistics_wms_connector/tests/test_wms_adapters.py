@@ -43,11 +43,92 @@ class TestWmsAdapters(BaseCase):
             with self.assertRaisesRegex(ValueError, reason):
                 wms_rest.canonical_event(document)
 
-    def test_stock_snapshot(self):
-        levels = wms_rest.stock_levels({"items": [{"sku": "A", "quantity": 4}, {"sku": "B"}]})
-        self.assertEqual(levels, {"A": 4.0, "B": 0.0})
-        with self.assertRaises(ValueError):
-            wms_rest.stock_levels({"items": [{"quantity": 1}]})
+    def test_stock_snapshot_items(self):
+        items = [{"sku": "A", "quantity": 4}]
+        self.assertEqual(wms_rest.stock_items({"warehouse": "WH", "items": items}), items)
+        for document in (None, [], {"items": "none"}, {"stock": []}, "items"):
+            with self.assertRaisesRegex(ValueError, "object with a list of items"):
+                wms_rest.stock_items(document)
+
+    def test_stock_levels_name_each_item_they_cannot_compare(self):
+        levels, problems = wms_rest.stock_levels(
+            [
+                {"sku": "A", "quantity": 4},
+                {"sku": "B", "quantity": 0},
+                {"sku": "C", "quantity": [3]},
+                {"sku": "D", "quantity": "abc"},
+                {"sku": "E", "quantity": None},
+                {"sku": "F", "quantity": -5},
+                {"sku": "G"},
+                {"sku": "H", "quantity": True},
+                {"sku": "I", "quantity": float("nan")},
+                {"sku": "J", "quantity": float("inf")},
+                {"quantity": 1},
+                {"sku": "  ", "quantity": 1},
+                "K",
+                {"sku": "L", "quantity": 2.5},
+                {"sku": "L", "quantity": 2.5},
+                {"sku": "M", "quantity": 1},
+                {"sku": "M", "quantity": 2},
+                {"sku": 12, "quantity": 1},
+            ]
+        )
+        # Null is not 0, -5 is not a count, a duplicate with the same quantity counts once.
+        self.assertEqual(levels, {"A": 4.0, "B": 0.0, "L": 2.5, "12": 1.0})
+        self.assertEqual(
+            problems,
+            [
+                ("item 3 (C)", "quantity [3] is not a number"),
+                ("item 4 (D)", 'quantity "abc" is not a number'),
+                ("item 5 (E)", "quantity is null"),
+                ("item 6 (F)", "quantity -5 is negative"),
+                ("item 7 (G)", "no quantity"),
+                ("item 8 (H)", "quantity true is not a number"),
+                ("item 9 (I)", "quantity NaN is not a number"),
+                ("item 10 (J)", "quantity Infinity is not a number"),
+                ("item 11", "no SKU"),
+                ("item 12", "no SKU"),
+                ("item 13", 'not an object ("K")'),
+                ("items 16, 17 (M)", "reported with different quantities: 1, 2"),
+            ],
+        )
+
+    def test_stock_file_becomes_a_snapshot_document(self):
+        document = wms_csv.stock_snapshot(
+            "sku,quantity\nA,4\nB, 2.5 \nC,[3]\nD,abc\nE,\nF,-5\n,1\nG,nan\nH\n"
+        )
+        self.assertEqual(
+            document["items"],
+            [
+                {"sku": "A", "quantity": 4.0},
+                {"sku": "B", "quantity": 2.5},
+                {"sku": "C", "quantity": "[3]"},
+                {"sku": "D", "quantity": "abc"},
+                {"sku": "E"},
+                {"sku": "F", "quantity": -5.0},
+                {"sku": "", "quantity": 1.0},
+                {"sku": "G", "quantity": "nan"},
+                {"sku": "H"},
+            ],
+        )
+        levels, problems = wms_rest.stock_levels(wms_rest.stock_items(document))
+        self.assertEqual(levels, {"A": 4.0, "B": 2.5})
+        self.assertEqual(
+            [reason for _item, reason in problems],
+            [
+                'quantity "[3]" is not a number',
+                'quantity "abc" is not a number',
+                "no quantity",
+                "quantity -5 is negative",
+                "no SKU",
+                'quantity "nan" is not a number',
+                "no quantity",
+            ],
+        )
+        with self.assertRaisesRegex(ValueError, "without column.*quantity, sku"):
+            wms_csv.stock_snapshot("article,count\nA,1\n")
+        with self.assertRaisesRegex(ValueError, "without column"):
+            wms_csv.stock_snapshot("")
 
     def test_csv_order_and_confirmations_round_trip(self):
         release = wms_rest.release_request(

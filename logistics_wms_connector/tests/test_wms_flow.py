@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from odoo import fields
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from odoo.addons.logistics_integration_base.tests.common import LogisticsCase
@@ -202,6 +203,99 @@ class TestWmsFlow(LoopbackPartnerMixin, LogisticsCase):
         self.assertEqual(
             self.product.with_context(location=self.warehouse.lot_stock_id.id).qty_available, 10
         )
+
+    def snapshot_exceptions(self, message, type_code):
+        return self.env["logistics.exception"].search(
+            [("message_id", "=", message.id), ("type_code", "=", type_code)]
+        )
+
+    def test_stock_snapshot_with_bad_items_compares_the_others(self):
+        self.partner.answer(
+            200,
+            {
+                "items": [
+                    {"sku": "WIDGET-1", "quantity": 7},
+                    {"sku": "GHOST-1", "quantity": [3]},
+                    {"sku": "GHOST-2", "quantity": None},
+                ]
+            },
+        )
+        with trap_jobs() as trap:
+            self.wms.action_sync_stock()
+            self.run_jobs(trap)
+        message = self.env["logistics.message"].search(
+            [("backend_id", "=", self.wms.id), ("operation", "=", "stock_snapshot")]
+        )
+        self.assertEqual(message.state, "done")
+        invalid = self.snapshot_exceptions(message, "stock_snapshot_invalid")
+        self.assertEqual(len(invalid), 1)
+        self.assertIn("- item 2 (GHOST-1): quantity [3] is not a number", invalid.description)
+        self.assertIn("- item 3 (GHOST-2): quantity is null", invalid.description)
+        self.assertEqual(invalid.team, "warehouse")
+        self.assertIn("WMS 7, Odoo 10", self.snapshot_exceptions(message, "stock_mismatch").name)
+
+    def test_stock_answer_that_is_no_snapshot_ends_dead(self):
+        self.partner.answer(200, {"items": "none"})
+        with trap_jobs() as trap:
+            self.wms.action_sync_stock()
+            self.run_jobs(trap)
+        message = self.env["logistics.message"].search(
+            [("backend_id", "=", self.wms.id), ("operation", "=", "stock_snapshot")]
+        )
+        self.assertEqual((message.state, message.error_class), ("dead", "business"))
+        self.assertIn("not a stock snapshot", message.error)
+        self.assertEqual(message.attempt_ids.error_class, "business")
+        self.assertTrue(self.snapshot_exceptions(message, "schema_invalid"))
+        self.assertFalse(
+            self.env["logistics.exception"].search([("type_code", "=", "stock_mismatch")])
+        )
+
+    def test_stock_sync_refused_for_an_adapter_without_snapshots(self):
+        self.wms.adapter = "generic"
+        with self.assertRaisesRegex(UserError, f"{self.wms.name} can't provide stock snapshots"):
+            self.wms.action_sync_stock()
+        self.assertFalse(
+            self.env["logistics.message"].search([("operation", "=", "stock_snapshot")])
+        )
+
+    def test_daily_stock_sync_asks_every_wms_that_can_answer(self):
+        drop = self.wms.copy({"code": "wms_drop", "adapter": "wms_csv", "protocol": "file"})
+        generic = self.wms.copy({"code": "wms_generic", "adapter": "generic"})
+        with trap_jobs():
+            # The generic one is skipped; the file drop without a directory reads nothing.
+            self.env["logistics.backend"]._cron_sync_wms_stock()
+        asked = self.env["logistics.message"].search([("operation", "=", "stock_snapshot")])
+        self.assertIn(self.wms, asked.backend_id)
+        self.assertNotIn(generic, asked.backend_id)
+        self.assertIn("no drop directory", drop.action_sync_stock()["params"]["message"])
+
+    def test_file_drop_stock_file_is_compared_like_a_rest_snapshot(self):
+        drop = Path(tempfile.mkdtemp())
+        self.wms.write({"adapter": "wms_csv", "protocol": "file", "wms_drop_dir": str(drop)})
+        (drop / "inbound").mkdir()
+        (drop / "inbound" / "stock-1.csv").write_text("sku,quantity\nWIDGET-1,12\nGHOST-1,-5\n")
+        (drop / "inbound" / "stock-2.csv").write_text("article,count\nWIDGET-1,12\n")
+        with trap_jobs() as trap:
+            self.env["logistics.backend"]._cron_import_wms_files()
+            self.env.cr.postcommit.run()
+            self.run_jobs(trap)
+        Message = self.env["logistics.message"]
+        message = Message.search([("partner_event_id", "=", "file:stock-1.csv")])
+        self.assertEqual((message.operation, message.state), ("stock_snapshot", "done"))
+        invalid = self.snapshot_exceptions(message, "stock_snapshot_invalid")
+        self.assertIn("- item 2 (GHOST-1): quantity -5 is negative", invalid.description)
+        self.assertIn("WMS 12, Odoo 10", self.snapshot_exceptions(message, "stock_mismatch").name)
+        broken = Message.search([("partner_event_id", "=", "file:stock-2.csv")])
+        self.assertEqual(broken.state, "dead")
+        self.assertIn("stock-2.csv: stock file without column(s): quantity, sku", broken.error)
+        self.assertTrue(self.snapshot_exceptions(broken, "schema_invalid"))
+        self.assertEqual(
+            sorted(path.name for path in (drop / "inbound" / "processed").iterdir()),
+            ["stock-1.csv", "stock-2.csv"],
+        )
+        # The Manager's button finds nothing more waiting, and says so.
+        action = self.wms.action_sync_stock()
+        self.assertIn("no stock file waiting", action["params"]["message"])
 
     def test_cancellation_after_release_reaches_the_wms(self):
         picking, shipment = self.released_order()

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import io
 import itertools
+import json
 import logging
 import math
 import os
@@ -92,6 +93,7 @@ CONFIRMATION_COLUMNS = (
 )
 OPTIONAL_CONFIRMATION_COLUMNS = ("uom", "lot")
 CONFIRMATION_NAME = re.compile(r"^confirmations-(\d+)\.csv")
+STOCK_COLUMNS = ("sku", "quantity")
 POLL_SECONDS = 0.5
 
 # Parcels weigh this much per unit plus the box: enough for a plausible package weight.
@@ -202,6 +204,30 @@ def confirmation_csv(document):
     return out.getvalue()
 
 
+def stock_csv(items):
+    """A stock file: one row per snapshot item, columns sku, quantity. A cell holds its value,
+    the JSON of it when it is neither text nor a number (``[3]``, ``true``), or nothing when it
+    is null or missing; an item that is not an object is a row with its JSON as the sku."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(STOCK_COLUMNS)
+    for item in items:
+        if not isinstance(item, dict):
+            item = {"sku": item}
+        writer.writerow([_stock_cell(item.get(column)) for column in STOCK_COLUMNS])
+    return out.getvalue()
+
+
+def _stock_cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(value)
+    return json.dumps(value)
+
+
 @dataclass
 class _Order:
     id: str
@@ -272,6 +298,11 @@ class WmsSandbox(Sandbox):
         self.ship_after_cancel = False
         self._orders = {}
         self._stock = {}
+        # Snapshot faults: items served as they are after the valid ones, or a whole answer
+        # served instead of the snapshot (POST /_admin/stock/raw).
+        self._raw_stock_items = []
+        self._raw_stock_document = None
+        self._stock_file_numbers = itertools.count(1)
         self._files = {"processed": [], "rejected": []}
         # Event ids carry a token of this run: Odoo drops a partner event id it has seen, and a
         # restarted sandbox must not repeat the ids of the previous run into the same database.
@@ -293,6 +324,8 @@ class WmsSandbox(Sandbox):
             route("GET", "/api/orders/(?P<ref>.+)", self._get_order),
             route("GET", "/api/stock", self._stock_snapshot),
             route("POST", "/_admin/stock", self._admin_set_stock, "admin"),
+            route("POST", "/_admin/stock/raw", self._admin_set_raw_stock, "admin"),
+            route("POST", "/_admin/stock/file", self._admin_write_stock_file, "admin"),
         ]
 
     # --- life cycle -------------------------------------------------------------------------------
@@ -375,13 +408,16 @@ class WmsSandbox(Sandbox):
         )
 
     def _stock_snapshot(self, request, match):
+        if self._raw_stock_document is not None:
+            return json_response(200, self._raw_stock_document)
         return json_response(200, self._stock_document())
 
     def _stock_document(self):
         return {
             "warehouse": self.warehouse,
             "snapshot_at": wms_time(datetime.now(timezone.utc)),
-            "items": [{"sku": sku, "quantity": qty} for sku, qty in sorted(self._stock.items())],
+            "items": [{"sku": sku, "quantity": qty} for sku, qty in sorted(self._stock.items())]
+            + list(self._raw_stock_items),
         }
 
     # --- the order's life -------------------------------------------------------------------------
@@ -647,6 +683,49 @@ class WmsSandbox(Sandbox):
         self._stock = stock
         return json_response(200, self._stock_document())
 
+    def _admin_set_raw_stock(self, request, match):
+        """Snapshot faults, for tests of what Odoo does with a bad snapshot:
+        ``{"items": [...]}`` adds these items, whatever they hold (``{"sku": "A", "quantity":
+        [3]}``, ``{"quantity": 1}``, ``"x"`` ...), after the valid ones of every snapshot (REST
+        and stock files); ``{"document": <any JSON>}`` makes GET /api/stock answer that instead
+        of a snapshot (``{"document": null}`` stops it). A key left out is left as it is."""
+        document = request.json()
+        if not isinstance(document, dict) or not {"items", "document"} & set(document):
+            return admin_error(400, 'expected {"items": [...]} and / or {"document": ...}')
+        if "items" in document and not isinstance(document["items"], list):
+            return admin_error(400, "items must be a list")
+        with self.lock:
+            if "items" in document:
+                self._raw_stock_items = list(document["items"])
+            if "document" in document:
+                self._raw_stock_document = document["document"]
+        return json_response(
+            200, {"items": list(self._raw_stock_items), "document": self._raw_stock_document}
+        )
+
+    def _admin_write_stock_file(self, request, match):
+        """File drop: write a stock file, ``inbound/stock-<run>-<n>.csv`` with the columns sku,
+        quantity (the stock, then the raw items of /_admin/stock/raw, a cell holding its value's
+        JSON unless it is text; null or missing is an empty cell), or exactly ``{"text": ...}``
+        when given (a file that is no stock file)."""
+        if self.drop_dir is None:
+            return admin_error(409, "this WMS has no drop directory (--drop-dir)")
+        document = request.json() or {}
+        text = document.get("text") if isinstance(document, dict) else None
+        if text is not None and not isinstance(text, str):
+            return admin_error(400, "text must be a string")
+        with self.lock:
+            if text is None:
+                text = stock_csv(self._stock_document()["items"])
+            number = next(self._stock_file_numbers)
+        # The run's token in the name: Odoo takes a file name it has imported for a duplicate.
+        target = self.drop_dir / "inbound" / f"stock-{self._run}-{number}.csv"
+        temporary = target.with_name(f".{target.name}.tmp")
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, target)
+        self.log_file_delivery(target, text.encode("utf-8"))
+        return json_response(200, {"file": target.name, "path": str(target)})
+
     def configure(self, values):
         checked = {}
         for key, value in values.items():
@@ -701,6 +780,8 @@ class WmsSandbox(Sandbox):
     def reset_state(self):
         self._orders.clear()
         self._stock.clear()
+        self._raw_stock_items = []
+        self._raw_stock_document = None
         self._files = {"processed": [], "rejected": []}
 
 
