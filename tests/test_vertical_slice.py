@@ -264,7 +264,7 @@ def test_partial_shipment(suite):
         ["type_code", "description"],
     )
     assert [e["type_code"] for e in exceptions] == ["partial_shipment_mismatch"]
-    assert "ordered 3, shipped 2" in exceptions[0]["description"]
+    assert "ordered 3 Units, shipped 2" in exceptions[0]["description"]
     picking = server.call("stock.picking", "read", [shipment["picking_id"][0]], ["backorder_ids"])[
         0
     ]
