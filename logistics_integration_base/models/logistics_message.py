@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 from werkzeug.http import parse_date
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, ConcurrencyError, UserError
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 
 from odoo.addons.queue_job.exception import RetryableJobError
@@ -94,6 +95,12 @@ class LogisticsMessage(models.Model):
         "logistics.message.attempt", "message_id", string="Attempt History"
     )
     next_retry_at = fields.Datetime(readonly=True)
+    outcome_pending = fields.Boolean(
+        readonly=True,
+        copy=False,
+        help="The last call's answer is stored, what it means is not applied yet: the delivery "
+        "job applies it without calling the partner again.",
+    )
     error_class = fields.Selection(ERROR_CLASSES, index=True)
     error = fields.Text()
     http_status = fields.Integer(string="HTTP Status")
@@ -221,9 +228,25 @@ class LogisticsMessage(models.Model):
             )._deliver()
 
     def _deliver(self):
-        """Job: one attempt at delivering this outbound message."""
+        """Job: one attempt at delivering this outbound message.
+
+        A partner's call is never made again because of something written after it. Once the
+        partner answered, the job writes the answer on the message (``outcome_pending``) and
+        the attempt row: rows of this message, which no other transaction writes. What the
+        answer means (``_apply_outcome``: the circuit breaker on the backend row, the state,
+        the operation's hook writing the shipment, events, exceptions, rows that concurrent
+        jobs write too) is applied in a savepoint. When a concurrent transaction committed a
+        change to one of those rows (a serialization failure, a deadlock), the savepoint is
+        rolled back, the job ends with the answer stored, and a job of its own applies it from
+        a fresh snapshot (``_apply_outcome_job``), which queue_job runs again on a conflict
+        without calling the partner.
+
+        :return: a summary for the job's result (str)
+        """
         self.ensure_one()
         self = self.sudo()
+        if self.outcome_pending:
+            return self._apply_outcome()
         if self.state not in ("queued", "retrying"):
             return f"nothing to do: message is {self.state}"
         backend = self.backend_id
@@ -247,25 +270,9 @@ class LogisticsMessage(models.Model):
         error_class = (
             self.env["logistics.error.rule"]._classify(failure, status) if failure else None
         )
-        backend._record_call(error_class)
-        values = {
-            "attempts": number,
-            "http_status": status,
-            "latency_ms": latency,
-            "error_class": error_class,
-            "error": error,
-            "request_body": self._redact(request_body, backend),
-            "response_body": self._redact(response_text, backend),
-            "next_retry_at": False,
-        }
-        attempt = {
-            "message_id": self.id,
-            "number": number,
-            "http_status": status,
-            "error_class": error_class,
-            "error": error,
-            "latency_ms": latency,
-        }
+        retry_in = None
+        if error_class == "transient" and number < backend.max_attempts:
+            retry_in = backend._backoff(number, retry_after)
         _logger.info(
             "deliver %s #%s to %s [%s]: attempt %s, %s in %s ms",
             self.operation,
@@ -276,23 +283,89 @@ class LogisticsMessage(models.Model):
             status or error,
             latency,
         )
-        if not failure:
-            self.env["logistics.message.attempt"].create(attempt)
-            self._set_state("done", **values)
+        self.env["logistics.message.attempt"].create(
+            {
+                "message_id": self.id,
+                "number": number,
+                "http_status": status,
+                "error_class": error_class,
+                "error": error,
+                "latency_ms": latency,
+                "retry_in": retry_in,
+            }
+        )
+        self.write(
+            {
+                "attempts": number,
+                "http_status": status,
+                "latency_ms": latency,
+                "error_class": error_class,
+                "error": error if failure else False,
+                "request_body": self._redact(request_body, backend),
+                "response_body": self._redact(response_text, backend),
+                "next_retry_at": fields.Datetime.now() + timedelta(seconds=retry_in)
+                if retry_in is not None
+                else False,
+                "outcome_pending": True,
+            }
+        )
+        try:
+            with self.env.cr.savepoint():
+                return self._apply_outcome(response_text)
+        except (*PG_CONCURRENCY_EXCEPTIONS_TO_RETRY, ConcurrencyError) as conflict:
+            _logger.info(
+                "deliver %s #%s [%s]: answer stored, applied by a job of its own after a "
+                "conflict (%s)",
+                self.operation,
+                self.id,
+                self.correlation_id,
+                conflict.__class__.__name__,
+            )
+        self.with_delay(
+            **self.env["logistics.flow"]._job_options(self.operation, backend),
+            description=f"Apply the answer of {self.operation} #{self.id}",
+            identity_key=f"logistics-outcome-{self.id}-{number}",
+        )._apply_outcome_job()
+        return f"HTTP {status or error}: answer stored, applied by a job of its own (conflict)"
+
+    def _apply_outcome_job(self):
+        """Job: apply the stored answer of this message's last call (a delivery job whose
+        application met a concurrent change). Calls no partner: queue_job may run it again."""
+        self.ensure_one()
+        message = self.sudo()
+        if not message.outcome_pending:
+            return f"nothing to do: message is {message.state}"
+        return message._apply_outcome()
+
+    def _apply_outcome(self, response_text=None):
+        """What the stored outcome of the last call means: the circuit breaker is fed, the
+        message ends done, retrying (its next attempt queued) or dead, and the operation's
+        hooks run. Safe to run again after a database conflict: it calls no partner.
+
+        :param str response_text: the partner's answer as received; None when the job runs
+            again after a conflict: the stored (redacted) answer is used then
+        :return: a summary for the job's result (str)
+        """
+        self.ensure_one()
+        if response_text is None:
+            response_text = self.response_body
+        backend = self.backend_id
+        backend._record_call(self.error_class)
+        if not self.error_class:
+            self._set_state("done", outcome_pending=False)
             self._on_delivered(response_text)
-            return f"delivered: HTTP {status}"
-        if error_class == "transient" and number < backend.max_attempts:
-            delay = backend._backoff(number, retry_after)
-            values["next_retry_at"] = fields.Datetime.now() + timedelta(seconds=delay)
-            self.env["logistics.message.attempt"].create(dict(attempt, retry_in=delay))
-            self._set_state("retrying", **values)
+            return f"delivered: HTTP {self.http_status}"
+        if self.next_retry_at:
+            self._set_state("retrying", outcome_pending=False)
+            delay = max((self.next_retry_at - fields.Datetime.now()).total_seconds(), 0)
             self._enqueue_delivery(eta=timedelta(seconds=delay))
-            return f"{error}: retry {number + 1}/{backend.max_attempts} in {delay:.1f} s"
-        self.env["logistics.message.attempt"].create(attempt)
-        self._set_state("dead", **values)
+            return (
+                f"{self.error}: retry {self.attempts + 1}/{backend.max_attempts} in {delay:.1f} s"
+            )
+        self._set_state("dead", outcome_pending=False)
         self._raise_dead_letter_alert()
         self._on_dead(response_text)
-        return f"{error}: dead ({error_class})"
+        return f"{self.error}: dead ({self.error_class})"
 
     # --- outcome hooks: what a delivered or dead message means for the business ----------------
     def _on_delivered(self, response_text):

@@ -1,5 +1,7 @@
 from datetime import datetime, timedelta, timezone
+from unittest.mock import patch
 
+from psycopg2.errors import SerializationFailure
 from werkzeug.http import http_date
 
 from odoo import fields
@@ -230,6 +232,56 @@ class TestDelivery(LoopbackPartnerMixin, LogisticsCase):
         )
         self.assertEqual((log.user_id, log.reason), (self.manager, "partner fixed its validation"))
         self.assertIn(f"#{replay.id}", log.changes)
+
+    def test_a_conflict_after_the_call_never_calls_the_partner_again(self):
+        """Issue 12, item 6: what the answer means is applied in a savepoint; a concurrent
+        change to a row it writes (here a serialization failure on the backend row) leaves
+        the answer stored and applies it in a job of its own, with no second call."""
+        self.partner.answer(201, {"id": "WMS-1"})
+        Message = self.registry["logistics.message"]
+        apply_outcome = Message._apply_outcome
+        conflicts = []
+
+        def conflicting(message, response_text=None):
+            if not conflicts:
+                conflicts.append(message.id)
+                message.backend_id.write({"consecutive_failures": 7})
+                message.backend_id.flush_recordset()
+                raise SerializationFailure("could not serialize access due to concurrent update")
+            return apply_outcome(message, response_text)
+
+        with patch.object(Message, "_apply_outcome", conflicting), trap_jobs() as trap:
+            message = self.env["logistics.message"]._create_outbound(
+                self.wms, "order_release", {"order": "S0001"}, endpoint="/orders"
+            )
+            trap.perform_enqueued_jobs()
+            # The answer is kept; what it means is not applied (the savepoint rolled back).
+            self.assertEqual(
+                (message.state, message.outcome_pending, message.attempts, message.http_status),
+                ("processing", True, 1, 201),
+            )
+            self.assertEqual(self.wms.consecutive_failures, 0)
+            self.assertEqual(
+                [job.method_name for job in trap.enqueued_jobs], ["_apply_outcome_job"]
+            )
+            trap.perform_enqueued_jobs()
+            # Run again (queue_job after another conflict): nothing more happens.
+            self.assertEqual(message._apply_outcome_job(), "nothing to do: message is done")
+            self.assertEqual(message._deliver(), "nothing to do: message is done")
+        self.assertEqual((message.state, message.outcome_pending), ("done", False))
+        self.assertEqual(len(self.partner.requests), 1)
+        self.assertEqual(message.attempt_ids.mapped("http_status"), [201])
+
+    def test_a_delivery_job_run_again_after_its_answer_applies_it_without_a_call(self):
+        self.partner.answer(500).answer(201)
+        with trap_jobs():
+            message = self.env["logistics.message"]._create_outbound(
+                self.wms, "order_release", {"order": "S0001"}, endpoint="/orders"
+            )
+            message._set_state("processing", outcome_pending=True, attempts=1, http_status=201)
+            message._deliver()
+        self.assertEqual((message.state, message.outcome_pending), ("done", False))
+        self.assertFalse(self.partner.requests)
 
     def test_edited_replay_is_audited(self):
         self.partner.answer(422, {"error": "address line missing"})
