@@ -267,6 +267,11 @@ class LogisticsMessage(models.Model):
             self, request_body, headers
         )
         latency = int((time.monotonic() - started) * 1000)
+        if failure and backend._already_done(self, status, response_text):
+            # The partner has what the message asked for (a create whose answer was lost):
+            # delivered, with its answer kept.
+            failure = None
+            error = f"HTTP {status}: the partner already has it ({backend.adapter} rule)"
         error_class = (
             self.env["logistics.error.rule"]._classify(failure, status) if failure else None
         )

@@ -43,6 +43,15 @@ class TestWmsAdapters(BaseCase):
             with self.assertRaisesRegex(ValueError, reason):
                 wms_rest.canonical_event(document)
 
+    def test_order_exists_is_a_409_with_that_code(self):
+        exists = {"error": {"code": "ORDER_EXISTS", "message": "order WH/OUT/1 already exists"}}
+        self.assertTrue(wms_rest.order_exists(409, exists))
+        self.assertFalse(wms_rest.order_exists(422, exists))
+        self.assertFalse(wms_rest.order_exists(409, {"error": {"code": "SKU_LOCKED"}}))
+        self.assertFalse(wms_rest.order_exists(409, {"error": "duplicate_order"}))
+        self.assertFalse(wms_rest.order_exists(409, None))
+        self.assertFalse(wms_rest.order_exists(409, ["ORDER_EXISTS"]))
+
     def test_stock_snapshot(self):
         levels = wms_rest.stock_levels({"items": [{"sku": "A", "quantity": 4}, {"sku": "B"}]})
         self.assertEqual(levels, {"A": 4.0, "B": 0.0})

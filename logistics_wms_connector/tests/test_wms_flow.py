@@ -115,6 +115,30 @@ class TestWmsFlow(LoopbackPartnerMixin, LogisticsCase):
             1,
         )
 
+    def test_a_release_the_wms_already_has_is_done_with_its_answer(self):
+        """Issue 12, item 6: the answer to the first call is lost (a 500 after the WMS took the
+        order); the retry gets 409 ORDER_EXISTS, the WMS REST adapter's rule for "I have it"."""
+        self.wms.backoff_base = 0.01
+        exists = {"error": {"code": "ORDER_EXISTS", "message": "order WH/OUT/00001 already exists"}}
+        self.partner.answer(500).answer(409, exists)
+        _picking, shipment = self.released_order()
+        message = shipment.wms_release_message_id
+        self.assertEqual((message.state, message.attempts, message.http_status), ("done", 2, 409))
+        self.assertIn("ORDER_EXISTS", message.response_body)
+        self.assertIn("already has it", message.attempt_ids[-1].error)
+        self.assertEqual(shipment.status_code, "order_released")
+        self.assertFalse(self.env["logistics.exception"].search([("message_id", "=", message.id)]))
+
+    def test_another_conflict_is_a_refusal(self):
+        self.partner.answer(409, {"error": {"code": "SKU_LOCKED", "message": "inventory count"}})
+        _picking, shipment = self.released_order()
+        message = shipment.wms_release_message_id
+        self.assertEqual((message.state, message.error_class), ("dead", "business"))
+        self.assertEqual(
+            self.env["logistics.exception"].search([("message_id", "=", message.id)]).type_code,
+            "schema_invalid",
+        )
+
     def test_order_without_stock_waits_for_it(self):
         self.env["stock.quant"].search([("product_id", "=", self.product.id)]).unlink()
         with trap_jobs() as trap:
