@@ -73,9 +73,9 @@ class LogisticsMessage(models.Model):
         copy=False,
         index=True,
         default=lambda self: str(uuid.uuid4()),
-        help="Sent as Idempotency-Key on every attempt of this message, and of its replay when "
-        "its outcome is unknown (it died of timeouts or 5xx); a replay after a refusal or with "
-        "an edited payload is a new request with a key of its own.",
+        help="Sent as Idempotency-Key on every attempt of this message, and of its replays: a "
+        "replay is the same request, whatever the message died of. A replay with an edited "
+        "payload is another request, with a key of its own.",
     )
     direction = fields.Selection(
         [("inbound", "Inbound"), ("outbound", "Outbound")], required=True, index=True
@@ -557,13 +557,12 @@ class LogisticsMessage(models.Model):
                 "error_class": False,
                 "http_status": False,
                 "payload": payload if payload is not None else message.payload,
-                # After failures that left the outcome unknown (timeouts, 5xx: a label may
-                # have been bought, the answer lost), the same Idempotency-Key, so that the
-                # partner answers with what it did rather than doing it again. After a refusal
-                # (the partner answered) or with an edited payload, a new request and key.
-                "uuid": message.uuid
-                if payload is None and message.error_class == "transient"
-                else str(uuid.uuid4()),
+                # The same request, so the same Idempotency-Key: whatever the partner did
+                # under it (a label bought, an order taken, the answer lost), it answers with
+                # that rather than doing it again. An edited payload is another request.
+                "uuid": str(uuid.uuid4())
+                if payload is not None and payload != message.payload
+                else message.uuid,
             }
             replay = message.copy(values)
             replays |= replay

@@ -226,7 +226,8 @@ class TestDelivery(LoopbackPartnerMixin, LogisticsCase):
             self.run_jobs(trap)
         self.assertEqual(replay.state, "done")
         self.assertEqual(replay.replay_of_id, dead)
-        self.assertNotEqual(replay.uuid, dead.uuid)
+        # The same request again, under the same key (issue 12, item 6).
+        self.assertEqual(replay.uuid, dead.uuid)
         log = self.env["logistics.audit.log"].search(
             [("action", "=", "replay"), ("res_id", "=", dead.id)]
         )
@@ -303,6 +304,8 @@ class TestDelivery(LoopbackPartnerMixin, LogisticsCase):
             self.run_jobs(trap)
         replay = dead.replay_ids
         self.assertEqual(replay.payload, {"order": "S0001", "address": "1 Main St"})
+        # Another request: a key of its own.
+        self.assertNotEqual(replay.uuid, dead.uuid)
         self.assertEqual(replay.state, "done")
         self.assertIn('"address": "1 Main St"', self.partner.requests[-1][3])
         log = self.env["logistics.audit.log"].search(
@@ -310,6 +313,21 @@ class TestDelivery(LoopbackPartnerMixin, LogisticsCase):
         )
         self.assertEqual(log.reason, "address corrected with the customer")
         self.assertIn("1 Main St", log.changes)
+
+    def test_replay_with_the_payload_unchanged_keeps_the_key(self):
+        self.partner.answer(401)
+        dead = self.send({"order": "S0001"})
+        self.assertEqual((dead.state, dead.error_class), ("dead", "security"))
+        with trap_jobs() as trap:
+            replay = dead.with_user(self.manager).action_replay(
+                "credentials fixed", payload={"order": "S0001"}
+            )
+            self.run_jobs(trap)
+        self.assertEqual((replay.state, replay.uuid), ("done", dead.uuid))
+        self.assertEqual(
+            [headers["Idempotency-Key"] for _m, _p, headers, _b in self.partner.requests],
+            [dead.uuid, dead.uuid],
+        )
 
     def test_bulk_replay_by_filter_and_discard_with_reason(self):
         for _n in range(3):
