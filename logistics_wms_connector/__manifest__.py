@@ -9,6 +9,7 @@
     "depends": ["logistics_integration_base"],
     "data": [
         "data/ir_cron_data.xml",
+        "data/logistics_exception_type_data.xml",
         "views/logistics_backend_views.xml",
         "views/logistics_shipment_views.xml",
         "views/stock_warehouse_views.xml",

@@ -139,6 +139,24 @@ class TestWmsFlow(LoopbackPartnerMixin, LogisticsCase):
             "schema_invalid",
         )
 
+    def test_a_release_dead_on_transient_errors_is_an_exception_for_a_person(self):
+        self.wms.write({"max_attempts": 2, "backoff_base": 0.01, "circuit_threshold": 10})
+        self.partner.answer(503).answer(503)
+        _picking, shipment = self.released_order()
+        message = shipment.wms_release_message_id
+        self.assertEqual((message.state, message.error_class), ("dead", "transient"))
+        exception = self.env["logistics.exception"].search([("message_id", "=", message.id)])
+        self.assertEqual(exception.type_code, "order_release_failed")
+        self.assertEqual(exception.shipment_id, shipment)
+        self.assertIn("was not released", exception.description)
+        self.assertIn("replay the release message", exception.description)
+        # The replay (same key) that the WMS accepts releases the order and closes it.
+        with trap_jobs() as trap:
+            replay = message.with_user(self.manager).action_replay("WMS back up")
+            self.run_jobs(trap)
+        self.assertEqual((replay.state, replay.uuid), ("done", message.uuid))
+        self.assertTrue(exception.is_closed)
+
     def test_order_without_stock_waits_for_it(self):
         self.env["stock.quant"].search([("product_id", "=", self.product.id)]).unlink()
         with trap_jobs() as trap:
