@@ -821,6 +821,29 @@ def test_wms_release_is_idempotent(wms, receiver):
     assert list(admin(wms, "/_admin/state")["orders"]) == ["WH/OUT/00012"]
 
 
+def test_wms_without_idempotency_keys_refuses_a_repeated_order_ref(wms, receiver):
+    admin(wms, "/_admin/config", {"refuse_repeated_orders": True})
+    first = wms_call(wms, "POST", "/api/orders", release_body(), **{"Idempotency-Key": "rel-1"})
+    assert first.status == 201, first.body
+    for key in ("rel-1", "rel-2"):
+        again = wms_call(wms, "POST", "/api/orders", release_body(), **{"Idempotency-Key": key})
+        assert again.status == 409
+        assert again.json() == {
+            "error": {
+                "code": "ORDER_EXISTS",
+                "message": "order WH/OUT/00012 already exists",
+                "order_ref": "WH/OUT/00012",
+                "id": "wms-ord-1",
+            }
+        }
+    assert list(admin(wms, "/_admin/state")["orders"]) == ["WH/OUT/00012"]
+    assert (
+        admin(wms, "/_admin/config", {"refuse_repeated_orders": False})["refuse_repeated_orders"]
+        is False
+    )
+    assert call("POST", wms.url + "/_admin/config", {"refuse_repeated_orders": 1}).status == 400
+
+
 def test_wms_short_picks_make_partial_shipments(wms, receiver):
     admin(wms, "/_admin/config", {"short": {"FURN_0001": 1, "FURN_0009": 5}})
     release(

@@ -445,6 +445,25 @@ class LogisticsBackend(models.Model):
             return getattr(self, f"_send_file_{self.adapter}")(message, body)
         return self._send_http(message, body, headers)
 
+    def _already_done(self, message, status, response_text):
+        """Whether the partner's refusal of ``message`` says that it already has what the
+        message asks for (a create it took on an earlier call whose answer was lost, a replay,
+        a call cut by a crash): the message is then delivered, with the refusal kept as its
+        answer (status and body), instead of dead.
+
+        The rule is the adapter's: ``_already_done_<adapter>(message, status, response)``
+        with the parsed JSON answer (or None), e.g. the WMS REST adapter's 409 ORDER_EXISTS on
+        an order release. An adapter without such a method has no such answer (False).
+
+        :param message: the outbound ``logistics.message`` that was sent again
+        :param int status: the HTTP status of the refusal (None without an answer)
+        :param str response_text: the answer's body as received
+        :rtype: bool
+        """
+        self.ensure_one()
+        rule = getattr(self, f"_already_done_{self.adapter}", None)
+        return bool(rule and rule(message, status, message._parse_response(response_text)))
+
     def _basic_auth(self):
         # Without a user name, the API key is the user name and the password is empty: the
         # scheme of API-key services such as EasyPost.

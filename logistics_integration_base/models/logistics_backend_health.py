@@ -89,6 +89,9 @@ class LogisticsBackend(models.Model):
             if now < reopen_at:
                 return max((reopen_at - now).total_seconds(), 1)
             self.sudo().circuit_state = "half_open"
+            # Written now: a conflict with another job probing at the same time fails this
+            # job before its call, never after it (which would make queue_job call again).
+            self.flush_recordset(["circuit_state"])
         if self.rate_limit:
             self.env["logistics.message.attempt"].flush_model(["attempted_at", "message_id"])
             self.env.cr.execute(

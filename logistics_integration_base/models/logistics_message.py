@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 from werkzeug.http import parse_date
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, ConcurrencyError, UserError
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 
 from odoo.addons.queue_job.exception import RetryableJobError
@@ -80,9 +81,9 @@ class LogisticsMessage(models.Model):
         copy=False,
         index=True,
         default=lambda self: str(uuid.uuid4()),
-        help="Sent as Idempotency-Key on every attempt of this message, and of its replay when "
-        "its outcome is unknown (it died of timeouts or 5xx); a replay after a refusal or with "
-        "an edited payload is a new request with a key of its own.",
+        help="Sent as Idempotency-Key on every attempt of this message, and of its replays: a "
+        "replay is the same request, whatever the message died of. A replay with an edited "
+        "payload is another request, with a key of its own.",
     )
     direction = fields.Selection(
         [("inbound", "Inbound"), ("outbound", "Outbound")], required=True, index=True
@@ -102,6 +103,12 @@ class LogisticsMessage(models.Model):
         "logistics.message.attempt", "message_id", string="Attempt History"
     )
     next_retry_at = fields.Datetime(readonly=True)
+    outcome_pending = fields.Boolean(
+        readonly=True,
+        copy=False,
+        help="The last call's answer is stored, what it means is not applied yet: the delivery "
+        "job applies it without calling the partner again.",
+    )
     error_class = fields.Selection(ERROR_CLASSES, index=True)
     error = fields.Text()
     http_status = fields.Integer(string="HTTP Status")
@@ -229,9 +236,25 @@ class LogisticsMessage(models.Model):
             )._deliver()
 
     def _deliver(self):
-        """Job: one attempt at delivering this outbound message."""
+        """Job: one attempt at delivering this outbound message.
+
+        A partner's call is never made again because of something written after it. Once the
+        partner answered, the job writes the answer on the message (``outcome_pending``) and
+        the attempt row: rows of this message, which no other transaction writes. What the
+        answer means (``_apply_outcome``: the circuit breaker on the backend row, the state,
+        the operation's hook writing the shipment, events, exceptions, rows that concurrent
+        jobs write too) is applied in a savepoint. When a concurrent transaction committed a
+        change to one of those rows (a serialization failure, a deadlock), the savepoint is
+        rolled back, the job ends with the answer stored, and a job of its own applies it from
+        a fresh snapshot (``_apply_outcome_job``), which queue_job runs again on a conflict
+        without calling the partner.
+
+        :return: a summary for the job's result (str)
+        """
         self.ensure_one()
         self = self.sudo()
+        if self.outcome_pending:
+            return self._apply_outcome()
         if self.state not in ("queued", "retrying"):
             return f"nothing to do: message is {self.state}"
         backend = self.backend_id
@@ -252,28 +275,17 @@ class LogisticsMessage(models.Model):
             self, request_body, headers
         )
         latency = int((time.monotonic() - started) * 1000)
+        if failure and backend._already_done(self, status, response_text):
+            # The partner has what the message asked for (a create whose answer was lost):
+            # delivered, with its answer kept.
+            failure = None
+            error = f"HTTP {status}: the partner already has it ({backend.adapter} rule)"
         error_class = (
             self.env["logistics.error.rule"]._classify(failure, status) if failure else None
         )
-        backend._record_call(error_class)
-        values = {
-            "attempts": number,
-            "http_status": status,
-            "latency_ms": latency,
-            "error_class": error_class,
-            "error": error,
-            "request_body": self._redact(request_body, backend),
-            "response_body": self._redact(response_text, backend),
-            "next_retry_at": False,
-        }
-        attempt = {
-            "message_id": self.id,
-            "number": number,
-            "http_status": status,
-            "error_class": error_class,
-            "error": error,
-            "latency_ms": latency,
-        }
+        retry_in = None
+        if error_class == "transient" and number < backend.max_attempts:
+            retry_in = backend._backoff(number, retry_after)
         _logger.info(
             "deliver %s #%s to %s [%s]: attempt %s, %s in %s ms",
             self.operation,
@@ -284,36 +296,104 @@ class LogisticsMessage(models.Model):
             status or error,
             latency,
         )
-        if not failure:
-            attempt = self.env["logistics.message.attempt"].create(attempt)
+        self.env["logistics.message.attempt"].create(
+            {
+                "message_id": self.id,
+                "number": number,
+                "http_status": status,
+                "error_class": error_class,
+                "error": error,
+                "latency_ms": latency,
+                "retry_in": retry_in,
+            }
+        )
+        self.write(
+            {
+                "attempts": number,
+                "http_status": status,
+                "latency_ms": latency,
+                "error_class": error_class,
+                "error": error if failure else False,
+                "request_body": self._redact(request_body, backend),
+                "response_body": self._redact(response_text, backend),
+                "next_retry_at": fields.Datetime.now() + timedelta(seconds=retry_in)
+                if retry_in is not None
+                else False,
+                "outcome_pending": True,
+            }
+        )
+        try:
+            with self.env.cr.savepoint():
+                return self._apply_outcome(response_text)
+        except (*PG_CONCURRENCY_EXCEPTIONS_TO_RETRY, ConcurrencyError) as conflict:
+            _logger.info(
+                "deliver %s #%s [%s]: answer stored, applied by a job of its own after a "
+                "conflict (%s)",
+                self.operation,
+                self.id,
+                self.correlation_id,
+                conflict.__class__.__name__,
+            )
+        self.with_delay(
+            **self.env["logistics.flow"]._job_options(self.operation, backend),
+            description=f"Apply the answer of {self.operation} #{self.id}",
+            identity_key=f"logistics-outcome-{self.id}-{number}",
+        )._apply_outcome_job()
+        return f"HTTP {status or error}: answer stored, applied by a job of its own (conflict)"
+
+    def _apply_outcome_job(self):
+        """Job: apply the stored answer of this message's last call (a delivery job whose
+        application met a concurrent change). Calls no partner: queue_job may run it again."""
+        self.ensure_one()
+        message = self.sudo()
+        if not message.outcome_pending:
+            return f"nothing to do: message is {message.state}"
+        return message._apply_outcome()
+
+    def _apply_outcome(self, response_text=None):
+        """What the stored outcome of the last call means: the circuit breaker is fed, the
+        message ends done, retrying (its next attempt queued) or dead, and the operation's
+        hooks run. Safe to run again after a database conflict: it calls no partner.
+
+        :param str response_text: the partner's answer as received; None when the job runs
+            again after a conflict: the stored (redacted) answer is used then
+        :return: a summary for the job's result (str)
+        """
+        self.ensure_one()
+        if response_text is None:
+            response_text = self.response_body
+        backend = self.backend_id
+        backend._record_call(self.error_class)
+        if not self.error_class:
             try:
                 # Undoes what the hook did when it raises AnswerNotUnderstood.
                 with self.env.cr.savepoint():
-                    self._set_state("done", **values)
+                    self._set_state("done", outcome_pending=False)
                     self._on_delivered(response_text)
             except AnswerNotUnderstood as not_understood:
-                return self._answer_not_understood(not_understood, values, attempt, response_text)
-            return f"delivered: HTTP {status}"
-        if error_class == "transient" and number < backend.max_attempts:
-            delay = backend._backoff(number, retry_after)
-            values["next_retry_at"] = fields.Datetime.now() + timedelta(seconds=delay)
-            self.env["logistics.message.attempt"].create(dict(attempt, retry_in=delay))
-            self._set_state("retrying", **values)
+                return self._answer_not_understood(not_understood, response_text)
+            return f"delivered: HTTP {self.http_status}"
+        if self.next_retry_at:
+            self._set_state("retrying", outcome_pending=False)
+            delay = max((self.next_retry_at - fields.Datetime.now()).total_seconds(), 0)
             self._enqueue_delivery(eta=timedelta(seconds=delay))
-            return f"{error}: retry {number + 1}/{backend.max_attempts} in {delay:.1f} s"
-        self.env["logistics.message.attempt"].create(attempt)
-        self._set_state("dead", **values)
+            return (
+                f"{self.error}: retry {self.attempts + 1}/{backend.max_attempts} in {delay:.1f} s"
+            )
+        self._set_state("dead", outcome_pending=False)
         self._raise_dead_letter_alert()
         self._on_dead(response_text)
-        return f"{error}: dead ({error_class})"
+        return f"{self.error}: dead ({self.error_class})"
 
-    def _answer_not_understood(self, error, values, attempt, response_text):
+    def _answer_not_understood(self, error, response_text):
         """The delivered answer is not what the operation expects (``AnswerNotUnderstood``):
         dead, class business, with a schema_invalid exception (and ``_on_dead``, as any dead
         message)."""
         error = str(error)
-        attempt.write({"error_class": "business", "error": error})
-        self._set_state("dead", **dict(values, error_class="business", error=error))
+        self.env["logistics.message.attempt"].search(
+            [("message_id", "=", self.id), ("number", "=", self.attempts)]
+        ).write({"error_class": "business", "error": error})
+        self._set_state("dead", error_class="business", error=error, outcome_pending=False)
         self._raise_schema_invalid(
             f"{self.backend_id.code}: {self.operation} answer not understood ({error})",
             f"The partner answered HTTP {self.http_status}, but not with what "
@@ -516,13 +596,12 @@ class LogisticsMessage(models.Model):
                 "error_class": False,
                 "http_status": False,
                 "payload": payload if payload is not None else message.payload,
-                # After failures that left the outcome unknown (timeouts, 5xx: a label may
-                # have been bought, the answer lost), the same Idempotency-Key, so that the
-                # partner answers with what it did rather than doing it again. After a refusal
-                # (the partner answered) or with an edited payload, a new request and key.
-                "uuid": message.uuid
-                if payload is None and message.error_class == "transient"
-                else str(uuid.uuid4()),
+                # The same request, so the same Idempotency-Key: whatever the partner did
+                # under it (a label bought, an order taken, the answer lost), it answers with
+                # that rather than doing it again. An edited payload is another request.
+                "uuid": str(uuid.uuid4())
+                if payload is not None and payload != message.payload
+                else message.uuid,
             }
             replay = message.copy(values)
             replays |= replay

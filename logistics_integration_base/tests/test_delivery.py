@@ -1,5 +1,7 @@
 from datetime import datetime, timedelta, timezone
+from unittest.mock import patch
 
+from psycopg2.errors import SerializationFailure
 from werkzeug.http import http_date
 
 from odoo import fields
@@ -224,12 +226,63 @@ class TestDelivery(LoopbackPartnerMixin, LogisticsCase):
             self.run_jobs(trap)
         self.assertEqual(replay.state, "done")
         self.assertEqual(replay.replay_of_id, dead)
-        self.assertNotEqual(replay.uuid, dead.uuid)
+        # The same request again, under the same key (issue 12, item 6).
+        self.assertEqual(replay.uuid, dead.uuid)
         log = self.env["logistics.audit.log"].search(
             [("action", "=", "replay"), ("res_id", "=", dead.id)]
         )
         self.assertEqual((log.user_id, log.reason), (self.manager, "partner fixed its validation"))
         self.assertIn(f"#{replay.id}", log.changes)
+
+    def test_a_conflict_after_the_call_never_calls_the_partner_again(self):
+        """Issue 12, item 6: what the answer means is applied in a savepoint; a concurrent
+        change to a row it writes (here a serialization failure on the backend row) leaves
+        the answer stored and applies it in a job of its own, with no second call."""
+        self.partner.answer(201, {"id": "WMS-1"})
+        Message = self.registry["logistics.message"]
+        apply_outcome = Message._apply_outcome
+        conflicts = []
+
+        def conflicting(message, response_text=None):
+            if not conflicts:
+                conflicts.append(message.id)
+                message.backend_id.write({"consecutive_failures": 7})
+                message.backend_id.flush_recordset()
+                raise SerializationFailure("could not serialize access due to concurrent update")
+            return apply_outcome(message, response_text)
+
+        with patch.object(Message, "_apply_outcome", conflicting), trap_jobs() as trap:
+            message = self.env["logistics.message"]._create_outbound(
+                self.wms, "order_release", {"order": "S0001"}, endpoint="/orders"
+            )
+            trap.perform_enqueued_jobs()
+            # The answer is kept; what it means is not applied (the savepoint rolled back).
+            self.assertEqual(
+                (message.state, message.outcome_pending, message.attempts, message.http_status),
+                ("processing", True, 1, 201),
+            )
+            self.assertEqual(self.wms.consecutive_failures, 0)
+            self.assertEqual(
+                [job.method_name for job in trap.enqueued_jobs], ["_apply_outcome_job"]
+            )
+            trap.perform_enqueued_jobs()
+            # Run again (queue_job after another conflict): nothing more happens.
+            self.assertEqual(message._apply_outcome_job(), "nothing to do: message is done")
+            self.assertEqual(message._deliver(), "nothing to do: message is done")
+        self.assertEqual((message.state, message.outcome_pending), ("done", False))
+        self.assertEqual(len(self.partner.requests), 1)
+        self.assertEqual(message.attempt_ids.mapped("http_status"), [201])
+
+    def test_a_delivery_job_run_again_after_its_answer_applies_it_without_a_call(self):
+        self.partner.answer(500).answer(201)
+        with trap_jobs():
+            message = self.env["logistics.message"]._create_outbound(
+                self.wms, "order_release", {"order": "S0001"}, endpoint="/orders"
+            )
+            message._set_state("processing", outcome_pending=True, attempts=1, http_status=201)
+            message._deliver()
+        self.assertEqual((message.state, message.outcome_pending), ("done", False))
+        self.assertFalse(self.partner.requests)
 
     def test_edited_replay_is_audited(self):
         self.partner.answer(422, {"error": "address line missing"})
@@ -251,6 +304,8 @@ class TestDelivery(LoopbackPartnerMixin, LogisticsCase):
             self.run_jobs(trap)
         replay = dead.replay_ids
         self.assertEqual(replay.payload, {"order": "S0001", "address": "1 Main St"})
+        # Another request: a key of its own.
+        self.assertNotEqual(replay.uuid, dead.uuid)
         self.assertEqual(replay.state, "done")
         self.assertIn('"address": "1 Main St"', self.partner.requests[-1][3])
         log = self.env["logistics.audit.log"].search(
@@ -258,6 +313,21 @@ class TestDelivery(LoopbackPartnerMixin, LogisticsCase):
         )
         self.assertEqual(log.reason, "address corrected with the customer")
         self.assertIn("1 Main St", log.changes)
+
+    def test_replay_with_the_payload_unchanged_keeps_the_key(self):
+        self.partner.answer(401)
+        dead = self.send({"order": "S0001"})
+        self.assertEqual((dead.state, dead.error_class), ("dead", "security"))
+        with trap_jobs() as trap:
+            replay = dead.with_user(self.manager).action_replay(
+                "credentials fixed", payload={"order": "S0001"}
+            )
+            self.run_jobs(trap)
+        self.assertEqual((replay.state, replay.uuid), ("done", dead.uuid))
+        self.assertEqual(
+            [headers["Idempotency-Key"] for _m, _p, headers, _b in self.partner.requests],
+            [dead.uuid, dead.uuid],
+        )
 
     def test_bulk_replay_by_filter_and_discard_with_reason(self):
         for _n in range(3):

@@ -63,6 +63,18 @@ def release_request(order_ref, shipment_ref, warehouse, ship_to, lines):
     }
 
 
+def order_exists(status, answer):
+    """Whether a refused order release says that the WMS already has the order: HTTP 409 with
+    ``{"error": {"code": "ORDER_EXISTS", ...}}``, a WMS's answer to an order reference it has
+    taken before (one without Idempotency-Key support, to a release sent again).
+
+    :param int status: the HTTP status of the answer
+    :param answer: the parsed JSON body (any value)
+    """
+    error = answer.get("error") if isinstance(answer, dict) else None
+    return status == 409 and isinstance(error, dict) and error.get("code") == "ORDER_EXISTS"
+
+
 def canonical_event(native):
     """One canonical event from one of the partner's callback documents.
 

@@ -52,6 +52,14 @@ class LogisticsBackend(models.Model):
     def _parse_webhook_events_wms_csv(self, data):
         return wms_rest.canonical_events(data)
 
+    # --- outbound: what a refusal of a release sent again means -------------------------------
+    def _already_done_wms_rest(self, message, status, response):
+        """An order release the WMS refuses because it has the order reference (409
+        ``ORDER_EXISTS``, ``wms_rest.order_exists``) is released: the WMS took it on an earlier
+        call whose answer was lost (a retry, a replay, a call cut by a crash, which looks like a
+        first attempt to Odoo), or someone released it by hand in the WMS."""
+        return message.operation == "order_release" and wms_rest.order_exists(status, response)
+
     # --- file drop ------------------------------------------------------------------------------
     def _drop_path(self, *parts):
         if not self.wms_drop_dir:

@@ -31,6 +31,42 @@ class LogisticsMessage(models.Model):
             ],
         )
 
+    def _on_dead_order_release(self, _response):
+        """A release that died on transient errors (the WMS down or not answering until the
+        last attempt) leaves an order the warehouse may not have: a person checks the WMS and
+        replays it. Refusals raise their own exception (``_raise_dead_letter_alert``)."""
+        shipment = self.shipment_id
+        if self.error_class != "transient" or not shipment:
+            return
+        order_ref = (self.payload or {}).get("order_ref") or shipment.name
+        self.env["logistics.exception"]._raise(
+            "order_release_failed",
+            [
+                {
+                    "name": self.env._(
+                        "%(ref)s not released to %(wms)s", ref=order_ref, wms=self.backend_id.name
+                    ),
+                    "shipment_id": shipment.id,
+                    "backend_id": self.backend_id.id,
+                    "message_id": self.id,
+                    "description": self.env._(
+                        "%(ref)s was not released to %(wms)s: the WMS did not answer "
+                        "(%(error)s after %(attempts)s attempts), so it may not have the order, "
+                        "or took it and its answer was lost. Check that the WMS is up (the "
+                        "backend's health), then replay the release message (Dead Letters): "
+                        "it keeps its Idempotency-Key, so a WMS that took the order answers "
+                        "with it instead of taking it twice. The order_released milestone of "
+                        "the replay closes this exception.",
+                        ref=order_ref,
+                        wms=self.backend_id.name,
+                        error=self.error,
+                        attempts=self.attempts,
+                    ),
+                    "company_id": self.company_id.id,
+                }
+            ],
+        )
+
     def _raise_dead_letter_alert(self):
         # A cancel the WMS refuses because the order has shipped has its own exception
         # (``_on_dead_order_cancel``), not the generic "refused by the partner" one.

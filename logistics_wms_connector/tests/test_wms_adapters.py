@@ -130,6 +130,15 @@ class TestWmsAdapters(BaseCase):
         with self.assertRaisesRegex(ValueError, "without column"):
             wms_csv.stock_snapshot("")
 
+    def test_order_exists_is_a_409_with_that_code(self):
+        exists = {"error": {"code": "ORDER_EXISTS", "message": "order WH/OUT/1 already exists"}}
+        self.assertTrue(wms_rest.order_exists(409, exists))
+        self.assertFalse(wms_rest.order_exists(422, exists))
+        self.assertFalse(wms_rest.order_exists(409, {"error": {"code": "SKU_LOCKED"}}))
+        self.assertFalse(wms_rest.order_exists(409, {"error": "duplicate_order"}))
+        self.assertFalse(wms_rest.order_exists(409, None))
+        self.assertFalse(wms_rest.order_exists(409, ["ORDER_EXISTS"]))
+
     def test_csv_order_and_confirmations_round_trip(self):
         release = wms_rest.release_request(
             "WH/OUT/1",

@@ -125,6 +125,48 @@ class TestWmsFlow(LoopbackPartnerMixin, LogisticsCase):
             1,
         )
 
+    def test_a_release_the_wms_already_has_is_done_with_its_answer(self):
+        """Issue 12, item 6: the answer to the first call is lost (a 500 after the WMS took the
+        order); the retry gets 409 ORDER_EXISTS, the WMS REST adapter's rule for "I have it"."""
+        self.wms.backoff_base = 0.01
+        exists = {"error": {"code": "ORDER_EXISTS", "message": "order WH/OUT/00001 already exists"}}
+        self.partner.answer(500).answer(409, exists)
+        _picking, shipment = self.released_order()
+        message = shipment.wms_release_message_id
+        self.assertEqual((message.state, message.attempts, message.http_status), ("done", 2, 409))
+        self.assertIn("ORDER_EXISTS", message.response_body)
+        self.assertIn("already has it", message.attempt_ids[-1].error)
+        self.assertEqual(shipment.status_code, "order_released")
+        self.assertFalse(self.env["logistics.exception"].search([("message_id", "=", message.id)]))
+
+    def test_another_conflict_is_a_refusal(self):
+        self.partner.answer(409, {"error": {"code": "SKU_LOCKED", "message": "inventory count"}})
+        _picking, shipment = self.released_order()
+        message = shipment.wms_release_message_id
+        self.assertEqual((message.state, message.error_class), ("dead", "business"))
+        self.assertEqual(
+            self.env["logistics.exception"].search([("message_id", "=", message.id)]).type_code,
+            "schema_invalid",
+        )
+
+    def test_a_release_dead_on_transient_errors_is_an_exception_for_a_person(self):
+        self.wms.write({"max_attempts": 2, "backoff_base": 0.01, "circuit_threshold": 10})
+        self.partner.answer(503).answer(503)
+        _picking, shipment = self.released_order()
+        message = shipment.wms_release_message_id
+        self.assertEqual((message.state, message.error_class), ("dead", "transient"))
+        exception = self.env["logistics.exception"].search([("message_id", "=", message.id)])
+        self.assertEqual(exception.type_code, "order_release_failed")
+        self.assertEqual(exception.shipment_id, shipment)
+        self.assertIn("was not released", exception.description)
+        self.assertIn("replay the release message", exception.description)
+        # The replay (same key) that the WMS accepts releases the order and closes it.
+        with trap_jobs() as trap:
+            replay = message.with_user(self.manager).action_replay("WMS back up")
+            self.run_jobs(trap)
+        self.assertEqual((replay.state, replay.uuid), ("done", message.uuid))
+        self.assertTrue(exception.is_closed)
+
     def test_order_without_stock_waits_for_it(self):
         self.env["stock.quant"].search([("product_id", "=", self.product.id)]).unlink()
         with trap_jobs() as trap:

@@ -296,6 +296,9 @@ class WmsSandbox(Sandbox):
         self.lots = {}
         self.count_units = "release"
         self.ship_after_cancel = False
+        # A WMS that keeps no Idempotency-Key for order releases (many don't): an order
+        # reference it already has is refused with 409 ORDER_EXISTS, whatever the key.
+        self.refuse_repeated_orders = False
         self._orders = {}
         self._stock = {}
         # Snapshot faults: items served as they are after the valid ones, or a whole answer
@@ -365,6 +368,20 @@ class WmsSandbox(Sandbox):
                 self.error_response(422, "validation", "invalid order release", details=problems)
             )
         known = self._orders.get(document["order_ref"])
+        if known is not None and self.refuse_repeated_orders:
+            raise RequestRejected(
+                json_response(
+                    409,
+                    {
+                        "error": {
+                            "code": "ORDER_EXISTS",
+                            "message": f"order {known.order_ref} already exists",
+                            "order_ref": known.order_ref,
+                            "id": known.id,
+                        }
+                    },
+                )
+            )
         if known is not None:
             raise RequestRejected(
                 self.error_response(
@@ -378,6 +395,11 @@ class WmsSandbox(Sandbox):
         return json_response(
             201, {"id": order.id, "order_ref": order.order_ref, "status": order.status}
         )
+
+    def _call_idempotent(self, found, request, match):
+        if self.refuse_repeated_orders and found.handler == self._release_order:
+            return self._call(found, request, match)
+        return super()._call_idempotent(found, request, match)
 
     def _order_or_404(self, order_ref):
         order = self._orders.get(unquote(order_ref))
@@ -747,6 +769,10 @@ class WmsSandbox(Sandbox):
                 checked[key] = {str(sku): _checked_number(key, qty) for sku, qty in value.items()}
                 if any(qty < 0 for qty in checked[key].values()):
                     raise ValueError("a short quantity must not be negative")
+            elif key == "refuse_repeated_orders":
+                if not isinstance(value, bool):
+                    raise ValueError(f"{key} must be true or false")
+                checked[key] = value
             elif key == "short_ratio":
                 checked[key] = _checked_number(key, value)
                 if not 0 <= checked[key] <= 1:
@@ -766,6 +792,7 @@ class WmsSandbox(Sandbox):
             "short": dict(self.short),
             "short_ratio": self.short_ratio,
             **{key: getattr(self, key) for key in DIFFERENCE_KNOBS},
+            "refuse_repeated_orders": self.refuse_repeated_orders,
             "warehouse": self.warehouse,
             "drop_dir": str(self.drop_dir) if self.drop_dir else None,
         }
