@@ -27,6 +27,7 @@ class OdooServer:
         self.url = f"http://127.0.0.1:{self.http_port}"
         self.process = None
         self._rpc_id = 0
+        self._uids = {}
 
     def start(self, timeout=120):
         venv = os.environ["LOGISTICS_VENV"]
@@ -93,9 +94,13 @@ class OdooServer:
         return self.log()[-size:]
 
     def call(self, model, method, *args, login="admin", password="admin", **kwargs):
-        """execute_kw over JSON-RPC."""
+        """execute_kw over JSON-RPC (logged in once per login: a login hashes the password,
+        which costs more than most calls)."""
         self._rpc_id += 1
-        uid = self._jsonrpc("common", "login", [self.database, login, password])
+        uid = self._uids.get((login, password))
+        if uid is None:
+            uid = self._jsonrpc("common", "login", [self.database, login, password])
+            self._uids[(login, password)] = uid
         return self._jsonrpc(
             "object",
             "execute_kw",
