@@ -99,6 +99,14 @@ def suite(tmp_path_factory):
 
 def place_order(server, name, quantity=3, stock=100):
     """A customer, a stocked product with a SKU, and a confirmed sale order (JSON-RPC)."""
+    sale = draft_order(server, name, quantity, stock)
+    server.call("sale.order", "action_confirm", [sale])
+    return sale
+
+
+def draft_order(server, name, quantity=3, stock=100):
+    """A customer, a stocked product with a SKU (SKU-<name>), and a sale order, not confirmed
+    yet (JSON-RPC)."""
     customer = server.call(
         "res.partner",
         "create",
@@ -134,7 +142,7 @@ def place_order(server, name, quantity=3, stock=100):
         },
     )
     server.call("stock.quant", "action_apply_inventory", [quant])
-    sale = server.call(
+    return server.call(
         "sale.order",
         "create",
         {
@@ -142,8 +150,6 @@ def place_order(server, name, quantity=3, stock=100):
             "order_line": [(0, 0, {"product_id": product, "product_uom_qty": quantity})],
         },
     )
-    server.call("sale.order", "action_confirm", [sale])
-    return sale
 
 
 def shipment_of(server, sale, direction="outgoing"):

@@ -11,6 +11,7 @@ import pytest
 from odoo_server import OdooServer
 from sandboxes.wms import WmsSandbox
 from test_vertical_slice import admin, wait_for
+from test_vertical_slice import draft_order as draft_stocked_order
 
 WMS_KEY = "sandbox-wms-key"
 WMS_SECRET = "sandbox-wms-secret"
@@ -101,41 +102,7 @@ def wms_settings(suite):
 
 def draft_order(server, name, quantity=2):
     """A customer, a stocked product and a sale order, not confirmed yet."""
-    customer = server.call(
-        "res.partner",
-        "create",
-        {
-            "name": f"Customer {name}",
-            "street": "179 N Harbor Dr",
-            "city": "Redondo Beach",
-            "zip": "90277",
-            "country_id": server.call("res.country", "search", [("code", "=", "US")])[0],
-        },
-    )
-    product = server.call(
-        "product.product",
-        "create",
-        {"name": f"Widget {name}", "is_storable": True, "default_code": f"SKU-{name}"},
-    )
-    stock = server.call("stock.warehouse", "search_read", [("code", "=", "WH")], ["lot_stock_id"])
-    quant = server.call(
-        "stock.quant",
-        "create",
-        {
-            "product_id": product,
-            "location_id": stock[0]["lot_stock_id"][0],
-            "inventory_quantity": 50,
-        },
-    )
-    server.call("stock.quant", "action_apply_inventory", [quant])
-    return server.call(
-        "sale.order",
-        "create",
-        {
-            "partner_id": customer,
-            "order_line": [(0, 0, {"product_id": product, "product_uom_qty": quantity})],
-        },
-    )
+    return draft_stocked_order(server, name, quantity, stock=50)
 
 
 def release_messages(server, sales):

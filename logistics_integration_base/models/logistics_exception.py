@@ -199,11 +199,13 @@ class LogisticsException(models.Model):
         )
         return self.create(
             [
-                {
-                    "company_id": self._company_of(vals).id or self.env.company.id,
-                    **vals,
-                    "type_id": exception_type.id,
-                }
+                dict(
+                    vals,
+                    type_id=exception_type.id,
+                    company_id=vals.get("company_id")
+                    or self._company_of(vals).id
+                    or self.env.company.id,
+                )
                 for vals in vals_list
             ]
         )

@@ -381,8 +381,8 @@ class LogisticsMessage(models.Model):
                 f"{self.error}: retry {self.attempts + 1}/{backend.max_attempts} in {delay:.1f} s"
             )
         self._set_state("dead", outcome_pending=False)
-        self._raise_dead_letter_alert()
-        self._on_dead(response_text)
+        if not self._on_dead(response_text):
+            self._raise_dead_letter_alert()
         return f"{self.error}: dead ({self.error_class})"
 
     def _answer_not_understood(self, error, response_text):
@@ -413,10 +413,14 @@ class LogisticsMessage(models.Model):
             handler(self._parse_response(response_text))
 
     def _on_dead(self, response_text):
-        """Dispatch a dead message to ``_on_dead_<operation>`` when the operation has one."""
+        """Dispatch a dead message to ``_on_dead_<operation>`` when the operation has one.
+
+        :return: the handler's answer: true when it raised an exception of its own that names
+            the failure (a cancel refused because the order shipped), which then stands instead
+            of the generic dead-letter one (``_raise_dead_letter_alert``)
+        """
         handler = getattr(self, f"_on_dead_{self.operation}", None)
-        if handler:
-            handler(self._parse_response(response_text))
+        return handler(self._parse_response(response_text)) if handler else None
 
     @staticmethod
     def _parse_response(response_text):

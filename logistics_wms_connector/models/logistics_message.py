@@ -67,28 +67,17 @@ class LogisticsMessage(models.Model):
             ],
         )
 
-    def _raise_dead_letter_alert(self):
-        # A cancel the WMS refuses because the order has shipped has its own exception
-        # (``_on_dead_order_cancel``), not the generic "refused by the partner" one.
-        shipped = self.filtered(lambda m: m._logistics_cancel_refused_as_shipped())
-        return super(LogisticsMessage, self - shipped)._raise_dead_letter_alert()
-
-    def _logistics_cancel_refused_as_shipped(self):
-        return (
-            self.operation == "order_cancel"
-            and self.backend_id.kind == "wms"
-            and bool(self.shipment_id.picking_id)
-            and wms_rest.cancel_refused_as_shipped(
-                self.http_status, self._parse_response(self.response_body)
-            )
-        )
-
     def _on_dead_order_cancel(self, response):
         """The WMS refused to cancel an order cancelled in Odoo because it has shipped: the
-        goods are on their way to a customer whose order Odoo cancelled."""
-        if not self._logistics_cancel_refused_as_shipped():
-            return
+        goods are on their way to a customer whose order Odoo cancelled. That exception stands
+        instead of the generic "refused by the partner" one (returns True)."""
         picking = self.shipment_id.picking_id
+        if not (
+            self.backend_id.kind == "wms"
+            and picking
+            and wms_rest.cancel_refused_as_shipped(self.http_status, response)
+        ):
+            return False
         picking._logistics_shipped_after_cancel(
             self.shipment_id,
             self.backend_id,
@@ -101,6 +90,7 @@ class LogisticsMessage(models.Model):
                 or "-",
             ),
         )
+        return True
 
     def _on_delivered_stock_snapshot(self, response):
         """Compare the WMS's stock with Odoo's (``logistics.backend._compare_stock_snapshot``):
