@@ -1,7 +1,7 @@
 {
     "name": "Logistics Integration Base",
     "summary": "Canonical shipment events, partner backends, reliable jobs, audit",
-    "version": "19.0.1.2.0",
+    "version": "19.0.1.3.0",
     "category": "Inventory/Delivery",
     "license": "LGPL-3",
     "author": "Logistics Integration Suite",
@@ -19,8 +19,10 @@
         "data/logistics_event_type_data.xml",
         "data/logistics_ownership_rule_data.xml",
         "data/logistics_flow_data.xml",
+        "data/logistics_team_data.xml",
         "data/logistics_exception_stage_data.xml",
         "data/logistics_exception_type_data.xml",
+        "data/mail_template_data.xml",
         "wizards/logistics_replay_wizard_views.xml",
         "views/logistics_shipment_views.xml",
         "views/logistics_event_views.xml",
@@ -33,6 +35,7 @@
         "views/logistics_event_type_views.xml",
         "views/logistics_exception_type_views.xml",
         "views/logistics_exception_stage_views.xml",
+        "views/logistics_team_views.xml",
         "views/logistics_audit_log_views.xml",
         "views/logistics_error_rule_views.xml",
         "views/logistics_webhook_refusal_views.xml",
@@ -42,6 +45,9 @@
         "demo/logistics_demo.xml",
     ],
     "assets": {
+        "web.assets_backend": [
+            "logistics_integration_base/static/src/**/*",
+        ],
         "web.assets_tests": [
             "logistics_integration_base/static/tests/tours/*.js",
         ],

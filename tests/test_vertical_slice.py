@@ -319,3 +319,64 @@ def test_carrier_faults_duplicates_and_reordering_reach_the_same_state(suite):
     )
     assert all(m["state"] == "done" for m in attempts), attempts
     assert any(m["attempts"] > 1 for m in attempts), attempts
+
+
+def test_a_rotated_carrier_key_is_one_card_that_closes_once_the_calls_go_through(suite):
+    """Issue 13's "done when": the carrier refuses our credentials (its key was rotated), then
+    the backend gets the new key. One card counts the refusal; the calls wait instead of dying;
+    the new key lets them go, and the card closes itself."""
+    server, _wms, carrier = suite
+    backend = server.call("logistics.backend", "search", [("code", "=", "sandbox_carrier")])
+    admin(carrier, "/_admin/config", {"api_key": "rotated-key"})
+    try:
+        sales = [place_order(server, f"KEY{n}") for n in range(3)]
+
+        def card():
+            return server.call(
+                "logistics.exception",
+                "search_read",
+                [
+                    ("backend_id", "in", backend),
+                    ("type_code", "=", "partner_unavailable"),
+                    ("is_closed", "=", False),
+                ],
+                ["name", "occurrence_count", "affected_shipment_count", "shipment_id"],
+            )
+
+        cards = wait_for(card, what="the credentials card")
+        assert len(cards) == 1 and "refuses our credentials" in cards[0]["name"], cards
+        health = server.call("logistics.backend", "read", backend, ["health", "last_error"])[0]
+        assert health["health"] == "credentials_refused", health
+        assert "401" in health["last_error"], health
+
+        def packed_and_waiting():
+            shipments = [shipment_of(server, sale) for sale in sales]
+            if not all(rows and rows[0]["status_code"] == "packed" for rows in shipments):
+                return None
+            return [rows[0] for rows in shipments]
+
+        shipments = wait_for(packed_and_waiting, what="all three packed, their labels waiting")
+        calls = server.call(
+            "logistics.message",
+            "search_read",
+            [("shipment_id", "in", [s["id"] for s in shipments]), ("backend_id", "in", backend)],
+            ["state", "attempts"],
+        )
+        assert calls and not [c for c in calls if c["state"] in ("dead", "done")], calls
+        assert len(card()) == 1, "one card, however many calls wait"
+    finally:
+        # The backend gets the new key: the waiting calls go, the first probes the key.
+        server.call("logistics.backend", "write", backend, {"api_key": "rotated-key"})
+    shipments = [wait_for(delivered(server, sale), what="delivery")[0] for sale in sales]
+    for shipment in shipments:
+        assert_delivered_shipment(server, carrier, shipment)
+    closed = server.call(
+        "logistics.exception",
+        "search_read",
+        [("backend_id", "in", backend), ("type_code", "=", "partner_unavailable")],
+        ["is_closed", "auto_resolved", "resolved_by_id"],
+    )
+    assert closed and all(c["is_closed"] and c["auto_resolved"] for c in closed), closed
+    # Later tests of this module use the original key again.
+    admin(carrier, "/_admin/config", {"api_key": "sandbox-carrier-key"})
+    server.call("logistics.backend", "write", backend, {"api_key": "sandbox-carrier-key"})

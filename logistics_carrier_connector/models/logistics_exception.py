@@ -85,6 +85,14 @@ class LogisticsException(models.Model):
         messages.status_mapping_exception_id = exception
         return exception
 
+    def _board_actions(self):
+        actions = super()._board_actions()
+        if self.type_code == "label_failed" and self.shipment_id and not self.is_closed:
+            actions.insert(
+                0, ("action_route_alternate_carrier", self.env._("Route to alternate carrier"))
+            )
+        return actions
+
     def action_route_alternate_carrier(self):
         """One click on a label_failed exception: buy the label from the next carrier backend
         by priority. The exception closes itself when that label is created.
@@ -110,12 +118,12 @@ class LogisticsException(models.Model):
                     )
                 )
             shipment._buy_label(alternate)
-            exception.message_post(
-                body=self.env._(
-                    "Routed from %(old)s to %(new)s by %(user)s.",
-                    old=current.name,
-                    new=alternate.name,
-                    user=self.env.user.name,
-                )
+            routed = self.env._(
+                "Routed from %(old)s to %(new)s by %(user)s.",
+                old=current.name,
+                new=alternate.name,
+                user=self.env.user.name,
             )
+            exception.message_post(body=routed)
+            self.env["logistics.audit.log"]._record("board_action", exception, summary=routed)
         return True

@@ -10,6 +10,9 @@ from . import (
     logistics_event,
     logistics_event_type,
     logistics_exception,
+    logistics_exception_board,
+    logistics_exception_grouping,
+    logistics_exception_occurrence,
     logistics_exception_stage,
     logistics_exception_type,
     logistics_flow,
@@ -18,6 +21,7 @@ from . import (
     logistics_ownership_rule,
     logistics_shipment,
     logistics_subscription,
+    logistics_team,
     logistics_webhook_refusal,
     stock_picking,
 )

@@ -7,6 +7,7 @@ from odoo.tools import SQL
 from . import secret_cipher
 from .json_text import storable_problem
 from .logistics_access import check_company_member, check_manager
+from .logistics_error_rule import ERROR_CLASSES
 
 # Secret name -> label. Each secret is a write-only field on the backend; its ciphertext lives in
 # a column that is not an ORM field (like res.users' password hash), so no read, search_read or
@@ -55,6 +56,9 @@ class LogisticsBackend(models.Model):
         "consecutive_failures",
         "circuit_opened_at",
         "last_failure_at",
+        "last_error",
+        "last_error_class",
+        "failing_since",
     )
 
     name = fields.Char(required=True)
@@ -150,12 +154,27 @@ class LogisticsBackend(models.Model):
         help="How long an open circuit waits before one probe call (half-open).",
     )
     circuit_state = fields.Selection(
-        [("closed", "Closed"), ("open", "Open"), ("half_open", "Half-open")],
+        [
+            ("closed", "Closed"),
+            ("open", "Open"),
+            ("half_open", "Half-open"),
+            ("credentials_refused", "Credentials refused"),
+        ],
         default="closed",
         required=True,
         readonly=True,
+        help="Closed: calls go. Open: too many transient failures; calls wait until a probe "
+        "after the cool-down. Credentials refused: the partner answered 401 / 403; every call "
+        "waits until a new secret is set or the backend is resumed.",
     )
-    consecutive_failures = fields.Integer(readonly=True)
+    consecutive_failures = fields.Integer(
+        readonly=True, help="Calls failed in a row, whatever the error class."
+    )
+    last_error = fields.Char(readonly=True, help="The error of the last failed call.")
+    last_error_class = fields.Selection(ERROR_CLASSES, readonly=True)
+    failing_since = fields.Datetime(
+        readonly=True, help="When the current run of failed calls began (empty when healthy)."
+    )
     circuit_opened_at = fields.Datetime(readonly=True)
     last_success_at = fields.Datetime(
         compute="_compute_last_success_at",
@@ -164,7 +183,13 @@ class LogisticsBackend(models.Model):
     )
     last_failure_at = fields.Datetime(readonly=True)
     health = fields.Selection(
-        [("ok", "Healthy"), ("degraded", "Degraded"), ("down", "Down"), ("paused", "Paused")],
+        [
+            ("ok", "Healthy"),
+            ("degraded", "Degraded"),
+            ("down", "Down"),
+            ("credentials_refused", "Credentials refused"),
+            ("paused", "Paused"),
+        ],
         compute="_compute_health",
     )
     inbound_batch = fields.Boolean(
@@ -321,6 +346,9 @@ class LogisticsBackend(models.Model):
                 )
             )
         self.invalidate_recordset([f"{name}_is_set"])
+        if value and name != "webhook_secret":
+            # A new credential: the calls waiting on a refused one go (the next is the probe).
+            self.filtered(lambda b: b.circuit_state == "credentials_refused")._probe_credentials()
         self.env["logistics.audit.log"]._record(
             "secret_set" if value else "secret_cleared",
             self,

@@ -18,6 +18,8 @@ class LogisticsBackend(models.Model):
         for backend in self:
             if backend.paused:
                 backend.health = "paused"
+            elif backend.circuit_state == "credentials_refused":
+                backend.health = "credentials_refused"
             elif backend.circuit_state != "closed":
                 backend.health = "down"
             elif backend.consecutive_failures:
@@ -33,6 +35,7 @@ class LogisticsBackend(models.Model):
     def action_resume(self):
         check_manager(self.env, self.env._("resume a backend"))
         self.write({"paused": False})
+        self.filtered(lambda b: b.circuit_state == "credentials_refused")._probe_credentials()
         held = self.env["logistics.message"].search(
             [
                 ("backend_id", "in", self.ids),
@@ -77,12 +80,21 @@ class LogisticsBackend(models.Model):
             )
         return True
 
+    def _probe_credentials(self):
+        """A person set a new secret or resumed the backend after its credentials were refused:
+        its waiting calls go, the first of them probing the credentials (half-open)."""
+        self.sudo().write({"circuit_state": "half_open"})
+
     def _wait_before_call(self):
         """Seconds a call must wait (paused, circuit open, rate limit), or 0 to go ahead.
         Moves an open circuit whose cool-down is over to half-open: the next call is the probe."""
         self.ensure_one()
         if self.paused:
             return 60
+        if self.circuit_state == "credentials_refused":
+            # No automatic probe: refused credentials don't fix themselves (a new secret or
+            # Resume does, see _probe_credentials).
+            return 30
         now = fields.Datetime.now()
         if self.circuit_state == "open":
             reopen_at = self.circuit_opened_at + timedelta(seconds=self.circuit_cooldown)
@@ -107,27 +119,98 @@ class LogisticsBackend(models.Model):
                 return 60 / self.rate_limit
         return 0
 
-    def _record_call(self, error_class):
-        """Feed the circuit breaker with the outcome of one call.
+    def _record_call(self, error_class, message=None, error=None):
+        """Feed the backend's health and circuit breaker with the outcome of one call.
 
-        A failure is written on the backend; a success only when it ends a run of failures (or
-        closes a probing circuit): the backend row is not written on every call, which would
-        serialise concurrent deliveries on it. The last success is read from the messages
-        (``last_success_at``).
+        Every failure class counts toward health (``consecutive_failures``, ``last_error``,
+        ``failing_since``). A transient failure opens the circuit after ``circuit_threshold`` in
+        a row (or at once when probing); a security failure (401 / 403) puts it in
+        *credentials refused*: a fault of the whole backend, whose other calls wait instead of
+        each failing. Either raises (or joins) the backend's partner-level exception
+        (partner_unavailable, grouped by cause), with ``message`` and its shipment as an
+        occurrence. A success ends the run: the circuit closes and the partner-level
+        exceptions close themselves (``logistics.exception._partner_recovered``).
+
+        A success is written on the backend only when it ends a run of failures: the backend
+        row is not written on every call, which would serialise concurrent deliveries on it.
+        The last success is read from the messages (``last_success_at``).
+
+        :param str error_class: None for a success, else transient, business or security
+        :param message: the ``logistics.message`` of the call (optional)
+        :param str error: the failure in words (optional)
         """
         self.ensure_one()
         now = fields.Datetime.now()
         backend = self.sudo()
-        if error_class != "transient":
-            # A partner that answers (even 4xx) is up.
+        if not error_class:
             if backend.consecutive_failures or backend.circuit_state != "closed":
-                backend.write({"consecutive_failures": 0, "circuit_state": "closed"})
+                backend.write(
+                    {"consecutive_failures": 0, "circuit_state": "closed", "failing_since": False}
+                )
+                self.env["logistics.exception"]._partner_recovered(backend)
             return
-        failures = backend.consecutive_failures + 1
-        values = {"consecutive_failures": failures, "last_failure_at": now}
-        if backend.circuit_state == "half_open" or failures >= backend.circuit_threshold:
+        values = {
+            "consecutive_failures": backend.consecutive_failures + 1,
+            "last_failure_at": now,
+            "last_error": (error or "")[:250],
+            "last_error_class": error_class,
+            "failing_since": backend.failing_since or now,
+        }
+        cause = None
+        if error_class == "security":
+            values.update(circuit_state="credentials_refused", circuit_opened_at=now)
+            cause = "credentials_refused"
+        elif error_class == "transient" and (
+            backend.circuit_state == "half_open"
+            or values["consecutive_failures"] >= backend.circuit_threshold
+        ):
             values.update(circuit_state="open", circuit_opened_at=now)
+            cause = "circuit_open"
+        elif error_class == "business" and backend.circuit_state != "closed":
+            # A partner that answers (even 4xx) is up, with our credentials.
+            values["circuit_state"] = "closed"
         backend.write(values)
+        if cause:
+            backend._raise_partner_unavailable(cause, message, error)
+
+    def _raise_partner_unavailable(self, cause, message, error):
+        """Raise, or count one more occurrence of, this backend's partner-level exception."""
+        self.ensure_one()
+        if cause == "credentials_refused":
+            name = self.env._("%(backend)s refuses our credentials", backend=self.name)
+            description = self.env._(
+                "%(backend)s answered %(error)s: it refuses our credentials. Its calls wait "
+                "(none is lost) until a new secret is set on the backend or it is resumed; "
+                "this exception then closes itself when a call succeeds.",
+                backend=self.name,
+                error=error,
+            )
+        else:
+            name = self.env._("%(backend)s is unavailable", backend=self.name)
+            description = self.env._(
+                "%(count)s calls in a row failed (last: %(error)s): the circuit is open. Calls "
+                "wait and probe again after %(cooldown)s s; this exception closes itself when "
+                "a call succeeds.",
+                count=self.consecutive_failures,
+                error=error,
+                cooldown=self.circuit_cooldown,
+            )
+        self.env["logistics.exception"].sudo()._raise(
+            "partner_unavailable",
+            [
+                {
+                    "name": name,
+                    "cause": cause,
+                    "occurrence": error,
+                    "backend_id": self.id,
+                    "message_id": message.id if message else False,
+                    "shipment_id": message.shipment_id.id if message else False,
+                    "description": description,
+                    "severity": "critical",
+                    "company_id": self.company_id.id,
+                }
+            ],
+        )
 
     def _backoff(self, attempt, retry_after=None):
         """Seconds before the next attempt: Retry-After when the partner sets one, else

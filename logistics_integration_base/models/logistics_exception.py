@@ -10,7 +10,14 @@ from .logistics_exception_type import SEVERITIES
 # Set by Odoo only: whether it closed the exception itself, and the reference whose arrival
 # processes the exception's message again (a reference written by hand would send that message
 # to whichever shipment has it).
-FLOW_FIELDS = {"auto_resolved", "unmatched_reference"}
+FLOW_FIELDS = {
+    "auto_resolved",
+    "unmatched_reference",
+    "grouping_key",
+    "held_by_id",
+    "resolved_by_id",
+    "resolved_at",
+}
 
 
 class LogisticsException(models.Model):
@@ -34,7 +41,7 @@ class LogisticsException(models.Model):
         index=True,
     )
     priority_rank = fields.Integer(compute="_compute_priority_rank", store=True)
-    team = fields.Selection(related="type_id.team", store=True)
+    team_id = fields.Many2one(related="type_id.team_id", store=True, index=True)
     stage_id = fields.Many2one(
         "logistics.exception.stage",
         default=lambda self: self.env["logistics.exception.stage"].search([], limit=1),
@@ -82,6 +89,61 @@ class LogisticsException(models.Model):
     company_id = fields.Many2one(
         "res.company", required=True, default=lambda self: self.env.company, index=True
     )
+    # Grouping by root cause (DESIGN §5): see logistics_exception_grouping.py.
+    grouping_key = fields.Char(
+        index="btree_not_null",
+        readonly=True,
+        copy=False,
+        help="Type, backend and root cause (error class and HTTP status, mapping key…): a new "
+        "occurrence of an open exception with the same key is counted on it, not raised anew.",
+    )
+    occurrence_ids = fields.One2many(
+        "logistics.exception.occurrence", "exception_id", string="Occurrences", readonly=True
+    )
+    occurrence_count = fields.Integer(
+        string="Count",
+        default=1,
+        readonly=True,
+        copy=False,
+        aggregator="sum",
+        help="How many times the root cause was seen while the exception was open.",
+    )
+    affected_shipment_count = fields.Integer(
+        string="Shipments",
+        default=0,
+        readonly=True,
+        copy=False,
+        help="How many shipments the root cause hit while the exception was open.",
+    )
+    first_seen_at = fields.Datetime(
+        string="First Seen", default=fields.Datetime.now, readonly=True, copy=False
+    )
+    last_seen_at = fields.Datetime(
+        string="Last Seen", default=fields.Datetime.now, readonly=True, copy=False, index=True
+    )
+    held_by_id = fields.Many2one(
+        "logistics.exception",
+        string="Held Under",
+        index="btree_not_null",
+        readonly=True,
+        copy=False,
+        ondelete="set null",
+        help="The open partner-level exception (its backend is down, or refuses our "
+        "credentials) that caused this one: held off the board until it clears.",
+    )
+    held_ids = fields.One2many("logistics.exception", "held_by_id", string="Held Exceptions")
+    snoozed_until = fields.Datetime(
+        copy=False,
+        tracking=True,
+        help="Off the board until then (a quick action of the board, audited).",
+    )
+    resolved_by_id = fields.Many2one(
+        "res.users",
+        readonly=True,
+        copy=False,
+        help="Who closed the exception; empty when Odoo closed it (Auto-Resolved).",
+    )
+    resolved_at = fields.Datetime(string="Closed On", readonly=True, copy=False)
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -123,6 +185,10 @@ class LogisticsException(models.Model):
             exception._check_resolution(vals.get("resolution_note", exception.resolution_note))
         if closing or reopening:
             vals = dict(vals, auto_resolved=False)
+        if closing:
+            vals.update(resolved_by_id=self.env.uid, resolved_at=fields.Datetime.now())
+        elif reopening:
+            vals.update(resolved_by_id=False, resolved_at=False)
         result = super().write(vals)
         closing._audit_resolution()
         if reopening:
@@ -189,26 +255,6 @@ class LogisticsException(models.Model):
     def _read_group_stage_ids(self, stages, domain):
         # All stages are board columns, even empty ones; there are a handful.
         return stages.search([])  # pylint: disable=no-search-all
-
-    @api.model
-    def _raise(self, type_code, vals_list):
-        """Create exceptions of one catalogue type (one query for the type, one create), in the
-        company of their shipment, else of their backend, unless the values say otherwise."""
-        exception_type = self.env["logistics.exception.type"].search(
-            [("code", "=", type_code)], limit=1
-        )
-        return self.create(
-            [
-                dict(
-                    vals,
-                    type_id=exception_type.id,
-                    company_id=vals.get("company_id")
-                    or self._company_of(vals).id
-                    or self.env.company.id,
-                )
-                for vals in vals_list
-            ]
-        )
 
     @api.model
     def _company_of(self, vals):
@@ -294,6 +340,14 @@ class LogisticsException(models.Model):
         done = self.env["logistics.exception.stage"].search([("is_closed", "=", True)], limit=1)
         # As superuser: closing is a Manager's right when done by hand, but any user's events
         # may clear an exception (ingest over RPC runs as the caller).
-        self.sudo().write({"stage_id": done.id, "auto_resolved": True, "resolution_note": note})
+        self.sudo().write(
+            {
+                "stage_id": done.id,
+                "auto_resolved": True,
+                "resolution_note": note,
+                "resolved_by_id": False,
+                "resolved_at": fields.Datetime.now(),
+            }
+        )
         for exception in self:
             exception.message_post(body=chatter or note)

@@ -19,18 +19,21 @@ class LogisticsExceptionType(models.Model):
     code = fields.Char(required=True, index=True)
     name = fields.Char(required=True, translate=True)
     severity = fields.Selection(SEVERITIES, required=True, default="medium")
-    team = fields.Selection(
-        [
-            ("operations", "Operations"),
-            ("warehouse", "Warehouse"),
-            ("transport", "Transport"),
-            ("customer_service", "Customer Service"),
-            ("finance", "Finance"),
-            ("integration", "Integration"),
-        ],
+    team_id = fields.Many2one(
+        "logistics.team",
         required=True,
-        default="operations",
-        help="The team that owns exceptions of this type by default.",
+        default=lambda self: self.env.ref(
+            "logistics_integration_base.team_operations", raise_if_not_found=False
+        ),
+        help="The team that owns exceptions of this type: its members are told of each new "
+        "exception group and get the team's digest.",
+    )
+    partner_level = fields.Boolean(
+        string="Partner-Level",
+        help="A fault of a whole backend (its partner is down, or refuses our credentials): "
+        "while an exception of this type is open for a backend, the exceptions the backend's "
+        "calls cause are held under it instead of showing on the board, and it closes itself "
+        "when the backend's next call succeeds.",
     )
     resolution_hours = fields.Integer(
         string="Resolution SLA (hours)",

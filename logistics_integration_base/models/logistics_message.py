@@ -286,6 +286,10 @@ class LogisticsMessage(models.Model):
         retry_in = None
         if error_class == "transient" and number < backend.max_attempts:
             retry_in = backend._backoff(number, retry_after)
+        elif error_class == "security":
+            # Refused credentials are the backend's fault, not this message's: it waits with
+            # the backend's other calls (circuit "credentials refused") for a new secret.
+            retry_in = 0
         _logger.info(
             "deliver %s #%s to %s [%s]: attempt %s, %s in %s ms",
             self.operation,
@@ -363,7 +367,6 @@ class LogisticsMessage(models.Model):
         if response_text is None:
             response_text = self.response_body
         backend = self.backend_id
-        backend._record_call(self.error_class)
         if not self.error_class:
             try:
                 # Undoes what the hook did when it raises AnswerNotUnderstood.
@@ -371,8 +374,12 @@ class LogisticsMessage(models.Model):
                     self._set_state("done", outcome_pending=False)
                     self._on_delivered(response_text)
             except AnswerNotUnderstood as not_understood:
+                backend._record_call(None, message=self)
                 return self._answer_not_understood(not_understood, response_text)
+            # Once the message is done: a recovery closes what its delivery cleared.
+            backend._record_call(None, message=self)
             return f"delivered: HTTP {self.http_status}"
+        backend._record_call(self.error_class, message=self, error=self.error)
         if self.next_retry_at:
             self._set_state("retrying", outcome_pending=False)
             delay = max((self.next_retry_at - fields.Datetime.now()).total_seconds(), 0)
@@ -508,17 +515,20 @@ class LogisticsMessage(models.Model):
         return text[:MAX_STORED_BODY]
 
     def _raise_dead_letter_alert(self):
-        """A business failure needs a person; a security failure needs the managers."""
-        for message in self:
-            if message.error_class == "business":
-                message._raise_schema_invalid(
-                    f"{message.backend_id.code}: {message.operation} refused ({message.error})",
-                    f"The partner refused the message:\n\n{message.response_body or ''}",
-                )
-            elif message.error_class == "security":
-                message._alert_managers()
+        """A business failure needs a person: one schema_invalid exception per backend,
+        operation and HTTP status (grouped by root cause), each message an occurrence. (A
+        security failure never makes a message dead: it waits on the backend's circuit, see
+        ``logistics.backend._record_call``.)"""
+        for message in self.filtered(lambda m: m.error_class == "business"):
+            message._raise_schema_invalid(
+                f"{message.backend_id.code}: {message.operation} refused"
+                f" (HTTP {message.http_status or '-'})",
+                f"The partner refused the message:\n\n{message.response_body or ''}",
+                cause=f"refused:{message.operation}:{message.http_status or ''}",
+                occurrence=message.error,
+            )
 
-    def _raise_schema_invalid(self, name, description):
+    def _raise_schema_invalid(self, name, description, **grouping):
         """A schema_invalid exception about this message: what the partner sent or answered
         is not what the protocol says (a refusal, an answer or a file not understood)."""
         self.ensure_one()
@@ -532,36 +542,9 @@ class LogisticsMessage(models.Model):
                     "shipment_id": self.shipment_id.id,
                     "description": description,
                     "company_id": self.company_id.id,
+                    **grouping,
                 }
             ],
-        )
-
-    def _alert_managers(self):
-        self.ensure_one()
-        managers = self.env.ref("logistics_integration_base.group_logistics_manager").all_user_ids
-        exception = self.env["logistics.exception"]._raise(
-            "partner_unavailable",
-            [
-                {
-                    "name": f"{self.backend_id.code}: credentials refused ({self.error})",
-                    "backend_id": self.backend_id.id,
-                    "message_id": self.id,
-                    "severity": "critical",
-                    "description": "The partner refused our credentials. Check the backend's "
-                    "secrets; the message is dead and can be replayed once they are fixed.",
-                    "company_id": self.company_id.id,
-                }
-            ],
-        )
-        exception.message_subscribe(partner_ids=managers.partner_id.ids)
-        exception.message_post(
-            body=self.env._(
-                "Security failure calling %(code)s: %(error)s",
-                code=self.backend_id.code,
-                error=self.error,
-            ),
-            partner_ids=managers.partner_id.ids,
-            subtype_xmlid="mail.mt_comment",
         )
 
     # --- dead letters: replay, edit, discard ---------------------------------------------------

@@ -1,6 +1,8 @@
 from . import (
     test_access_rights,
+    test_board_tour,
     test_delivery,
+    test_exception_grouping,
     test_inbound_isolation,
     test_ingest,
     test_ingest_hardening,

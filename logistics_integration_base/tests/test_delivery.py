@@ -101,19 +101,6 @@ class TestDelivery(LoopbackPartnerMixin, LogisticsCase):
         self.assertIn("unknown SKU", exception.description)
         self.assertEqual(len(self.partner.requests), 1)
 
-    def test_401_is_dead_and_alerts_managers(self):
-        self.partner.answer(401, {"error": "bad key"})
-        message = self.send()
-        self.assertEqual(
-            (message.state, message.attempts, message.error_class), ("dead", 1, "security")
-        )
-        alert = self.env["logistics.exception"].search([("message_id", "=", message.id)])
-        self.assertEqual(alert.severity, "critical")
-        self.assertIn(self.manager.partner_id, alert.message_partner_ids)
-        self.assertIn("credentials", alert.name)
-        posted = alert.message_ids.filtered(lambda m: self.manager.partner_id in m.partner_ids)
-        self.assertTrue(posted, "the managers are notified")
-
     def test_read_timeout_is_retried(self):
         self.partner.answer(200, delay=2.5).answer(200)
         message = self.send()
@@ -315,12 +302,12 @@ class TestDelivery(LoopbackPartnerMixin, LogisticsCase):
         self.assertIn("1 Main St", log.changes)
 
     def test_replay_with_the_payload_unchanged_keeps_the_key(self):
-        self.partner.answer(401)
+        self.partner.answer(422)
         dead = self.send({"order": "S0001"})
-        self.assertEqual((dead.state, dead.error_class), ("dead", "security"))
+        self.assertEqual((dead.state, dead.error_class), ("dead", "business"))
         with trap_jobs() as trap:
             replay = dead.with_user(self.manager).action_replay(
-                "credentials fixed", payload={"order": "S0001"}
+                "partner fixed its catalogue", payload={"order": "S0001"}
             )
             self.run_jobs(trap)
         self.assertEqual((replay.state, replay.uuid), ("done", dead.uuid))

@@ -1,1 +1,1 @@
-from . import logistics_replay_wizard
+from . import logistics_exception_board_wizard, logistics_replay_wizard

@@ -2,6 +2,7 @@ from . import (
     logistics_backend,
     logistics_backend_stock,
     logistics_event,
+    logistics_exception,
     logistics_message,
     logistics_shipment,
     stock_move,

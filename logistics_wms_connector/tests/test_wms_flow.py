@@ -273,7 +273,7 @@ class TestWmsFlow(LoopbackPartnerMixin, LogisticsCase):
         self.assertEqual(len(invalid), 1)
         self.assertIn("- item 2 (GHOST-1): quantity [3] is not a number", invalid.description)
         self.assertIn("- item 3 (GHOST-2): quantity is null", invalid.description)
-        self.assertEqual(invalid.team, "warehouse")
+        self.assertEqual(invalid.team_id.code, "warehouse")
         self.assertIn("WMS 7, Odoo 10", self.snapshot_exceptions(message, "stock_mismatch").name)
 
     def test_stock_answer_that_is_no_snapshot_ends_dead(self):

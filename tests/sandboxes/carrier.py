@@ -631,6 +631,11 @@ class CarrierSandbox(Sandbox):
                 checked[key] = {str(ref): _checked_scenario(name) for ref, name in value.items()}
             elif key == "rates":
                 checked["rate_specs"] = _checked_rates(value)
+            elif key == "api_key":
+                # Rotating the key as EasyPost's dashboard does: the old one answers 401 now.
+                if not isinstance(value, str) or not value:
+                    raise ValueError("api_key must be a non-empty string")
+                checked[key] = value
             else:
                 raise ValueError(f"unknown setting {key!r}")
         for key, value in checked.items():

@@ -1,0 +1,222 @@
+from psycopg2 import errors
+
+from odoo import api, fields, models
+from odoo.exceptions import ConcurrencyError
+from odoo.tools import SQL
+
+
+class LogisticsException(models.Model):
+    """Raising exceptions, grouped by root cause, and partner-level inhibition (DESIGN §5).
+
+    A caller that knows the root cause of what it raises passes it as ``cause`` (an HTTP status
+    and error class, a mapping key…): an open exception of the same type, backend and cause
+    (its ``grouping_key``) counts the new occurrence, links its shipment and message, and
+    notifies nobody again. While a partner-level exception (its type's *Partner-Level*: the
+    backend is down, or refuses our credentials) is open for a backend, the other exceptions of
+    that backend are held under it, off the board, until it clears.
+    """
+
+    _inherit = "logistics.exception"
+
+    # One open exception per grouping key, even when two transactions meet the cause together.
+    _open_grouping_key_uniq = models.UniqueIndex(
+        "(grouping_key) WHERE grouping_key IS NOT NULL AND is_closed IS NOT TRUE"
+    )
+
+    @api.model
+    def _raise(self, type_code, vals_list):
+        """Raise exceptions of one catalogue type, each in the company of its shipment, else of
+        its backend, unless the values say otherwise.
+
+        :param str type_code: the exception type's code (``partner_unavailable``…)
+        :param list vals_list: one dict of ``logistics.exception`` values per exception; an
+            optional ``cause`` (str) is the root cause: values with a cause join the open
+            exception of the same type, backend and cause when there is one; an optional
+            ``occurrence`` (str) describes this sighting (default: the name)
+        :return: the exceptions raised or joined, in the order of ``vals_list``
+        :raises psycopg2.errors.SerializationFailure: a concurrent transaction raised the same
+            group first (Odoo's and queue_job's retries then find it)
+        """
+        exception_type = self.env["logistics.exception.type"].search(
+            [("code", "=", type_code)], limit=1
+        )
+        held_by = {}
+        exceptions = self.browse()
+        for vals in vals_list:
+            vals = dict(vals, type_id=exception_type.id)
+            vals["company_id"] = (
+                vals.get("company_id") or self._company_of(vals).id or self.env.company.id
+            )
+            cause = vals.pop("cause", None)
+            occurrence = {
+                "shipment_id": vals.get("shipment_id") or False,
+                "message_id": vals.get("message_id") or False,
+                "description": (vals.pop("occurrence", None) or vals["name"])[:250],
+            }
+            if exception_type.partner_level:
+                # A fault of the whole backend: the shipments it hit are its occurrences.
+                vals.pop("shipment_id", None)
+            backend_id = vals.get("backend_id")
+            if backend_id and not exception_type.partner_level:
+                if backend_id not in held_by:
+                    held_by[backend_id] = self._open_partner_level(backend_id)
+                vals["held_by_id"] = held_by[backend_id].id
+            if cause:
+                vals["grouping_key"] = "|".join(
+                    (type_code, str(vals["company_id"]), str(backend_id or ""), cause)
+                )
+                exceptions |= self._join_or_create(vals, occurrence)
+            else:
+                exceptions |= self._create_occurring(vals, occurrence)
+        return exceptions
+
+    @api.model
+    def _open_partner_level(self, backend_id):
+        return self.sudo().search(
+            [
+                ("backend_id", "=", backend_id),
+                ("type_id.partner_level", "=", True),
+                ("is_closed", "=", False),
+            ],
+            limit=1,
+        )
+
+    @api.model
+    def _join_or_create(self, vals, occurrence):
+        group = self.sudo().search(
+            [("grouping_key", "=", vals["grouping_key"]), ("is_closed", "=", False)], limit=1
+        )
+        if group:
+            group._add_occurrence(occurrence)
+            return self.browse(group.id)
+        try:
+            with self.env.cr.savepoint():
+                return self._create_occurring(vals, occurrence)
+        except errors.UniqueViolation:
+            self._serialization_failure(vals)
+            raise
+
+    def _serialization_failure(self, vals):
+        """The group was raised by a transaction committed after this one's snapshot: Odoo's
+        repeatable-read snapshot can't see it. PostgreSQL's INSERT … ON CONFLICT DO NOTHING
+        raises a genuine serialization failure then (a conflict with a row the snapshot can't
+        see), which Odoo's request retry and queue_job both run again."""
+        self.env.cr.execute(
+            SQL(
+                "INSERT INTO logistics_exception (name, type_id, company_id, grouping_key)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (grouping_key)"
+                " WHERE grouping_key IS NOT NULL AND is_closed IS NOT TRUE DO NOTHING"
+                " RETURNING id",
+                vals["name"],
+                vals["type_id"],
+                vals["company_id"],
+                vals["grouping_key"],
+            )
+        )
+        if self.env.cr.fetchone():
+            raise ConcurrencyError(f"exception group {vals['grouping_key']} changed meanwhile")
+
+    @api.model
+    def _create_occurring(self, vals, occurrence):
+        """Create one exception with its first occurrence, and tell its team."""
+        now = fields.Datetime.now()
+        exception = self.create(
+            dict(
+                vals,
+                first_seen_at=now,
+                last_seen_at=now,
+                occurrence_count=1,
+                affected_shipment_count=1 if occurrence["shipment_id"] else 0,
+            )
+        )
+        self.env["logistics.exception.occurrence"].sudo().create(
+            dict(occurrence, exception_id=exception.id, occurred_at=now)
+        )
+        if not exception.held_by_id:
+            exception._notify_team()
+        return exception
+
+    def _add_occurrence(self, occurrence):
+        """Count one more sighting of this open exception's cause: link its shipment and
+        message, update the count and last seen. Notifies nobody."""
+        self.ensure_one()
+        now = fields.Datetime.now()
+        Occurrence = self.env["logistics.exception.occurrence"].sudo()
+        shipment_id = occurrence["shipment_id"]
+        new_shipment = bool(shipment_id) and not Occurrence.search_count(
+            [("exception_id", "=", self.id), ("shipment_id", "=", shipment_id)], limit=1
+        )
+        Occurrence.create(dict(occurrence, exception_id=self.id, occurred_at=now))
+        self.sudo().write(
+            {
+                "occurrence_count": self.occurrence_count + 1,
+                "affected_shipment_count": self.affected_shipment_count + new_shipment,
+                "last_seen_at": now,
+            }
+        )
+
+    def _notify_team(self):
+        """Tell the type's team (else the Logistics Managers, for a partner-level exception)
+        of this new exception: one message, emailed to them, per exception group."""
+        for exception in self:
+            users = exception.type_id.team_id.member_ids
+            if not users and exception.type_id.partner_level:
+                users = self.env.ref(
+                    "logistics_integration_base.group_logistics_manager"
+                ).all_user_ids
+            users = users.filtered(lambda u, x=exception: x.company_id in u.company_ids)
+            if not users:
+                continue
+            exception.message_subscribe(partner_ids=users.partner_id.ids)
+            exception.message_post(
+                body=self.env._(
+                    "New %(type)s exception: %(name)s",
+                    type=exception.type_id.name,
+                    name=exception.name,
+                ),
+                partner_ids=users.partner_id.ids,
+                subtype_xmlid="mail.mt_comment",
+            )
+
+    # --- partner-level exceptions: recovery and release ---------------------------------------
+    @api.model
+    def _partner_recovered(self, backend):
+        """``backend``'s call succeeded: its open partner-level exceptions close themselves
+        (noted in their chatter), and the exceptions held under them are released: closed when
+        their cause is gone (``_cause_cleared``), shown on the board again when not.
+
+        :return: the partner-level exceptions closed
+        """
+        open_ones = self.sudo().search(
+            [
+                ("backend_id", "=", backend.id),
+                ("type_id.partner_level", "=", True),
+                ("is_closed", "=", False),
+            ]
+        )
+        if not open_ones:
+            return open_ones
+        open_ones._close_automatically(
+            self.env._("%(backend)s answered again: its next call succeeded.", backend=backend.name)
+        )
+        held = self.sudo().search([("held_by_id", "in", open_ones.ids), ("is_closed", "=", False)])
+        cleared = held._cause_cleared()
+        cleared._close_automatically(
+            self.env._(
+                "Released when %(backend)s recovered: its cause is gone.", backend=backend.name
+            )
+        )
+        (held - cleared).write({"held_by_id": False})
+        return open_ones
+
+    def _cause_cleared(self):
+        """Of these exceptions, those whose cause is gone: their technical message was
+        delivered or applied since (itself, or a replay of it). Connectors may add theirs.
+
+        :return: a subset of self
+        """
+        return self.filtered(
+            lambda x: (
+                x.message_id.state == "done" or "done" in x.message_id.replay_ids.mapped("state")
+            )
+        )
