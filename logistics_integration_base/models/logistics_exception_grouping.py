@@ -120,7 +120,9 @@ class LogisticsException(models.Model):
     def _create_occurring(self, vals, occurrence):
         """Create one exception with its first occurrence, and tell its team."""
         now = fields.Datetime.now()
-        exception = self.create(
+        # As superuser: the counters are the flow's (FLOW_FIELDS), and any user's events may
+        # raise an exception (ingest over RPC runs as the caller).
+        exception = self.sudo().create(
             dict(
                 vals,
                 first_seen_at=now,
@@ -134,7 +136,7 @@ class LogisticsException(models.Model):
         )
         if not exception.held_by_id:
             exception._notify_team()
-        return exception
+        return self.browse(exception.id)
 
     def _add_occurrence(self, occurrence):
         """Count one more sighting of this open exception's cause: link its shipment and

@@ -2,6 +2,7 @@ from . import (
     test_access_rights,
     test_board_tour,
     test_delivery,
+    test_exception_board,
     test_exception_grouping,
     test_inbound_isolation,
     test_ingest,
