@@ -3,6 +3,8 @@ web client's websocket included), starts the partner sandboxes and the demo stre
 flow through them, and Ctrl-C stops every process it started."""
 
 import os
+import re
+import shutil
 import signal
 import subprocess
 import time
@@ -88,9 +90,17 @@ def test_run_serves_login_page_with_job_runner_and_stops_cleanly(tmp_path):
         # The web client's websocket: through nginx to Odoo's gevent worker (Odoo's HTTP
         # workers answer /websocket with a 500, "Real-time connection lost").
         assert _processes_of(f"nginx-{http_port}/nginx.conf"), "no nginx in front of Odoo"
-        socket = websocket.create_connection(
-            f"ws://127.0.0.1:{http_port}/websocket", origin=url.removesuffix("/web/login")
-        )
+        # Odoo starts its gevent worker a few seconds after the HTTP workers (502 until then).
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket = websocket.create_connection(
+                    f"ws://127.0.0.1:{http_port}/websocket", origin=url.removesuffix("/web/login")
+                )
+                break
+            except websocket.WebSocketBadStatusException as error:
+                assert error.status_code == 502 and time.monotonic() < deadline, error
+                time.sleep(1)
         socket.close()
         for port in sandbox_ports.values():
             assert _processes_of(f"--port {port}"), f"no sandbox on port {port}"
@@ -116,6 +126,9 @@ def test_run_serves_login_page_with_job_runner_and_stops_cleanly(tmp_path):
     assert not leftovers, f"processes left behind after Ctrl-C: {leftovers}"
     output = log_path.read_text()
     assert "Traceback" not in output, output[-3000:]
+    # nginx's files for this test's port, in the cache.
+    proxy_dir = re.search(r"\(log: (.+)/error\.log\)", output).group(1)
+    shutil.rmtree(proxy_dir)
     # The suite's addons are in the database the run command created.
     installed = _psql(
         "SELECT count(*) FROM ir_module_module"
