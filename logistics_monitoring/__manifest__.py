@@ -7,4 +7,15 @@
     "author": "Logistics Integration Suite",
     "website": "https://github.com/logistics-integration-suite/logistics-integration-suite",
     "depends": ["logistics_integration_base"],
+    "data": [
+        "views/logistics_live_views.xml",
+    ],
+    "assets": {
+        "web.assets_backend": [
+            "logistics_monitoring/static/src/live/**/*",
+        ],
+        "web.assets_tests": [
+            "logistics_monitoring/static/tests/tours/*.js",
+        ],
+    },
 }

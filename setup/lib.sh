@@ -185,15 +185,15 @@ ensure_venv() {
 }
 
 # --- Odoo configuration ------------------------------------------------------------------------
-# write_config HTTP_PORT GEVENT_PORT [--no-job-runner]: (re)writes CONFIG_FILE, keeping its
-# generated secrets.
+# write_config HTTP_PORT GEVENT_PORT [--no-job-runner | --proxy-port PORT --proxy-dir DIR]:
+# (re)writes CONFIG_FILE, keeping its generated secrets (and DIR/nginx.conf with a proxy port).
 write_config() {
     "$VENV_PY" "$REPO_ROOT/setup/write_config.py" "$CONFIG_FILE" \
         --addons-path "$ODOO_DIR/addons,$REPO_ROOT" \
         --data-dir "$LOGISTICS_CACHE/data" \
         --http-port "$1" \
         --gevent-port "$2" \
-        --workers "${LOGISTICS_WORKERS:-2}" ${3:+"$3"}
+        --workers "${LOGISTICS_WORKERS:-2}" "${@:3}"
 }
 
 odoo() {
@@ -324,6 +324,25 @@ check_browser() {
         "Install it: 'apt-get update && apt-get install -y chromium' (Debian/Ubuntu)."
 }
 
+# --- Reverse proxy -----------------------------------------------------------------------------
+# With HTTP workers, Odoo serves websockets (the web client's live updates) only on its gevent
+# port: nginx in front of it sends /websocket there and everything else to the workers.
+check_nginx() {
+    NGINX=$(command -v nginx || true)
+    [ -n "$NGINX" ] || [ ! -x /usr/sbin/nginx ] || NGINX=/usr/sbin/nginx
+    [ -n "$NGINX" ] ||
+        die "nginx is not installed: Odoo's websocket (live updates) is served through it." \
+            "Install it: 'apt-get update && apt-get install -y nginx-light' (Debian/Ubuntu)." \
+            "No system service is used: the suite runs its own nginx as your user."
+}
+
+# check_proxy_config DIR: nginx's own check of DIR/nginx.conf.
+check_proxy_config() {
+    local output
+    output=$("$NGINX" -t -q -p "$1" -c "$1/nginx.conf" 2>&1) ||
+        die "nginx refuses the generated configuration $1/nginx.conf:" "  ${output//$'\n'/ }"
+}
+
 # --- Processes ---------------------------------------------------------------------------------
 # Every long-running process is started in its own process group, so that stopping the suite
 # (Ctrl-C, SIGTERM) can stop each process and all of its children, and nothing is left behind.
@@ -371,7 +390,7 @@ wait_for_processes() {
 }
 
 # --- The whole preparation ---------------------------------------------------------------------
-# prepare_environment HTTP_PORT GEVENT_PORT [--no-job-runner]
+# prepare_environment HTTP_PORT GEVENT_PORT [write_config's options]
 prepare_environment() {
     mkdir -p "$LOG_DIR"
     check_python

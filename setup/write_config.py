@@ -8,6 +8,7 @@ stored backend secret unreadable.
 import argparse
 import configparser
 import os
+import pwd
 import secrets
 from base64 import urlsafe_b64encode
 from pathlib import Path
@@ -55,6 +56,92 @@ def job_channels(workers):
     return ",".join(f"{name}:{capacity}" for name, capacity in channels.items())
 
 
+def proxy_config(listen_port, odoo_port, gevent_port, directory):
+    """nginx configuration of the reverse proxy in front of Odoo, as Odoo's deployment guide
+    has it (administration/on_premise/deploy, "HTTPS" and "LiveChat"): ``/websocket`` to the
+    gevent port (with HTTP workers, only the gevent worker serves websockets), everything else
+    to the HTTP workers, the client's address, host and scheme in X-Forwarded-* headers for
+    Odoo's ``proxy_mode``.
+
+    For a foreground process of an unprivileged user: all on 127.0.0.1, and the pid file, logs
+    and temporary files in ``directory`` (no path of the system's nginx service).
+
+    :param listen_port: the port users open (int)
+    :param odoo_port: Odoo's HTTP port (its workers)
+    :param gevent_port: Odoo's gevent port (websockets)
+    :param directory: the proxy's own directory (a pathlib.Path), created if needed
+    :return: the configuration text
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    # nginx started by root runs its workers as "nobody", who could not reach the temporary
+    # files in a private home directory: they run as the user who started it instead.
+    user = f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else ""
+    forwarded = """
+            proxy_set_header X-Forwarded-Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Real-IP $remote_addr;"""
+    return f"""# Written by setup/write_config.py; edits are overwritten on the next run.
+{user}
+daemon off;
+worker_processes 1;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log warn;
+
+events {{
+    worker_connections 1024;
+}}
+
+http {{
+    access_log off;
+    client_body_temp_path {directory}/client_body;
+    proxy_temp_path {directory}/proxy;
+    fastcgi_temp_path {directory}/fastcgi;
+    uwsgi_temp_path {directory}/uwsgi;
+    scgi_temp_path {directory}/scgi;
+
+    upstream odoo {{
+        server 127.0.0.1:{odoo_port};
+    }}
+    upstream odoochat {{
+        server 127.0.0.1:{gevent_port};
+    }}
+    map $http_upgrade $connection_upgrade {{
+        default upgrade;
+        '' close;
+    }}
+
+    server {{
+        listen 127.0.0.1:{listen_port};
+        proxy_read_timeout 720s;
+        proxy_connect_timeout 720s;
+        proxy_send_timeout 720s;
+        # Odoo limits what it reads itself (a webhook reads no further than its backend's
+        # limit): bodies are passed on as they arrive, not spooled to disk first (which
+        # chunked bodies need HTTP/1.1 to the upstream for).
+        client_max_body_size 0;
+        proxy_request_buffering off;
+        proxy_http_version 1.1;
+
+        location /websocket {{
+            proxy_pass http://odoochat;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;{forwarded}
+        }}
+
+        location / {{{forwarded}
+            proxy_redirect off;
+            proxy_pass http://odoo;
+        }}
+
+        gzip on;
+        gzip_types text/css text/plain text/xml application/xml application/json
+                   application/javascript;
+    }}
+}}
+"""
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("path", type=Path)
@@ -63,6 +150,12 @@ def main():
     parser.add_argument("--http-port", required=True)
     parser.add_argument("--gevent-port", required=True)
     parser.add_argument("--workers", required=True)
+    parser.add_argument(
+        "--proxy-port",
+        help="setup/run: the port of the reverse proxy in front of Odoo (proxy_mode on); its "
+        "nginx configuration is written to --proxy-dir/nginx.conf",
+    )
+    parser.add_argument("--proxy-dir", type=Path)
     parser.add_argument(
         "--no-job-runner",
         action="store_true",
@@ -90,7 +183,9 @@ def main():
         "limit_time_real": "600",
         "server_wide_modules": "base,web,queue_job",
         "list_db": "False",
-        "proxy_mode": "False",
+        # Behind setup/run's reverse proxy, Odoo takes the client's host, scheme and address
+        # from its X-Forwarded-* headers.
+        "proxy_mode": str(bool(args.proxy_port)),
     }
     for option, variable in DATABASE_OPTIONS.items():
         if os.environ.get(variable):
@@ -111,6 +206,11 @@ def main():
         handle.write("# Written by setup/write_config.py; edits are overwritten on the next run.\n")
         config.write(handle)
     args.path.chmod(0o600)
+    if args.proxy_port:
+        (args.proxy_dir / "nginx.conf").write_text(
+            proxy_config(args.proxy_port, args.http_port, args.gevent_port, args.proxy_dir),
+            encoding="utf-8",
+        )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,10 @@ from write_config import job_channels, job_slots  # noqa: E402
 
 
 class OdooServer:
-    def __init__(self, database, log_path, workers=2):
+    def __init__(self, database, log_path, workers=2, options=()):
+        """``options``: more odoo-bin options, e.g. ``["--proxy-mode"]``."""
         self.database = database
+        self.options = list(options)
         self.log_path = Path(log_path)
         self.workers = workers
         self.http_port = free_port()
@@ -53,6 +55,7 @@ class OdooServer:
                 str(self.gevent_port),
                 "--log-level",
                 "info",
+                *self.options,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

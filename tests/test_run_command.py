@@ -1,14 +1,17 @@
-"""README command 1: setup/run serves Odoo with the suite and the job runner, starts the partner
-sandboxes and the demo stream whose orders flow through them, and Ctrl-C stops every process it
-started."""
+"""README command 1: setup/run serves Odoo with the suite and the job runner behind nginx (the
+web client's websocket included), starts the partner sandboxes and the demo stream whose orders
+flow through them, and Ctrl-C stops every process it started."""
 
 import os
+import re
+import shutil
 import signal
 import subprocess
 import time
 import urllib.request
 
 import psutil
+import websocket
 
 from conftest import REPO_ROOT, free_port, setup_env
 
@@ -52,7 +55,7 @@ def _events_from(backend_code):
 
 
 def test_run_serves_login_page_with_job_runner_and_stops_cleanly(tmp_path):
-    http_port, gevent_port = free_port(), free_port()
+    http_port, odoo_http_port, gevent_port = free_port(), free_port(), free_port()
     sandbox_ports = {
         "LOGISTICS_SANDBOX_WMS_PORT": free_port(),
         "LOGISTICS_SANDBOX_CARRIER_PORT": free_port(),
@@ -67,6 +70,7 @@ def test_run_serves_login_page_with_job_runner_and_stops_cleanly(tmp_path):
             env=setup_env(
                 LOGISTICS_DB=RUN_DB,
                 LOGISTICS_HTTP_PORT=http_port,
+                LOGISTICS_ODOO_HTTP_PORT=odoo_http_port,
                 LOGISTICS_GEVENT_PORT=gevent_port,
                 LOGISTICS_DEMO_EVERY=3,
                 **sandbox_ports,
@@ -83,6 +87,21 @@ def test_run_serves_login_page_with_job_runner_and_stops_cleanly(tmp_path):
             assert time.monotonic() < deadline, log_path.read_text()[-3000:]
             time.sleep(0.5)
         assert _processes_of(f"-d {RUN_DB}"), "no Odoo process found for the run database"
+        # The web client's websocket: through nginx to Odoo's gevent worker (Odoo's HTTP
+        # workers answer /websocket with a 500, "Real-time connection lost").
+        assert _processes_of(f"nginx-{http_port}/nginx.conf"), "no nginx in front of Odoo"
+        # Odoo starts its gevent worker a few seconds after the HTTP workers (502 until then).
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket = websocket.create_connection(
+                    f"ws://127.0.0.1:{http_port}/websocket", origin=url.removesuffix("/web/login")
+                )
+                break
+            except websocket.WebSocketBadStatusException as error:
+                assert error.status_code == 502 and time.monotonic() < deadline, error
+                time.sleep(1)
+        socket.close()
         for port in sandbox_ports.values():
             assert _processes_of(f"--port {port}"), f"no sandbox on port {port}"
         # The demo stream's orders go through the sandboxes: the WMS confirms, the carrier
@@ -103,9 +122,13 @@ def test_run_serves_login_page_with_job_runner_and_stops_cleanly(tmp_path):
         proc for port in sandbox_ports.values() for proc in _processes_of(f"--port {port}")
     ]
     leftovers += _processes_of(f"--database {RUN_DB}")  # the demo stream
+    leftovers += _processes_of(f"nginx-{http_port}/nginx.conf")
     assert not leftovers, f"processes left behind after Ctrl-C: {leftovers}"
     output = log_path.read_text()
     assert "Traceback" not in output, output[-3000:]
+    # nginx's files for this test's port, in the cache.
+    proxy_dir = re.search(r"\(log: (.+)/error\.log\)", output).group(1)
+    shutil.rmtree(proxy_dir)
     # The suite's addons are in the database the run command created.
     installed = _psql(
         "SELECT count(*) FROM ir_module_module"

@@ -1,0 +1,1 @@
+from . import test_live, test_live_ui
