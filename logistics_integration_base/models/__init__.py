@@ -13,6 +13,7 @@ from . import (
     logistics_exception_board,
     logistics_exception_grouping,
     logistics_exception_occurrence,
+    logistics_exception_replay,
     logistics_exception_stage,
     logistics_exception_type,
     logistics_flow,
