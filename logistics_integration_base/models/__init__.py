@@ -3,6 +3,7 @@ from . import (
     logistics_audit_log,
     logistics_audited_mixin,
     logistics_backend,
+    logistics_backend_connection,
     logistics_backend_health,
     logistics_backend_inbound,
     logistics_demo,

@@ -1,5 +1,6 @@
 from . import (
     test_access_rights,
+    test_backend_form,
     test_board_tour,
     test_delivery,
     test_exception_board,
