@@ -6,6 +6,7 @@ from . import (
     test_exception_board,
     test_exception_grouping,
     test_exception_replay,
+    test_forms_ui,
     test_inbound_isolation,
     test_ingest,
     test_ingest_hardening,

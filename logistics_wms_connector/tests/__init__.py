@@ -1,4 +1,5 @@
 from . import (
+    test_backend_form_ui,
     test_connection_test,
     test_wms_access,
     test_wms_adapters,
