@@ -11,7 +11,7 @@ registry.category("web_tour.tours").add("logistics_exception_replay", {
         },
         {
             content: "Replay its dead message",
-            trigger: '.o_form_view .o_form_statusbar button[name="action_open_replay_wizard"]',
+            trigger: '.o_form_view .o_form_statusbar button[name="action_replay_messages"]',
             run: "click",
         },
         {
