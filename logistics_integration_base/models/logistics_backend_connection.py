@@ -75,15 +75,24 @@ class LogisticsBackend(models.Model):
         return action
 
     def action_view_messages(self):
-        """The backend's messages, in and out (smart button)."""
+        """The backend's messages, in and out (smart button).
+
+        :return: the Messages ``ir.actions.act_window`` (dict), filtered on this backend
+        """
         return self._backend_action("logistics_integration_base.logistics_message_action")
 
     def action_view_dead_letters(self):
-        """The backend's dead letters (smart button; the Dead Letters filter can be removed)."""
+        """The backend's dead letters (smart button; the Dead Letters filter can be removed).
+
+        :return: the Dead Letters ``ir.actions.act_window`` (dict), filtered on this backend
+        """
         return self._backend_action("logistics_integration_base.logistics_message_action_dead")
 
     def action_view_open_exceptions(self):
-        """The backend's open exceptions (smart button; the Open filter can be removed)."""
+        """The backend's open exceptions (smart button; the Open filter can be removed).
+
+        :return: the Exceptions ``ir.actions.act_window`` (dict), filtered on this backend
+        """
         return self._backend_action("logistics_integration_base.logistics_exception_action")
 
     # --- Test Connection ----------------------------------------------------------------------
