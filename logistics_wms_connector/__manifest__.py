@@ -18,4 +18,9 @@
     "demo": [
         "demo/logistics_wms_demo.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "logistics_wms_connector/static/tests/tours/*.js",
+        ],
+    },
 }

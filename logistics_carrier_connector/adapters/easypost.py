@@ -19,6 +19,10 @@ from urllib.parse import quote
 from odoo.addons.logistics_integration_base.models.event_time import parse_iso8601
 
 SHIPMENTS_PATH = "/v2/shipments"
+# A harmless call (Test Connection): list one of the account's saved addresses (EasyPost API
+# "Retrieve a list of Addresses", GET /v2/addresses, test and production keys alike). It reads
+# nothing a shipment depends on and buys nothing; a wrong key is answered 401.
+CONNECTION_TEST_PATH = "/v2/addresses?page_size=1"
 
 SIGNATURE_HEADER = "X-Hmac-Signature"
 SIGNATURE_PREFIX = "hmac-sha256-hex="

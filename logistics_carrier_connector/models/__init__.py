@@ -1,5 +1,6 @@
 from . import (
     logistics_backend,
+    logistics_backend_connection,
     logistics_carrier_label,
     logistics_carrier_status_map,
     logistics_event,

@@ -93,6 +93,14 @@ class LogisticsException(models.Model):
             )
         return actions
 
+    def _replayable_messages(self):
+        """With the messages waiting for the status mapping: once a mapping row exists, their
+        replay applies them (until then it dies again)."""
+        waiting = self.waiting_message_ids.filtered(
+            lambda message: message.state == "dead" and not message.replay_ids
+        )
+        return (super()._replayable_messages() | waiting).sorted("id")
+
     def action_route_alternate_carrier(self):
         """One click on a label_failed exception: buy the label from the next carrier backend
         by priority. The exception closes itself when that label is created.

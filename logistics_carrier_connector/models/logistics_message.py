@@ -3,7 +3,7 @@ import mimetypes
 
 import requests
 
-from odoo import fields, models
+from odoo import api, fields, models
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
@@ -33,6 +33,17 @@ class LogisticsMessage(models.Model):
         help="The mapping_missing exception of the tracking status this message carries: the "
         "message is processed again when a mapping row maps the status.",
     )
+
+    @api.model
+    def _operation_labels(self):
+        labels = super()._operation_labels()
+        labels.update(
+            {
+                "carrier_shipment_create": self.env._("Create the carrier shipment (rates)"),
+                "label_buy": self.env._("Buy the label"),
+            }
+        )
+        return labels
 
     # --- label purchase -----------------------------------------------------------------------
     def _replay(self, reason, payload=None):

@@ -2,6 +2,7 @@ from . import (
     test_carrier_flow,
     test_carrier_ui,
     test_concurrent_reroute,
+    test_connection_test,
     test_easypost_adapter,
     test_status_mapping,
     test_unmapped_status,

@@ -118,3 +118,23 @@ def printable(raw, limit):
     invalid UTF-8 bytes as ``\\xNN`` escapes, NUL as ``\\x00``. Not lossless: the bytes
     themselves are kept apart (``logistics.message.rejected_body``)."""
     return raw[:limit].decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+
+
+def pretty_json(value):
+    """A JSON value as a person reads it: indented by two spaces, keys in their order,
+    non-ASCII characters as they are; False when there is no value (None)."""
+    if value is None:
+        return False
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def pretty_json_text(text):
+    """A stored body as a person reads it: indented when it is JSON (``pretty_json``), else
+    the text as it is (an HTML error page, a CSV file, a refused body)."""
+    if not text:
+        return text or False
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return pretty_json(value) if isinstance(value, dict | list) else text

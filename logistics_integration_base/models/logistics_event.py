@@ -10,7 +10,7 @@ from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 
 from .event_time import event_time
-from .json_text import is_storable, storable_problem
+from .json_text import is_storable, pretty_json, storable_problem
 from .logistics_event_type import (
     STATUS_FINAL_SQL,
     STATUS_GUARD_SQL,
@@ -40,6 +40,25 @@ def json_recordset(columns, rows):
     Python lists, the same values are quoted one by one by psycopg2: 11 ms for the columns of
     1,000 events, a quarter of their insert."""
     return SQL(f"json_to_recordset(%s::json) AS v ({columns})", json.dumps(rows))
+
+
+def plain_text(value):
+    """A payload value shown as text: a string stripped, a number as written, else ""."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def place_text(value):
+    """A payload's place as one line: a text as it is, or an object's city, "state zip" and
+    country joined by commas ("Memphis, TN 38118, US")."""
+    if not isinstance(value, dict):
+        return plain_text(value)
+    region = " ".join(filter(None, (plain_text(value.get(key)) for key in ("state", "zip"))))
+    parts = (plain_text(value.get("city")), region, plain_text(value.get("country")))
+    return ", ".join(part for part in parts if part)
 
 
 class EventTypeInfo(NamedTuple):
@@ -140,6 +159,25 @@ class LogisticsEvent(models.Model):
         help="Not owner: the source is not the system of record for this event type "
         "(Ownership Rules).",
     )
+    # The canonical payload as a person reads it, and what a carrier checkpoint says in it: a
+    # connector's adapter puts the scan's place under "location" (a text, or an object with
+    # city / state / zip / country), who signed for the parcel under "signed_by" and the
+    # carrier's words under "message" (e.g. the EasyPost adapter's tracker updates).
+    payload_pretty = fields.Text(string="Payload (indented)", compute="_compute_payload_reading")
+    checkpoint_location = fields.Char(
+        string="Location",
+        compute="_compute_payload_reading",
+        help='Where the partner scanned the parcel (payload "location").',
+    )
+    signed_by = fields.Char(
+        compute="_compute_payload_reading",
+        help='Who signed for the parcel, on a proof of delivery (payload "signed_by").',
+    )
+    checkpoint_message = fields.Char(
+        string="Partner's Words",
+        compute="_compute_payload_reading",
+        help='What the partner said about this milestone (payload "message").',
+    )
     # An event belongs to its shipment's company. Not a column of its own: stored, it would be a
     # second copy of that fact and a foreign key for PostgreSQL to check on every insert (4.5 ms
     # per 1,000 events). The multi-company rule searches it through the shipment.
@@ -149,6 +187,16 @@ class LogisticsEvent(models.Model):
     # per backend, whatever the number of deliveries or concurrent transactions.
     _backend_event_uniq = models.UniqueIndex("(backend_id, source_event_id)")
     _shipment_occurred_idx = models.Index("(shipment_id, occurred_at)")
+
+    @api.depends("payload")
+    def _compute_payload_reading(self):
+        for event in self:
+            payload = event.payload
+            event.payload_pretty = pretty_json(payload)
+            payload = payload if isinstance(payload, dict) else {}
+            event.checkpoint_location = place_text(payload.get("location")) or False
+            event.signed_by = plain_text(payload.get("signed_by")) or False
+            event.checkpoint_message = plain_text(payload.get("message")) or False
 
     # --- public API (RPC) ------------------------------------------------------------------------
     @api.model

@@ -15,7 +15,7 @@ from odoo.tools import SQL
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
-from .json_text import storable_problem
+from .json_text import pretty_json, pretty_json_text, storable_problem
 from .logistics_access import check_company_member, check_manager
 from .logistics_error_rule import ERROR_CLASSES
 
@@ -51,6 +51,14 @@ SENSITIVE_HEADERS = {"authorization", "x-api-key", "proxy-authorization", "cooki
 MAX_STORED_BODY = 65536
 # JSON members that carry credentials whatever the backend: their values are never stored.
 SECRET_JSON_VALUE = re.compile(r'("(?:password|api_key|apikey|secret|token)"\s*:\s*)"[^"]*"')
+# Each error class in a person's words: what failed and what Odoo does about it (DESIGN §3).
+ERROR_CLASS_WORDS = {
+    "transient": "Temporary failure (timeout, connection error, HTTP 5xx or 429): retried with "
+    "backoff up to the backend's attempts",
+    "business": "Refused as invalid (HTTP 4xx): not retried; a person fixes the data and replays",
+    "security": "Credentials refused (HTTP 401 / 403): not retried; fix the backend's secrets, "
+    "then replay",
+}
 
 
 class AnswerNotUnderstood(Exception):
@@ -89,7 +97,18 @@ class LogisticsMessage(models.Model):
         [("inbound", "Inbound"), ("outbound", "Outbound")], required=True, index=True
     )
     backend_id = fields.Many2one("logistics.backend", index=True, ondelete="restrict")
-    operation = fields.Char(required=True, index=True, help="e.g. webhook, order_release")
+    operation = fields.Char(
+        string="Operation Code",
+        required=True,
+        index=True,
+        help="The code the pipeline dispatches on (e.g. webhook, order_release, label_buy): "
+        "the flow policy of that code and the operation's hooks apply.",
+    )
+    operation_name = fields.Char(
+        string="Operation",
+        compute="_compute_operation_name",
+        help="The operation in words (``_operation_labels``, else its flow's name).",
+    )
     http_method = fields.Char(default="POST")
     endpoint = fields.Char(help="Path appended to the backend's base URL.")
     payload = fields.Json(help="What is sent (outbound) or was received, parsed (inbound).")
@@ -98,7 +117,8 @@ class LogisticsMessage(models.Model):
     )
     state = fields.Selection(MESSAGE_STATES, required=True, default="received", index=True)
     state_changed_at = fields.Datetime(readonly=True, default=fields.Datetime.now)
-    attempts = fields.Integer(string="Attempts Made", readonly=True)
+    # Averages, not sums: a group's total of attempts or latencies says nothing.
+    attempts = fields.Integer(string="Attempts Made", readonly=True, aggregator="avg")
     attempt_ids = fields.One2many(
         "logistics.message.attempt", "message_id", string="Attempt History"
     )
@@ -110,9 +130,21 @@ class LogisticsMessage(models.Model):
         "job applies it without calling the partner again.",
     )
     error_class = fields.Selection(ERROR_CLASSES, index=True)
+    error_class_words = fields.Char(
+        string="What Failed", compute="_compute_error_class_words", help="The error class in words."
+    )
     error = fields.Text()
-    http_status = fields.Integer(string="HTTP Status")
-    latency_ms = fields.Integer(string="Latency (ms)")
+    # A code, not a quantity: never added up when messages are grouped.
+    http_status = fields.Integer(string="HTTP Status", aggregator=None)
+    latency_ms = fields.Integer(string="Latency (ms)", aggregator="avg")
+    age_hours = fields.Float(
+        string="Age (hours)",
+        compute="_compute_age_hours",
+        aggregator="avg",
+        digits=(16, 1),
+        help="Hours since the message was created; a measure of the graph and pivot views "
+        "(averaged in SQL, see _read_group_select).",
+    )
     request_body = fields.Text(
         help="Stored with secrets redacted. A refused webhook body is shown here as text "
         "(invalid bytes as \\xNN escapes); its exact bytes are in Refused Body."
@@ -125,6 +157,14 @@ class LogisticsMessage(models.Model):
     )
     rejected_body_filename = fields.Char(compute="_compute_rejected_body_filename")
     response_body = fields.Text(help="Stored with secrets redacted.")
+    # The bodies as a person reads them: JSON indented, anything else as it is.
+    payload_pretty = fields.Text(string="Payload (indented)", compute="_compute_pretty_bodies")
+    request_body_pretty = fields.Text(
+        string="Request Body (indented)", compute="_compute_pretty_bodies"
+    )
+    response_body_pretty = fields.Text(
+        string="Response Body (indented)", compute="_compute_pretty_bodies"
+    )
     correlation_id = fields.Char(index=True, help="W3C trace id shared by everything of an order.")
     shipment_id = fields.Many2one("logistics.shipment", index=True, ondelete="set null")
     replay_of_id = fields.Many2one("logistics.message", index=True, readonly=True)
@@ -163,6 +203,63 @@ class LogisticsMessage(models.Model):
     def _compute_name(self):
         for message in self:
             message.name = f"{message.operation or ''} #{message.id or ''}".strip()
+
+    # --- as a person reads it ------------------------------------------------------------------
+    @api.depends("operation")
+    def _compute_operation_name(self):
+        labels = self._operation_labels()
+        codes = set(self.mapped("operation")) - set(labels)
+        if codes:
+            flows = self.env["logistics.flow"].sudo().search([("code", "in", list(codes))])
+            labels.update({flow.code: flow.name for flow in flows})
+        for message in self:
+            code = message.operation or ""
+            message.operation_name = labels.get(code) or code.replace("_", " ").capitalize()
+
+    @api.model
+    def _operation_labels(self):
+        """Hook: operation code -> the operation in a person's words, for the operations this
+        addon sends or receives. Connectors add theirs (``super()`` then update); a code
+        without a label reads as its flow policy's name, else as the code itself.
+
+        :return: dict of str -> str
+        """
+        return {
+            "webhook": self.env._("Webhook (one event)"),
+            "webhook_batch": self.env._("Webhook (batch of events)"),
+            "publish_milestone": self.env._("Publish a milestone to a subscriber"),
+            "test_connection": self.env._("Connection test"),
+        }
+
+    @api.depends("error_class")
+    def _compute_error_class_words(self):
+        for message in self:
+            message.error_class_words = ERROR_CLASS_WORDS.get(message.error_class) or False
+
+    @api.depends("create_date")
+    def _compute_age_hours(self):
+        now = fields.Datetime.now()
+        for message in self:
+            start = message.create_date or now
+            message.age_hours = (now - start).total_seconds() / 3600
+
+    def _read_group_select(self, aggregate_spec, query):
+        # Age is not stored (it grows by itself): aggregated from create_date in SQL.
+        name, __, function = aggregate_spec.partition(":")
+        if name == "age_hours" and function in ("avg", "max", "min"):
+            return SQL(
+                "%s(EXTRACT(EPOCH FROM (NOW() AT TIME ZONE 'UTC' - %s)) / 3600.0)",
+                SQL(function.upper()),
+                self._field_to_sql(self._table, "create_date", query),
+            )
+        return super()._read_group_select(aggregate_spec, query)
+
+    @api.depends("payload", "request_body", "response_body")
+    def _compute_pretty_bodies(self):
+        for message in self:
+            message.payload_pretty = pretty_json(message.payload)
+            message.request_body_pretty = pretty_json_text(message.request_body)
+            message.response_body_pretty = pretty_json_text(message.response_body)
 
     # --- states --------------------------------------------------------------------------------
     def write(self, vals):

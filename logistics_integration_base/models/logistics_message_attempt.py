@@ -11,11 +11,14 @@ class LogisticsMessageAttempt(models.Model):
     _order = "message_id, number"
 
     message_id = fields.Many2one("logistics.message", required=True, ondelete="cascade", index=True)
-    number = fields.Integer(required=True)
+    # Numbers and codes, not quantities: nothing to add up when attempts are grouped.
+    number = fields.Integer(required=True, aggregator="max")
     attempted_at = fields.Datetime(required=True, default=fields.Datetime.now)
-    http_status = fields.Integer(string="HTTP Status")
+    http_status = fields.Integer(string="HTTP Status", aggregator=None)
     error_class = fields.Selection(ERROR_CLASSES)
     error = fields.Char()
-    latency_ms = fields.Integer(string="Latency (ms)")
-    retry_in = fields.Float(string="Retry In (s)", help="Backoff chosen before the next attempt.")
+    latency_ms = fields.Integer(string="Latency (ms)", aggregator="avg")
+    retry_in = fields.Float(
+        string="Retry In (s)", aggregator="avg", help="Backoff chosen before the next attempt."
+    )
     company_id = fields.Many2one(related="message_id.company_id", store=True)

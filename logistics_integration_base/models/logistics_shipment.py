@@ -2,12 +2,18 @@ import secrets
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
+from odoo.tools import SQL
 
 from .logistics_access import check_company_member
 from .logistics_ownership_rule import OWNER_KINDS
 
-# Set by the flow only (ingest, reactions, the label purchase): see ``write``.
+# Set by the flow only (the transfer the shipment is created for, ingest, reactions, the label
+# purchase): see ``write``.
 FLOW_FIELDS = {
+    "picking_id",
+    "sale_id",
+    "partner_id",
+    "warehouse_id",
     "status_id",
     "status_code",
     "status_event_ref",
@@ -56,8 +62,11 @@ class LogisticsShipment(models.Model):
     sale_id = fields.Many2one(
         "sale.order", string="Sale Order", readonly=True, index=True, check_company=True
     )
-    partner_id = fields.Many2one("res.partner", string="Customer", index=True, check_company=True)
-    warehouse_id = fields.Many2one("stock.warehouse", index=True, check_company=True)
+    # Taken from the transfer when the shipment is created (``_create_for_pickings``).
+    partner_id = fields.Many2one(
+        "res.partner", string="Customer", index=True, readonly=True, check_company=True
+    )
+    warehouse_id = fields.Many2one("stock.warehouse", index=True, readonly=True, check_company=True)
     wms_backend_id = fields.Many2one(
         "logistics.backend",
         string="WMS Backend",
@@ -79,7 +88,7 @@ class LogisticsShipment(models.Model):
     # every status change check (and lock, FOR KEY SHARE) that event's row, which cost six times
     # the update itself in a 1,000-shipment batch. Events are never deleted on their own (only
     # with their shipment), so the id stays valid.
-    status_event_ref = fields.Integer(string="Status Event ID", readonly=True)
+    status_event_ref = fields.Integer(string="Status Event ID", readonly=True, aggregator=None)
     status_event_id = fields.Many2one(
         "logistics.event", string="Status Set By", compute="_compute_status_event_id"
     )
@@ -93,6 +102,7 @@ class LogisticsShipment(models.Model):
         required=True,
         readonly=True,
         default=0,
+        aggregator=None,
         help="The highest rank reached on the main progression (order_released 10 … delivered "
         "100, returning 110, returned 120); an event of a lower rank arrives late.",
     )
@@ -114,6 +124,22 @@ class LogisticsShipment(models.Model):
     )
     company_id = fields.Many2one(
         "res.company", required=True, default=lambda self: self.env.company, index=True
+    )
+    # Measures of the graph and pivot views, not stored (they grow by themselves or follow two
+    # columns): aggregated from their columns in SQL (``_read_group_select``).
+    age_hours = fields.Float(
+        string="Age (hours)",
+        compute="_compute_durations",
+        aggregator="avg",
+        digits=(16, 1),
+        help="Hours since the shipment was created (its transfer confirmed).",
+    )
+    delivery_hours = fields.Float(
+        string="Hours to Delivery",
+        compute="_compute_durations",
+        aggregator="avg",
+        digits=(16, 1),
+        help="Hours from the shipment's creation to its delivery (delivered shipments only).",
     )
 
     _picking_uniq = models.Constraint(
@@ -139,10 +165,13 @@ class LogisticsShipment(models.Model):
         return super().create(vals_list)
 
     def write(self, vals):
-        """The fields the flow sets (the status and what its events bring: tracking number,
-        delivery time) change only through the suite's own code (events, the label purchase),
-        never by a person's or an RPC client's write: a tracking number typed in would also
-        replay other shipments' pending events to this one.
+        """The fields the flow sets (``FLOW_FIELDS``: the transfer, order, customer and
+        warehouse the shipment was created for, the status and what its events bring: tracking
+        number, delivery time) change only through the suite's own code (the transfer's
+        shipment creation, events, the label purchase), never by a person's or an RPC client's
+        write, whatever their group: a tracking number typed in would also replay other
+        shipments' pending events to this one, and a customer or warehouse typed in would
+        disagree with the transfer the partners work from.
 
         A shipment moves only to a company the user belongs to, and only with its transfer,
         order, warehouse and backends (``check_company``).
@@ -156,8 +185,8 @@ class LogisticsShipment(models.Model):
         if by_hand and not self.env.su:
             raise AccessError(
                 self.env._(
-                    "%(fields)s of a shipment are set by its events and the label purchase, not "
-                    "by hand.",
+                    "%(fields)s of a shipment are set by the flow (its transfer, its events, "
+                    "the label purchase), not by hand.",
                     fields=", ".join(sorted(self._fields[name].string for name in by_hand)),
                 )
             )
@@ -167,6 +196,34 @@ class LogisticsShipment(models.Model):
             # number is committed (a retried purchase, say): its events wait for it.
             self.env["logistics.exception"]._retry_unmatched({vals["tracking_number"]})
         return result
+
+    @api.depends("create_date", "delivered_at")
+    def _compute_durations(self):
+        now = fields.Datetime.now()
+        for shipment in self:
+            start = shipment.create_date or now
+            shipment.age_hours = (now - start).total_seconds() / 3600
+            shipment.delivery_hours = (
+                (shipment.delivered_at - start).total_seconds() / 3600
+                if shipment.delivered_at
+                else 0.0
+            )
+
+    def _read_group_select(self, aggregate_spec, query):
+        name, __, function = aggregate_spec.partition(":")
+        if name in ("age_hours", "delivery_hours") and function in ("avg", "max", "min"):
+            end = (
+                SQL("NOW() AT TIME ZONE 'UTC'")
+                if name == "age_hours"
+                else self._field_to_sql(self._table, "delivered_at", query)
+            )
+            return SQL(
+                "%s(EXTRACT(EPOCH FROM (%s - %s)) / 3600.0)",
+                SQL(function.upper()),
+                end,
+                self._field_to_sql(self._table, "create_date", query),
+            )
+        return super()._read_group_select(aggregate_spec, query)
 
     @api.depends("status_event_ref")
     def _compute_status_event_id(self):

@@ -2,12 +2,21 @@
 world, for tests of outbound delivery (requests talks to it over real sockets)."""
 
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from odoo.tests import common as odoo_test_common
+
+
+def closed_port():
+    """A port of 127.0.0.1 where nothing listens (bound, then released): a partner that is
+    not there."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 class LoopbackPartnerMixin:

@@ -16,6 +16,9 @@ import math
 
 ORDERS_PATH = "/api/orders"
 STOCK_PATH = "/api/stock"
+# A harmless call (Test Connection): authenticated like every call, it reads and changes
+# nothing; the WMS answers 200 {"ok": true}.
+PING_PATH = "/api/ping"
 
 # The partner's event names -> canonical event types.
 EVENT_TYPES = {

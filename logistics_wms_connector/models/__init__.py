@@ -1,5 +1,6 @@
 from . import (
     logistics_backend,
+    logistics_backend_connection,
     logistics_backend_stock,
     logistics_event,
     logistics_exception,

@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 from odoo.addons.logistics_integration_base.models.logistics_message import AnswerNotUnderstood
 
@@ -7,6 +7,19 @@ from ..adapters import wms_rest
 
 class LogisticsMessage(models.Model):
     _inherit = "logistics.message"
+
+    @api.model
+    def _operation_labels(self):
+        labels = super()._operation_labels()
+        labels.update(
+            {
+                "order_release": self.env._("Release the order to the WMS"),
+                "order_cancel": self.env._("Cancel the order in the WMS"),
+                "stock_snapshot": self.env._("WMS stock snapshot"),
+                "file_import": self.env._("WMS confirmation file"),
+            }
+        )
+        return labels
 
     def _on_delivered_order_release(self, _response):
         """The WMS accepted the release: the order is released (an Odoo milestone)."""

@@ -1,1 +1,8 @@
-from . import test_wms_access, test_wms_adapters, test_wms_flow, test_wms_inbound_isolation
+from . import (
+    test_backend_form_ui,
+    test_connection_test,
+    test_wms_access,
+    test_wms_adapters,
+    test_wms_flow,
+    test_wms_inbound_isolation,
+)

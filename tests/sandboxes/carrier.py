@@ -198,6 +198,7 @@ class CarrierSandbox(Sandbox):
             route("POST", "/v2/shipments/(?P<id>[^/]+)/buy", self._buy),
             route("POST", "/v2/trackers", self._create_tracker),
             route("GET", "/v2/trackers/(?P<id>[^/]+)", self._get_tracker),
+            route("GET", "/v2/addresses", self._list_addresses),
             route("GET", r"/labels/(?P<id>[^/]+)\.pdf", self._label, "public"),
             route("GET", "/track/(?P<id>[^/]+)", self._tracking_page, "public"),
         ]
@@ -232,6 +233,12 @@ class CarrierSandbox(Sandbox):
         return RequestRejected(
             self.error_response(404, "NOT_FOUND", "The requested resource could not be found.")
         )
+
+    # --- addresses --------------------------------------------------------------------------------
+    def _list_addresses(self, request, match):
+        """EasyPost's "Retrieve a list of Addresses": the sandbox saves none on its own, so
+        the list is empty; Odoo's Test Connection calls it (a harmless authenticated read)."""
+        return json_response(200, {"addresses": [], "has_more": False})
 
     # --- shipments --------------------------------------------------------------------------------
     def _create_shipment(self, request, match):

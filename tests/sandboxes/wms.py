@@ -326,6 +326,7 @@ class WmsSandbox(Sandbox):
             route("POST", "/api/orders/(?P<ref>.+)/cancel", self._cancel_order),
             route("GET", "/api/orders/(?P<ref>.+)", self._get_order),
             route("GET", "/api/stock", self._stock_snapshot),
+            route("GET", "/api/ping", self._ping),
             route("POST", "/_admin/stock", self._admin_set_stock, "admin"),
             route("POST", "/_admin/stock/raw", self._admin_set_raw_stock, "admin"),
             route("POST", "/_admin/stock/file", self._admin_write_stock_file, "admin"),
@@ -359,6 +360,10 @@ class WmsSandbox(Sandbox):
 
     def error_response(self, status, code, message, **extra):
         return json_response(status, {"error": code.lower(), "message": message, **extra})
+
+    def _ping(self, request, match):
+        """A harmless authenticated call (Odoo's Test Connection): reads and changes nothing."""
+        return json_response(200, {"ok": True, "service": "wms"})
 
     def _release_order(self, request, match):
         document = request.json()
