@@ -1,6 +1,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from .logistics_access import GROUP_MANAGER
+
 # Kanban colour index (Odoo's palette) of each severity, for the cards' colour bar.
 SEVERITY_COLORS = {"low": 10, "medium": 3, "high": 2, "critical": 1}
 
@@ -97,12 +99,15 @@ class LogisticsException(models.Model):
         self.ensure_one()
         if self.is_closed:
             return []
+        # Replaying and resolving are a Manager's (DESIGN §6): not offered to others.
+        manager = self.env.is_superuser() or self.env.user.has_group(GROUP_MANAGER)
         actions = []
         if self.user_id != self.env.user:
             actions.append(("action_assign_to_me", self.env._("Assign to me")))
-        if self._replayable_messages():
+        if manager and self._replayable_messages():
             actions.append(("action_replay_messages", self.env._("Replay messages")))
-        actions.append(("action_open_resolve", self.env._("Resolve with a note")))
+        if manager:
+            actions.append(("action_open_resolve", self.env._("Resolve with a note")))
         actions.append(("action_open_snooze", self.env._("Snooze")))
         return actions
 

@@ -37,6 +37,8 @@ class TestExceptionBoard(LogisticsCase):
 
     def test_quick_actions_offered_and_run_through_action_board(self):
         names = [action["name"] for action in self.exception.with_user(self.user).board_actions]
+        self.assertEqual(names, ["action_assign_to_me", "action_open_snooze"])
+        names = [action["name"] for action in self.exception.with_user(self.manager).board_actions]
         self.assertEqual(
             names, ["action_assign_to_me", "action_open_resolve", "action_open_snooze"]
         )
