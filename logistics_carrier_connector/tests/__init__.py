@@ -3,6 +3,7 @@ from . import (
     test_carrier_ui,
     test_concurrent_reroute,
     test_easypost_adapter,
+    test_milestone_due,
     test_status_mapping,
     test_unmapped_status,
 )

@@ -1,1 +1,7 @@
-from . import test_wms_access, test_wms_adapters, test_wms_flow, test_wms_inbound_isolation
+from . import (
+    test_milestone_due,
+    test_wms_access,
+    test_wms_adapters,
+    test_wms_flow,
+    test_wms_inbound_isolation,
+)
