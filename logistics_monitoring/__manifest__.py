@@ -7,4 +7,17 @@
     "author": "Logistics Integration Suite",
     "website": "https://github.com/logistics-integration-suite/logistics-integration-suite",
     "depends": ["logistics_integration_base"],
+    "data": [
+        "views/logistics_shipment_views.xml",
+        "views/logistics_timeline_views.xml",
+        "views/menus.xml",
+    ],
+    "assets": {
+        "web.assets_backend": [
+            "logistics_monitoring/static/src/timeline/*",
+        ],
+        "web.assets_tests": [
+            "logistics_monitoring/static/tests/tours/*.js",
+        ],
+    },
 }
