@@ -9,10 +9,14 @@
     "depends": ["logistics_integration_base"],
     "data": [
         "views/logistics_live_views.xml",
+        "views/logistics_shipment_views.xml",
+        "views/logistics_timeline_views.xml",
+        "views/menus.xml",
     ],
     "assets": {
         "web.assets_backend": [
             "logistics_monitoring/static/src/live/**/*",
+            "logistics_monitoring/static/src/timeline/*",
         ],
         "web.assets_tests": [
             "logistics_monitoring/static/tests/tours/*.js",

@@ -67,6 +67,12 @@ PAGES = [
     {"name": "dead_letters", "path": ACTION + "logistics_message_action_dead"},
     {"name": "webhook_refusals", "path": ACTION + "logistics_webhook_refusal_action"},
     {"name": "backends", "path": ACTION + "logistics_backend_action"},
+    {
+        "name": "backend",
+        "path": ACTION + "logistics_backend_action",
+        # the carrier: its health, the webhook URLs and Test Connection
+        "record": ("logistics.backend", [["code", "=", "sandbox_carrier"]], "id"),
+    },
 ]
 
 # A page is ready when this returns "ready"; anything else says what it still waits for.

@@ -379,6 +379,23 @@ def test_a_rotated_carrier_key_is_one_card_that_closes_once_the_calls_go_through
         ["is_closed", "auto_resolved", "resolved_by_id"],
     )
     assert closed and all(c["is_closed"] and c["auto_resolved"] for c in closed), closed
+    # Each shipment's timeline tells it: the refused attempt, the recovery, the card.
+    refused = []
+    for shipment in shipments:
+        timeline = server.call("logistics.shipment", "get_timeline", shipment["name"])
+        calls = [
+            e
+            for e in timeline["entries"]
+            if e["kind"] == "message" and e["backend"]["id"] in backend
+        ]
+        assert calls and all(c["state"] == "done" for c in calls), calls
+        statuses = [a["http_status"] for c in calls for a in c["attempts"]]
+        if 401 in statuses:
+            refused.append(shipment["name"])
+            assert statuses[statuses.index(401) + 1] in (200, 201), statuses
+            card = [e["action"] for e in timeline["entries"] if e["kind"] == "exception"]
+            assert {"resolved"} < set(card), card
+    assert refused, "the first label call was refused"
     # Later tests of this module use the original key again.
     admin(carrier, "/_admin/config", {"api_key": "sandbox-carrier-key"})
     server.call("logistics.backend", "write", backend, {"api_key": "sandbox-carrier-key"})

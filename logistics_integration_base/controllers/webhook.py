@@ -112,16 +112,20 @@ class LogisticsWebhook(http.Controller):
             return refuse(422, str(error))
         if errors:
             return refuse(422, "; ".join(errors))
+        partner_event_id = backend._webhook_partner_event_id(data, events)
         message_id, job_pending = env["logistics.message"]._store_inbound(
             backend,
             operation="webhook_batch" if batch else "webhook",
             payload=data,
             # Checked above: UTF-8 without NUL, which PostgreSQL text holds as it is.
             raw=body[:MAX_STORED_BODY].decode("utf-8", "replace"),
-            partner_event_id=backend._webhook_partner_event_id(data, events),
+            partner_event_id=partner_event_id,
             correlation_id=self._trace_id(events),
         )
         if message_id is None:
+            # Absorbed; the timeline shows how many times the partner sent it again.
+            if partner_event_id:
+                env["logistics.event"]._count_duplicates(backend, {partner_event_id: 1})
             return self._answer(200, "duplicate", None)
         backend._enqueue_inbound_processing(
             env["logistics.message"].browse(message_id), job_pending=job_pending, window=True

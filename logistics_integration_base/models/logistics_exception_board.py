@@ -80,6 +80,7 @@ class LogisticsException(models.Model):
             exception.earliest_promised_date = min(promised) if promised else False
 
     # --- quick actions --------------------------------------------------------------------------
+    @api.depends_context("uid")
     def _compute_board_actions(self):
         for exception in self:
             exception.board_actions = [

@@ -300,6 +300,37 @@ class LogisticsShipment(models.Model):
             .sudo(False)
         )
 
+    # --- hooks for connectors ---------------------------------------------------------------------
+    def _expected_milestone_due(self):
+        """Hook: when the next milestones of these shipments are due, by the rules of the
+        connectors that expect them, until SLA policies compute due times (DESIGN §5, SLA
+        policies: "after A, B within T"). Read by the shipment timeline to draw what is still
+        expected (``logistics.shipment.get_timeline``, addon logistics_monitoring).
+
+        The base expects nothing. A connector extends it, merges its due times into
+        ``super()``'s with ``_merge_milestone_due`` and reads its own settings: e.g. the WMS
+        connector expects ``wms_acknowledged`` within the backend's acknowledgement delay after
+        the release, the carrier connector a first carrier scan (``in_transit``) within the
+        tracking silence after the label. It may return a due time for a milestone that the
+        shipment has reached already (or gone past): the caller keeps only the milestones after
+        the status. Read with the caller's rights, in a few queries for the whole recordset.
+
+        :return: ``{shipment id: {event type code: due time}}``, due times as naive UTC
+            datetimes (Odoo's Datetime); empty by default
+        """
+        return {}
+
+    @staticmethod
+    def _merge_milestone_due(due, more):
+        """``more`` merged into ``due`` (both shaped as ``_expected_milestone_due``'s answer),
+        keeping the earlier time when two rules expect the same milestone; returns ``due``."""
+        for shipment_id, milestones in more.items():
+            mine = due.setdefault(shipment_id, {})
+            for code, due_at in milestones.items():
+                if code not in mine or due_at < mine[code]:
+                    mine[code] = due_at
+        return due
+
     def action_view_events(self):
         self.ensure_one()
         return {

@@ -42,6 +42,12 @@ class TestIngest(LogisticsCase):
         )
         events = self.env["logistics.event"].search([("backend_id", "=", self.wms.id)])
         self.assertEqual(sorted(events.mapped("source_event_id")), ["dup-1", "dup-2"])
+        # Each redelivery is counted on the stored event, for the timeline: dup-1 came again
+        # once, dup-2 twice more (once in its own batch, once in the next).
+        self.ingest(self.wms, [other, event])
+        self.assertEqual(
+            {e.source_event_id: e.duplicate_count for e in events}, {"dup-1": 2, "dup-2": 2}
+        )
 
     def test_redelivered_events_mixed_with_new_ones(self):
         """Stored events sent again in a batch with new ones: the unique index makes them

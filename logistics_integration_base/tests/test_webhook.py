@@ -104,8 +104,13 @@ class TestWebhook(WebhookCase):
         self.assertEqual(second.json()["status"], "duplicate")
         self.run_queued_jobs()
         self.assertEqual(len(self.shipment.event_ids), 1)
+        # Absorbed before it was an event: nothing to count it on yet.
+        self.assertEqual(self.shipment.event_ids.duplicate_count, 0)
         self.assertEqual(self.post(self.event()).json()["status"], "duplicate")
         self.assertEqual(len(self.messages(backend_id=self.backend.id, state="done")), 1)
+        # A redelivery of a stored event is counted on it (the shipment timeline shows it).
+        self.shipment.event_ids.invalidate_recordset(["duplicate_count"])
+        self.assertEqual(self.shipment.event_ids.duplicate_count, 1)
 
     def test_bad_signature_is_401_and_kept_as_rejected(self):
         response = self.post(self.event(), signature="0" * 64)

@@ -1,1 +1,1 @@
-from . import logistics_live
+from . import logistics_live, logistics_shipment

@@ -36,7 +36,7 @@ registry.category("web_tour.tours").add("logistics_live_updates", {
     steps: () => [
         {
             content: "The exception board is open, on the open exceptions",
-            trigger: ".o_kanban_view .o_searchview_facet:contains(Open)",
+            trigger: ".o_kanban_view .o_searchview_facet:contains(On the Board)",
             run: markPage,
         },
         {
@@ -53,7 +53,7 @@ registry.category("web_tour.tours").add("logistics_live_updates", {
         },
         {
             content: "The board kept its filter",
-            trigger: ".o_kanban_view .o_searchview_facet:contains(Open)",
+            trigger: ".o_kanban_view .o_searchview_facet:contains(On the Board)",
         },
         {
             content: "Open Operations",
