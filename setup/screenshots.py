@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import websocket
@@ -48,8 +49,9 @@ CHROMIUM_FLAGS = [
 ACTION = "/odoo/action-logistics_integration_base."
 
 # name (the PNG's file name), the client URL, optionally the record to open in it ((model,
-# domain, order) of a search whose first result's id is appended to the URL) and the element to
-# scroll into view before the shot.
+# domain, order) of a search whose first result's id is appended to the URL) or the reference
+# to give it ((model, domain, order, field): that field of the first result, as ?reference=),
+# and the element to scroll into view before the shot.
 PAGES = [
     {"name": "shipments", "path": ACTION + "logistics_shipment_action"},
     {
@@ -64,6 +66,22 @@ PAGES = [
         "scroll_to": ".o_notebook",
     },
     {"name": "exceptions", "path": ACTION + "logistics_exception_action"},
+    {
+        "name": "timeline",
+        "path": "/odoo/logistics-timeline",
+        # a parcel whose label call waited on refused credentials, else the latest delivered
+        "reference": [
+            # a parcel whose carrier call was refused (401), then went through
+            (
+                "logistics.message",
+                [["attempt_ids.http_status", "=", 401], ["shipment_id", "!=", False]],
+                "id desc",
+                "shipment_id",
+            ),
+            # else the latest delivered parcel
+            ("logistics.shipment", [["status_code", "=", "delivered"]], "id desc", "name"),
+        ],
+    },
     {"name": "dead_letters", "path": ACTION + "logistics_message_action_dead"},
     {"name": "webhook_refusals", "path": ACTION + "logistics_webhook_refusal_action"},
     {"name": "backends", "path": ACTION + "logistics_backend_action"},
@@ -82,7 +100,9 @@ READY_CHECK = """
     if (document.querySelector(".o_error_dialog"))
         return "error: " + (document.querySelector(".o_dialog")?.innerText || "").slice(0, 400);
     if (document.querySelector(".o_loading_indicator, .o_blockUI")) return "loading indicator";
-    if (!document.querySelector(".o_action_manager .o_view_controller")) return "no view yet";
+    if (!document.querySelector(
+        ".o_action_manager .o_view_controller, .o_action_manager .o_logistics_timeline_entry"
+    )) return "no view yet";
     return "ready";
 })()
 """
@@ -252,13 +272,14 @@ def log_in(browser, url, database, login, password, timeout):
     raise Failure(f"login as {login!r} did not complete within {timeout} s")
 
 
-def find_record(browser, model, domain, order):
-    """Id of the first record of `model` matching `domain`, read with the browser's session."""
+def find_record(browser, model, domain, order, field="id"):
+    """`field` (default: the id) of the first record of `model` matching `domain`, read with
+    the browser's session."""
     params = {
         "model": model,
         "method": "search_read",
         "args": [domain],
-        "kwargs": {"fields": ["id"], "limit": 1, "order": order},
+        "kwargs": {"fields": [field], "limit": 1, "order": order},
     }
     answer = browser.evaluate(
         f"""fetch("/web/dataset/call_kw/{model}/search_read", {{
@@ -273,13 +294,27 @@ def find_record(browser, model, domain, order):
         raise Failure(f"searching {model} failed: {answer['error'].get('data', {}).get('message')}")
     if not answer["result"]:
         raise Failure(f"no {model} matches {domain}: let the demo stream run a little longer")
-    return answer["result"][0]["id"]
+    return answer["result"][0][field]
+
+
+def find_reference(browser, searches):
+    """The reference of the first of `searches` ((model, domain, order, field)) that finds a
+    record: a char field's value, or a many2one's name."""
+    for search in searches:
+        try:
+            value = find_record(browser, *search)
+        except Failure:
+            continue
+        return value[1] if isinstance(value, list) else value
+    raise Failure(f"no record for the reference ({searches}): let the demo stream run longer")
 
 
 def take(browser, url, page, out_dir, timeout, attempts=2):
     path = page["path"]
     if "record" in page:
         path += f"/{find_record(browser, *page['record'])}"
+    if "reference" in page:
+        path += "?reference=" + urllib.parse.quote(find_reference(browser, page["reference"]))
     for attempt in range(1, attempts + 1):
         browser.navigate(url + path)
         try:

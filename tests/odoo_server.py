@@ -74,6 +74,9 @@ class OdooServer:
                 time.sleep(0.5)  # not listening yet
                 continue
             time.sleep(0.5)
+        # Not left running: its job runner would hold the database's runner lock, and every
+        # later server on that database would wait for it in vain.
+        self.stop()
         raise AssertionError(f"Odoo did not start in time:\n{self.log_tail()}")
 
     def kill(self):
