@@ -143,7 +143,13 @@ class LogisticsBackend(models.Model):
         now = fields.Datetime.now()
         backend = self.sudo()
         if not error_class:
-            if backend.consecutive_failures or backend.circuit_state != "closed":
+            # failing_since too: a circuit closed by hand (Close Circuit) still ends its run
+            # of failures, and its partner-level exception, at the next success.
+            if (
+                backend.consecutive_failures
+                or backend.circuit_state != "closed"
+                or backend.failing_since
+            ):
                 backend.write(
                     {"consecutive_failures": 0, "circuit_state": "closed", "failing_since": False}
                 )

@@ -1,3 +1,13 @@
+import threading
+import time
+import uuid
+
+from psycopg2 import errors
+
+from odoo import SUPERUSER_ID, api
+from odoo.modules.registry import Registry
+from odoo.tests import BaseCase, get_db_name
+
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
@@ -191,3 +201,50 @@ class TestExceptionGrouping(LoopbackPartnerMixin, LogisticsCase):
         )
         self.assertEqual(exception.resolved_by_id, self.manager)
         self.assertTrue(exception.resolved_at)
+
+
+class TestExceptionGroupingConcurrency(BaseCase):
+    """Two transactions meet the same root cause at once: one card, and the later transaction
+    is told to run again (a serialization failure, which Odoo and queue_job retry)."""
+
+    def test_the_second_raiser_of_a_group_gets_a_serialization_failure(self):
+        registry = Registry(get_db_name())
+        key = f"concurrency-{uuid.uuid4().hex}"
+        values = [{"name": "carrier down", "cause": key}]
+        first_raised = threading.Event()
+        outcome = {}
+
+        def second():
+            with registry.cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                env["logistics.exception.type"].search([], limit=1)  # take the snapshot
+                first_raised.wait(30)
+                try:
+                    env["logistics.exception"]._raise("partner_unavailable", values)
+                    cr.commit()
+                    outcome["second"] = "raised"
+                except errors.SerializationFailure:
+                    outcome["second"] = "serialization failure"
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        try:
+            with registry.cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                env["logistics.exception"]._raise("partner_unavailable", values)
+                first_raised.set()
+                time.sleep(1)  # the second now waits on the unique index
+                cr.commit()
+            thread.join(60)
+            self.assertEqual(outcome.get("second"), "serialization failure")
+            with registry.cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                # Run again, as the retry does: it joins the card.
+                env["logistics.exception"]._raise("partner_unavailable", values)
+                cards = env["logistics.exception"].search([("grouping_key", "like", key)])
+                self.assertEqual((len(cards), cards.occurrence_count), (1, 2))
+                cards.unlink()
+                cr.commit()
+        finally:
+            first_raised.set()
+            thread.join(60)

@@ -2,7 +2,6 @@ import { Component } from "@odoo/owl";
 import { Dropdown } from "@web/core/dropdown/dropdown";
 import { DropdownItem } from "@web/core/dropdown/dropdown_item";
 import { registry } from "@web/core/registry";
-import { useService } from "@web/core/utils/hooks";
 import { standardFieldProps } from "@web/views/fields/standard_field_props";
 
 /**
@@ -16,8 +15,10 @@ export class QuickActionsField extends Component {
     static props = { ...standardFieldProps };
 
     setup() {
-        this.orm = useService("orm");
-        this.action = useService("action");
+        // Unprotected services: a live update may re-render the board (and destroy this card's
+        // component) while the action runs; the action must still complete.
+        this.orm = this.env.services.orm;
+        this.action = this.env.services.action;
     }
 
     get actions() {

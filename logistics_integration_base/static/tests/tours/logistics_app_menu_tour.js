@@ -23,6 +23,11 @@ registry.category("web_tour.tours").add("logistics_app_menu", {
             run: "click",
         },
         {
+            content: "Open the shipment's events tab",
+            trigger: '.o_form_view .o_notebook .nav-link:contains("Events")',
+            run: "click",
+        },
+        {
             content: "The shipment form shows its events",
             trigger: '.o_form_view .o_notebook .o_field_one2many[name="event_ids"] .o_data_row',
         },
