@@ -221,7 +221,7 @@ class TestExceptionGroupingConcurrency(BaseCase):
                 first_raised.wait(30)
                 try:
                     env["logistics.exception"]._raise("partner_unavailable", values)
-                    cr.commit()
+                    cr.commit()  # pylint: disable=invalid-commit
                     outcome["second"] = "raised"
                 except errors.SerializationFailure:
                     outcome["second"] = "serialization failure"
@@ -234,7 +234,7 @@ class TestExceptionGroupingConcurrency(BaseCase):
                 env["logistics.exception"]._raise("partner_unavailable", values)
                 first_raised.set()
                 time.sleep(1)  # the second now waits on the unique index
-                cr.commit()
+                cr.commit()  # pylint: disable=invalid-commit
             thread.join(60)
             self.assertEqual(outcome.get("second"), "serialization failure")
             with registry.cursor() as cr:
@@ -244,7 +244,7 @@ class TestExceptionGroupingConcurrency(BaseCase):
                 cards = env["logistics.exception"].search([("grouping_key", "like", key)])
                 self.assertEqual((len(cards), cards.occurrence_count), (1, 2))
                 cards.unlink()
-                cr.commit()
+                cr.commit()  # pylint: disable=invalid-commit
         finally:
             first_raised.set()
             thread.join(60)
