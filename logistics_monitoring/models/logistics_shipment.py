@@ -650,6 +650,7 @@ class LogisticsShipment(models.Model):
                 "is_closed",
                 "auto_resolved",
                 "create_date",
+                "first_seen_at",
                 "resolved_at",
                 "write_date",
                 "shipment_id",
@@ -736,8 +737,15 @@ class LogisticsShipment(models.Model):
             if not own:
                 # Raised for another shipment or for a whole backend: here, its sightings.
                 moments = []
+            # The card's first sighting raised it (first_seen_at); later ones were counted on it.
             moments += [
-                ("grouped", row["occurred_at"], "", row["description"], row["shipment_id"])
+                (
+                    "raised" if row["occurred_at"] == exception["first_seen_at"] else "grouped",
+                    row["occurred_at"],
+                    "",
+                    row["description"],
+                    row["shipment_id"],
+                )
                 for row in sightings[1 if own else 0 :]
             ]
             here = exception["shipment_id"] if own else sightings[0]["shipment_id"]
