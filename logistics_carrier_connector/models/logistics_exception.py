@@ -87,7 +87,12 @@ class LogisticsException(models.Model):
 
     def _board_actions(self):
         actions = super()._board_actions()
-        if self.type_code == "label_failed" and self.shipment_id and not self.is_closed:
+        if (
+            self.type_code == "label_failed"
+            and self.shipment_id
+            and not self.is_closed
+            and self._is_manager()
+        ):
             actions.insert(
                 0, ("action_route_alternate_carrier", self.env._("Route to alternate carrier"))
             )

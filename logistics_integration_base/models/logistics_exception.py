@@ -195,6 +195,8 @@ class LogisticsException(models.Model):
             vals.update(resolved_by_id=False, resolved_at=False)
         result = super().write(vals)
         closing._audit_resolution()
+        # A partner-level exception resolved by hand releases what it held, as its auto-close.
+        closing.filtered("type_id.partner_level")._release_held()
         if reopening:
             self.env["logistics.audit.log"]._record(
                 "reopen", reopening, reason=vals.get("resolution_note")

@@ -101,7 +101,7 @@ class LogisticsException(models.Model):
         if self.is_closed:
             return []
         # Replaying and resolving are a Manager's (DESIGN §6): not offered to others.
-        manager = self.env.is_superuser() or self.env.user.has_group(GROUP_MANAGER)
+        manager = self._is_manager()
         actions = []
         if self.user_id != self.env.user:
             actions.append(("action_assign_to_me", self.env._("Assign to me")))
@@ -111,6 +111,10 @@ class LogisticsException(models.Model):
             actions.append(("action_open_resolve", self.env._("Resolve with a note")))
         actions.append(("action_open_snooze", self.env._("Snooze")))
         return actions
+
+    def _is_manager(self):
+        """Whether the current user may run a Manager's quick action (offer it, then)."""
+        return self.env.is_superuser() or self.env.user.has_group(GROUP_MANAGER)
 
     def action_board(self, name):
         """RPC of the board's quick-action menu: run the quick action ``name`` on these
@@ -182,8 +186,9 @@ class LogisticsException(models.Model):
     # --- digests --------------------------------------------------------------------------------
     @api.model
     def _cron_send_digests(self):
-        """Cron: each team whose digest is due gets one email listing its open exceptions on
-        the board (not held, not snoozed), when it has any.
+        """Cron: each team whose digest is due gets one email per company listing its open
+        exceptions on the board (not held, not snoozed) of that company, sent to the members
+        who belong to it, when it has any.
 
         :return: the number of digests sent (int)
         """
@@ -207,12 +212,17 @@ class LogisticsException(models.Model):
                     ("snoozed_until", "<=", now),
                 ]
             )
-            if open_ones:
-                open_ones._send_digest(team)
-                sent += 1
+            # One digest per company, to the members of that company only.
+            for company in open_ones.company_id:
+                members = team.member_ids.filtered(lambda u, c=company: c in u.company_ids)
+                if members:
+                    open_ones.filtered(lambda x, c=company: x.company_id == c)._send_digest(
+                        team, members
+                    )
+                    sent += 1
         return sent
 
-    def _send_digest(self, team):
+    def _send_digest(self, team, members):
         body = self.env["ir.qweb"]._render(
             "logistics_integration_base.exception_digest",
             {"team": team, "exceptions": self, "base_url": self.get_base_url()},
@@ -225,7 +235,7 @@ class LogisticsException(models.Model):
                     count=len(self),
                 ),
                 "body_html": body,
-                "recipient_ids": [(6, 0, team.member_ids.partner_id.ids)],
+                "recipient_ids": [(6, 0, members.partner_id.ids)],
                 "auto_delete": True,
             }
         )

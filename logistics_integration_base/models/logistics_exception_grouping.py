@@ -57,7 +57,7 @@ class LogisticsException(models.Model):
                 # A fault of the whole backend: the shipments it hit are its occurrences.
                 vals.pop("shipment_id", None)
             backend_id = vals.get("backend_id")
-            if backend_id and not exception_type.partner_level:
+            if backend_id and not exception_type.partner_level and self._caused_by_calls(vals):
                 if backend_id not in held_by:
                     held_by[backend_id] = self._open_partner_level(backend_id)
                 vals["held_by_id"] = held_by[backend_id].id
@@ -69,6 +69,19 @@ class LogisticsException(models.Model):
             else:
                 exceptions |= self._create_occurring(vals, occurrence)
         return exceptions
+
+    @api.model
+    def _caused_by_calls(self, vals):
+        """Whether the exception ``vals`` describe comes from our calls to its backend (its
+        message is an outbound message of that backend): only those can be caused by the
+        backend's partner-level fault and held under it. What the partner sends us (a webhook
+        telling of a shipment after a cancel, say) is news, never held."""
+        message = self.env["logistics.message"].sudo().browse(vals.get("message_id"))
+        return bool(
+            message
+            and message.direction == "outbound"
+            and message.backend_id.id == vals["backend_id"]
+        )
 
     @api.model
     def _open_partner_level(self, backend_id):
@@ -201,15 +214,24 @@ class LogisticsException(models.Model):
         open_ones._close_automatically(
             self.env._("%(backend)s answered again: its next call succeeded.", backend=backend.name)
         )
-        held = self.sudo().search([("held_by_id", "in", open_ones.ids), ("is_closed", "=", False)])
+        open_ones._release_held()
+        return open_ones
+
+    def _release_held(self):
+        """These partner-level exceptions closed (the backend recovered, or a person resolved
+        them): the exceptions they held are released, closed when their cause is gone
+        (``_cause_cleared``), else back on the board, their team told as for a new card."""
+        held = self.sudo().search([("held_by_id", "in", self.ids), ("is_closed", "=", False)])
+        if not held:
+            return held
         cleared = held._cause_cleared()
         cleared._close_automatically(
-            self.env._(
-                "Released when %(backend)s recovered: its cause is gone.", backend=backend.name
-            )
+            self.env._("Released when its partner-level exception closed: its cause is gone.")
         )
-        (held - cleared).write({"held_by_id": False})
-        return open_ones
+        shown = held - cleared
+        shown.write({"held_by_id": False})
+        shown._notify_team()
+        return held
 
     def _cause_cleared(self):
         """Of these exceptions, those whose cause is gone: their technical message was

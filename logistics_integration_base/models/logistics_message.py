@@ -56,8 +56,8 @@ ERROR_CLASS_WORDS = {
     "transient": "Temporary failure (timeout, connection error, HTTP 5xx or 429): retried with "
     "backoff up to the backend's attempts",
     "business": "Refused as invalid (HTTP 4xx): not retried; a person fixes the data and replays",
-    "security": "Credentials refused (HTTP 401 / 403): not retried; fix the backend's secrets, "
-    "then replay",
+    "security": "Credentials refused (HTTP 401 / 403): the backend's calls wait until a new "
+    "secret is set on it or it is resumed",
 }
 
 
@@ -449,7 +449,11 @@ class LogisticsMessage(models.Model):
         message = self.sudo()
         if not message.outcome_pending:
             return f"nothing to do: message is {message.state}"
-        return message._apply_outcome()
+        try:
+            return message._apply_outcome()
+        except ConcurrencyError as conflict:
+            # queue_job retries PostgreSQL's concurrency errors only: this one too.
+            raise RetryableJobError(str(conflict), seconds=2) from conflict
 
     def _apply_outcome(self, response_text=None):
         """What the stored outcome of the last call means: the circuit breaker is fed, the

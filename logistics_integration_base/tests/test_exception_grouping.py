@@ -127,19 +127,23 @@ class TestExceptionGrouping(LoopbackPartnerMixin, LogisticsCase):
         self.assertEqual(set(waiting.mapped("state")), {"queued"})
         self.assertEqual(set(waiting.mapped("attempts")), {0})
 
-        # A per-shipment exception of the backend raised meanwhile is held under it, untold.
-        held = self.Exception._raise(
+        # An exception of a call of the backend raised meanwhile is held under it, untold; what
+        # the partner tells us (no call of ours) is news, never held.
+        held, news = self.Exception._raise(
             "delayed_ack",
             [
                 {
                     "name": "not acknowledged",
                     "backend_id": self.wms.id,
                     "shipment_id": self.shipment.id,
-                }
+                    "message_id": first.id,
+                },
+                {"name": "shipped after cancel", "backend_id": self.wms.id},
             ],
         )
         self.assertEqual(held.held_by_id, alert)
         self.assertFalse(self.notifications_to(held, self.user))
+        self.assertFalse(news.held_by_id)
 
         # A new secret lets the calls go; the first success closes the alert by itself.
         self.wms.with_user(self.manager).api_key = "sk_wms_new"
@@ -155,9 +159,26 @@ class TestExceptionGrouping(LoopbackPartnerMixin, LogisticsCase):
         self.assertFalse(alert.resolved_by_id)
         self.assertTrue(alert.resolved_at)
         self.assertTrue(alert.message_ids.filtered(lambda m: "answered again" in m.body))
-        # Released: still open (its cause, no acknowledgement, is not gone), back on the board.
-        self.assertFalse(held.is_closed)
-        self.assertFalse(held.held_by_id)
+        # Released: its call went through, so its cause is gone.
+        self.assertTrue(held.is_closed and held.auto_resolved)
+        self.assertFalse(news.is_closed)
+
+    def test_resolving_the_alert_by_hand_shows_what_it_held(self):
+        alert = self.Exception._raise(
+            "partner_unavailable",
+            [{"name": "down", "cause": "circuit_open", "backend_id": self.wms.id}],
+        )
+        self.partner.answer(422)
+        dead = self.send(1)
+        refusal = self.Exception.search([("message_id", "=", dead.id)])
+        self.assertEqual(refusal.held_by_id, alert)
+        resolved = self.env.ref("logistics_integration_base.exception_stage_resolved")
+        alert.with_user(self.manager).write(
+            {"stage_id": resolved.id, "resolution_note": "the partner confirmed the outage is over"}
+        )
+        self.assertFalse(refusal.held_by_id, "back on the board")
+        self.assertFalse(refusal.is_closed, "its message is still dead")
+        self.assertEqual(len(self.notifications_to(refusal, self.user)), 1, "told now")
 
     def test_resume_lets_the_waiting_calls_go(self):
         self.partner.answer(403)

@@ -650,7 +650,6 @@ class LogisticsShipment(models.Model):
                 "is_closed",
                 "auto_resolved",
                 "create_date",
-                "first_seen_at",
                 "resolved_at",
                 "write_date",
                 "shipment_id",
@@ -669,11 +668,18 @@ class LogisticsShipment(models.Model):
                 ("exception_id", "in", [x["id"] for x in exceptions]),
                 ("shipment_id", "in", shipments.ids),
             ],
-            ["exception_id", "shipment_id", "occurred_at", "description"],
+            ["id", "exception_id", "shipment_id", "occurred_at", "description"],
             order="occurred_at, id",
             load=None,
         ):
             occurrences.setdefault(row["exception_id"], []).append(row)
+        # The sighting that raised each card: its first occurrence.
+        first_sighting = {
+            exception.id: first_id
+            for exception, first_id in self.env["logistics.exception.occurrence"]._read_group(
+                [("exception_id", "in", list(occurrences))], ["exception_id"], ["id:min"]
+            )
+        }
         stages = dict(
             self.env["logistics.exception.stage"]
             .search_fetch([("id", "in", list({x["stage_id"] for x in exceptions}))], ["name"])
@@ -737,10 +743,10 @@ class LogisticsShipment(models.Model):
             if not own:
                 # Raised for another shipment or for a whole backend: here, its sightings.
                 moments = []
-            # The card's first sighting raised it (first_seen_at); later ones were counted on it.
+            # The card's first sighting raised it; later ones were counted on it.
             moments += [
                 (
-                    "raised" if row["occurred_at"] == exception["first_seen_at"] else "grouped",
+                    "raised" if row["id"] == first_sighting.get(exception["id"]) else "grouped",
                     row["occurred_at"],
                     "",
                     row["description"],

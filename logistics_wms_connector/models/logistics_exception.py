@@ -11,7 +11,11 @@ class LogisticsException(models.Model):
 
     def _board_actions(self):
         actions = super()._board_actions()
-        if self.type_code == "wms_confirmation_difference" and not self.is_closed:
+        if (
+            self.type_code == "wms_confirmation_difference"
+            and not self.is_closed
+            and self._is_manager()
+        ):
             actions.insert(0, ("action_accept_wms_quantity", self.env._("Accept the WMS quantity")))
         return actions
 
