@@ -187,6 +187,7 @@ class LogisticsException(models.Model):
         reopening = self.browse() if stage.is_closed else self.filtered("is_closed")
         for exception in closing:
             exception._check_resolution(vals.get("resolution_note", exception.resolution_note))
+        reopening._check_no_newer_card()
         if closing or reopening:
             vals = dict(vals, auto_resolved=False)
         if closing:
@@ -202,6 +203,30 @@ class LogisticsException(models.Model):
                 "reopen", reopening, reason=vals.get("resolution_note")
             )
         return result
+
+    def _check_no_newer_card(self):
+        """A grouped card reopened while a newer open card counts the same root cause would be
+        two cards for one cause (the grouping key's unique index refuses it): say so.
+
+        :raises UserError: naming the open card to work instead
+        """
+        for exception in self.filtered("grouping_key"):
+            newer = self.sudo().search(
+                [
+                    ("grouping_key", "=", exception.grouping_key),
+                    ("is_closed", "=", False),
+                    ("id", "!=", exception.id),
+                ],
+                limit=1,
+            )
+            if newer:
+                raise UserError(
+                    self.env._(
+                        "%(card)s counts this root cause now: work that card instead of "
+                        "reopening this one.",
+                        card=newer.display_name,
+                    )
+                )
 
     def _check_by_hand(self, vals):
         # Besides FLOW_FIELDS: what Odoo computes and nobody may set (a write of the stored

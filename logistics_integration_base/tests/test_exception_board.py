@@ -121,3 +121,14 @@ class TestExceptionBoard(LogisticsCase):
         self.assertEqual(self.Exception._cron_send_digests(), 0)
         warehouse.last_digest_at = fields.Datetime.now() - timedelta(hours=1)
         self.assertEqual(self.Exception._cron_send_digests(), 1)
+
+    def test_reopening_a_card_whose_cause_has_a_newer_card_is_refused_clearly(self):
+        values = [{"name": "carrier down", "cause": "circuit_open", "backend_id": self.carrier.id}]
+        old = self.Exception._raise("partner_unavailable", values)
+        resolved = self.env.ref("logistics_integration_base.exception_stage_resolved")
+        old.with_user(self.manager).write({"stage_id": resolved.id, "resolution_note": "over"})
+        newer = self.Exception._raise("partner_unavailable", values)
+        self.assertNotEqual(newer, old)
+        new_stage = self.env.ref("logistics_integration_base.exception_stage_new")
+        with self.assertRaisesRegex(UserError, "work that card instead"):
+            old.with_user(self.manager).write({"stage_id": new_stage.id})
