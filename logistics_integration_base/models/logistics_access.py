@@ -7,6 +7,12 @@ from odoo.exceptions import AccessError
 GROUP_MANAGER = "logistics_integration_base.group_logistics_manager"
 
 
+def is_manager(env):
+    """Whether the user may do a Logistics Manager's action: a Manager, or the suite's own
+    code running as superuser (crons, jobs, ``sudo()``)."""
+    return env.is_superuser() or env.user.has_group(GROUP_MANAGER)
+
+
 def check_manager(env, action):
     """Raise AccessError unless the user is a Logistics Manager; the suite's own code running
     as superuser (crons, jobs, ``sudo()``) passes.
@@ -14,7 +20,7 @@ def check_manager(env, action):
     :param action: what is refused, in a person's words ("replay messages")
     :raises AccessError: "Only Logistics Managers can <action>."
     """
-    if env.is_superuser() or env.user.has_group(GROUP_MANAGER):
+    if is_manager(env):
         return
     raise AccessError(env._("Only Logistics Managers can %(action)s.", action=action))
 

@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from .logistics_access import GROUP_MANAGER
+from .logistics_access import is_manager
 
 # Kanban colour index (Odoo's palette) of each severity, for the cards' colour bar.
 SEVERITY_COLORS = {"low": 10, "medium": 3, "high": 2, "critical": 1}
@@ -114,7 +114,7 @@ class LogisticsException(models.Model):
 
     def _is_manager(self):
         """Whether the current user may run a Manager's quick action (offer it, then)."""
-        return self.env.is_superuser() or self.env.user.has_group(GROUP_MANAGER)
+        return is_manager(self.env)
 
     def action_board(self, name):
         """RPC of the board's quick-action menu: run the quick action ``name`` on these

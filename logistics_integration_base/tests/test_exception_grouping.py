@@ -67,6 +67,19 @@ class TestExceptionGrouping(LoopbackPartnerMixin, LogisticsCase):
             ]
         )
 
+    def refusal_held_under_an_alert(self):
+        """An open partner-level alert of the WMS, then a call refused (422): its exception is
+        held under the alert. Returns (alert, the dead message, its exception)."""
+        alert = self.Exception._raise(
+            "partner_unavailable",
+            [{"name": "down", "cause": "circuit_open", "backend_id": self.wms.id}],
+        )
+        self.partner.answer(422)
+        dead = self.send(1)
+        refusal = self.Exception.search([("message_id", "=", dead.id)])
+        self.assertEqual(refusal.held_by_id, alert)
+        return alert, dead, refusal
+
     def notifications_to(self, exceptions, user):
         return exceptions.message_ids.filtered(lambda m: user.partner_id in m.partner_ids)
 
@@ -164,14 +177,7 @@ class TestExceptionGrouping(LoopbackPartnerMixin, LogisticsCase):
         self.assertFalse(news.is_closed)
 
     def test_resolving_the_alert_by_hand_shows_what_it_held(self):
-        alert = self.Exception._raise(
-            "partner_unavailable",
-            [{"name": "down", "cause": "circuit_open", "backend_id": self.wms.id}],
-        )
-        self.partner.answer(422)
-        dead = self.send(1)
-        refusal = self.Exception.search([("message_id", "=", dead.id)])
-        self.assertEqual(refusal.held_by_id, alert)
+        alert, _dead, refusal = self.refusal_held_under_an_alert()
         resolved = self.env.ref("logistics_integration_base.exception_stage_resolved")
         alert.with_user(self.manager).write(
             {"stage_id": resolved.id, "resolution_note": "the partner confirmed the outage is over"}
@@ -197,14 +203,7 @@ class TestExceptionGrouping(LoopbackPartnerMixin, LogisticsCase):
         self.assertIn("unavailable", alert.name)
 
     def test_a_dead_message_held_under_the_alert_closes_when_it_went_through(self):
-        alert = self.Exception._raise(
-            "partner_unavailable",
-            [{"name": "down", "cause": "circuit_open", "backend_id": self.wms.id}],
-        )
-        self.partner.answer(422)
-        dead = self.send(1)
-        refusal = self.Exception.search([("message_id", "=", dead.id)])
-        self.assertEqual(refusal.held_by_id, alert)
+        alert, dead, refusal = self.refusal_held_under_an_alert()
         with trap_jobs() as trap:
             dead.with_user(self.manager).action_replay("fixed")
             self.run_jobs(trap)
