@@ -12,7 +12,7 @@
         "security/logistics_carrier_rules.xml",
         "data/logistics_carrier_status_map_data.xml",
         "data/mail_template_data.xml",
-        "data/ir_cron_data.xml",
+        "data/logistics_sla_policy_data.xml",
         "views/logistics_backend_views.xml",
         "views/logistics_shipment_views.xml",
         "views/logistics_exception_views.xml",

@@ -11,6 +11,7 @@
         "data/ir_cron_data.xml",
         "data/logistics_exception_type_data.xml",
         "data/logistics_exception_type_stock.xml",
+        "data/logistics_sla_policy_data.xml",
         "views/logistics_backend_views.xml",
         "views/logistics_shipment_views.xml",
         "views/stock_warehouse_views.xml",

@@ -7,5 +7,4 @@ from . import (
     logistics_exception,
     logistics_message,
     logistics_shipment,
-    logistics_shipment_milestone_due,
 )

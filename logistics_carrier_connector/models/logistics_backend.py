@@ -1,16 +1,6 @@
-from datetime import timedelta
-
-from odoo import api, fields, models
+from odoo import fields, models
 
 from ..adapters import easypost
-
-TRACKED_STATUSES = (
-    "label_created",
-    "tracking_published",
-    "shipped",
-    "in_transit",
-    "out_for_delivery",
-)
 
 
 class LogisticsBackend(models.Model):
@@ -33,11 +23,6 @@ class LogisticsBackend(models.Model):
         string="Default Parcel Weight (kg)",
         default=1.0,
         help="Used when neither the warehouse nor the products give a weight.",
-    )
-    carrier_tracking_hours = fields.Integer(
-        string="Tracking Silence (hours)",
-        default=48,
-        help="A parcel in transit without a tracking update for this long raises missing_tracking.",
     )
     carrier_tracking_url = fields.Char(
         string="Tracking Page",
@@ -146,43 +131,6 @@ class LogisticsBackend(models.Model):
             return carriers[:1]
         later = carriers.filtered(lambda c: (c.sequence, c.id) > (self.sequence, self.id))
         return later[:1]
-
-    # --- tracking that went silent --------------------------------------------------------------
-    @api.model
-    def _cron_check_missing_tracking(self):
-        Exception_ = self.env["logistics.exception"].sudo()
-        now = fields.Datetime.now()
-        raised = 0
-        for backend in self.search([("kind", "=", "carrier"), ("adapter", "=", "easypost")]):
-            silent = self.env["logistics.shipment"].search(
-                [
-                    ("carrier_backend_id", "=", backend.id),
-                    ("tracking_number", "!=", False),
-                    ("status_code", "in", TRACKED_STATUSES),
-                    ("status_at", "<", now - timedelta(hours=backend.carrier_tracking_hours)),
-                ]
-            )
-            for shipment in silent:
-                Exception_._raise_once(
-                    "missing_tracking",
-                    {
-                        "name": self.env._(
-                            "No tracking update for %(tracking)s", tracking=shipment.tracking_number
-                        ),
-                        "shipment_id": shipment.id,
-                        "backend_id": backend.id,
-                        "description": self.env._(
-                            "Last milestone %(status)s at %(at)s; nothing since for more than "
-                            "%(hours)s hours.",
-                            status=shipment.status_code,
-                            at=shipment.status_at,
-                            hours=backend.carrier_tracking_hours,
-                        ),
-                        "company_id": shipment.company_id.id,
-                    },
-                )
-                raised += 1
-        return raised
 
     def _webhook_partner_event_id(self, data, events):
         """An EasyPost webhook message keeps EasyPost's Event id as its partner event id even

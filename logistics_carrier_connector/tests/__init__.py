@@ -4,7 +4,6 @@ from . import (
     test_concurrent_reroute,
     test_connection_test,
     test_easypost_adapter,
-    test_milestone_due,
     test_status_mapping,
     test_unmapped_status,
 )

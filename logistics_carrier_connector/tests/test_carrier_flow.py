@@ -422,15 +422,30 @@ class TestCarrierFlow(LoopbackPartnerMixin, LogisticsCase):
         self.assertEqual(len(self.shipment.label_purchase_ids), 2)
 
     def test_silent_tracking_raises_missing_tracking_until_it_moves(self):
+        """The carrier's promises are SLA policies shipped as data (they replaced the backend's
+        tracking silence and its cron): a first scan within 24 hours of the label, then a
+        tracking event at least every 48 hours."""
         self.buy_label()
-        Backend = self.env["logistics.backend"]
-        self.assertEqual(Backend._cron_check_missing_tracking(), 0)
-        self.shipment.sudo().status_at = fields.Datetime.now() - timedelta(hours=72)
-        Backend._cron_check_missing_tracking()
-        Backend._cron_check_missing_tracking()
+        Sla = self.env["logistics.shipment.sla"]
+        first_scan = self.env.ref("logistics_carrier_connector.sla_policy_first_scan")
+        silence = self.env.ref("logistics_carrier_connector.sla_policy_tracking_silence")
+        row = self.shipment.sla_ids.filtered(lambda r: r.policy_id == first_scan)
+        self.assertEqual(row.due_at, row.started_at + timedelta(hours=24))
+        Sla._evaluate_policy(first_scan, now=row.due_at + timedelta(hours=1))
+        pickup = self.shipment.exception_ids.filtered(lambda e: e.type_code == "delayed_pickup")
+        self.assertEqual(len(pickup), 1)
+        self.deliver_webhook(self.tracker_event("in_transit", "arrived_at_facility", "evt_m"))
+        self.assertEqual(row.state, "met")
+        self.assertTrue(pickup.is_closed)
+
+        watch = self.shipment.sla_ids.filtered(lambda r: r.policy_id == silence)
+        self.assertEqual(watch.due_at, watch.started_at + timedelta(hours=48))
+        Sla._evaluate_policy(silence, now=watch.due_at + timedelta(hours=1))
+        Sla._evaluate_policy(silence, now=watch.due_at + timedelta(hours=2))
         exception = self.shipment.exception_ids.filtered(
             lambda e: e.type_code == "missing_tracking"
         )
-        self.assertEqual(len(exception), 1)
-        self.deliver_webhook(self.tracker_event("in_transit", "arrived_at_facility", "evt_m"))
+        self.assertEqual((len(exception), exception.occurrence_count), (1, 1))
+        self.deliver_webhook(self.tracker_event("out_for_delivery", "out_for_delivery", "evt_n"))
+        self.assertEqual(watch.state, "on_time")
         self.assertTrue(exception.is_closed)

@@ -340,6 +340,18 @@ class LogisticsEvent(models.Model):
         self._apply_status(source_kind, rows, inserted)
         self._publish(rows, inserted)
         self._react(rows, inserted)
+        self.env["logistics.shipment.sla"]._track_events(
+            source_kind,
+            [
+                {
+                    "shipment_id": row["shipment_id"],
+                    "type_id": row["type_id"],
+                    "occurred_at": row["event"]["occurred_at"],
+                }
+                for row in rows
+                if row["event"]["event_id"] in inserted and row["state"] != "ignored"
+            ],
+        )
         if rejected:
             self._record_rejections(backend, rejected, messages)
         rejected.sort(key=lambda rejection: rejection[0])
@@ -885,6 +897,9 @@ class LogisticsEvent(models.Model):
             [
                 ("shipment_id", "in", list({row["shipment_id"] for row, _e in reacting})),
                 ("is_closed", "=", False),
+                # A grouped card counts several shipments: one of them moving on doesn't
+                # clear it (SLA breaches close when every late shipment has moved on).
+                ("grouping_key", "=", False),
                 ("type_id", "in", clearing_types.ids),
             ]
         )

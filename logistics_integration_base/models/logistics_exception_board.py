@@ -24,7 +24,7 @@ class LogisticsException(models.Model):
         index="btree_not_null",
     )
     sales_team_id = fields.Many2one(
-        related="shipment_id.sale_id.team_id",
+        related="shipment_id.channel_id",
         string="Sales Channel",
         store=True,
         index="btree_not_null",

@@ -22,6 +22,7 @@ FLOW_FIELDS = {
     "status_rank",
     "delivered_at",
     "tracking_number",
+    "channel_id",
 }
 
 
@@ -67,6 +68,14 @@ class LogisticsShipment(models.Model):
         "res.partner", string="Customer", index=True, readonly=True, check_company=True
     )
     warehouse_id = fields.Many2one("stock.warehouse", index=True, readonly=True, check_company=True)
+    channel_id = fields.Many2one(
+        "crm.team",
+        string="Sales Channel",
+        index=True,
+        readonly=True,
+        help="The sales channel (sales team) of the order the shipment came from: SLA policies, "
+        "dashboard tiles and alert rules are scoped by it.",
+    )
     wms_backend_id = fields.Many2one(
         "logistics.backend",
         string="WMS Backend",
@@ -118,6 +127,7 @@ class LogisticsShipment(models.Model):
     event_ids = fields.One2many("logistics.event", "shipment_id")
     event_count = fields.Integer(compute="_compute_counts")
     exception_ids = fields.One2many("logistics.exception", "shipment_id")
+    sla_ids = fields.One2many("logistics.shipment.sla", "shipment_id", string="SLAs")
     open_exception_count = fields.Integer(compute="_compute_counts")
     has_exception = fields.Boolean(
         compute="_compute_has_exception", store=True, string="Open Exception"
@@ -288,6 +298,7 @@ class LogisticsShipment(models.Model):
                     {
                         "picking_id": picking.id,
                         "sale_id": picking.sale_id.id,
+                        "channel_id": picking.sale_id.team_id.id,
                         "partner_id": picking.partner_id.id,
                         "warehouse_id": picking.picking_type_id.warehouse_id.id,
                         "direction": "return" if picking.return_id else "outgoing",
@@ -300,25 +311,32 @@ class LogisticsShipment(models.Model):
             .sudo(False)
         )
 
-    # --- hooks for connectors ---------------------------------------------------------------------
     def _expected_milestone_due(self):
-        """Hook: when the next milestones of these shipments are due, by the rules of the
-        connectors that expect them, until SLA policies compute due times (DESIGN §5, SLA
-        policies: "after A, B within T"). Read by the shipment timeline to draw what is still
-        expected (``logistics.shipment.get_timeline``, addon logistics_monitoring).
-
-        The base expects nothing. A connector extends it, merges its due times into
-        ``super()``'s with ``_merge_milestone_due`` and reads its own settings: e.g. the WMS
-        connector expects ``wms_acknowledged`` within the backend's acknowledgement delay after
-        the release, the carrier connector a first carrier scan (``in_transit``) within the
-        tracking silence after the label. It may return a due time for a milestone that the
-        shipment has reached already (or gone past): the caller keeps only the milestones after
-        the status. Read with the caller's rights, in a few queries for the whole recordset.
+        """When the next milestones of these shipments are due, by the SLA policies watching
+        them (their open ``logistics.shipment.sla`` rows: "after A, B within T" and "B by the
+        promised date"; a silence clock expects no milestone in particular). Read by the
+        shipment timeline to draw what is still expected (``logistics.shipment.get_timeline``,
+        addon logistics_monitoring). It may return a due time for a milestone that the shipment
+        has reached already (or gone past): the caller keeps only the milestones after the
+        status. Read with the caller's rights, in one query for the whole recordset.
 
         :return: ``{shipment id: {event type code: due time}}``, due times as naive UTC
-            datetimes (Odoo's Datetime); empty by default
+            datetimes (Odoo's Datetime); the earlier time when two policies expect the same
+            milestone
         """
-        return {}
+        due = {}
+        for shipment, target, due_at in self.env["logistics.shipment.sla"]._read_group(
+            [
+                ("shipment_id", "in", self.ids),
+                ("state", "!=", "met"),
+                ("policy_id.kind", "!=", "silence"),
+                ("due_at", "!=", False),
+            ],
+            ["shipment_id", "policy_id.target_type_id"],
+            ["due_at:min"],
+        ):
+            self._merge_milestone_due(due, {shipment.id: {target.code: due_at}})
+        return due
 
     @staticmethod
     def _merge_milestone_due(due, more):

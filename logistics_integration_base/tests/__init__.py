@@ -19,6 +19,7 @@ from . import (
     test_security_rpc,
     test_shipment,
     test_shipment_readonly,
+    test_sla,
     test_status_rule,
     test_webhook,
     test_webhook_hardening,

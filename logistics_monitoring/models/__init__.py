@@ -1,1 +1,1 @@
-from . import logistics_live, logistics_shipment
+from . import logistics_live, logistics_metric, logistics_shipment

@@ -6,7 +6,6 @@ from . import (
     logistics_exception,
     logistics_message,
     logistics_shipment,
-    logistics_shipment_milestone_due,
     stock_move,
     stock_picking,
     stock_warehouse,

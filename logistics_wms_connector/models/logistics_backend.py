@@ -1,6 +1,5 @@
 import contextlib
 import os
-from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -23,12 +22,6 @@ class LogisticsBackend(models.Model):
     adapter = fields.Selection(
         selection_add=[("wms_rest", "WMS / 3PL (REST)"), ("wms_csv", "WMS / 3PL (CSV file drop)")],
         ondelete={"wms_rest": "set default", "wms_csv": "set default"},
-    )
-    wms_ack_minutes = fields.Integer(
-        string="Acknowledgement Delay (minutes)",
-        default=15,
-        help="A released order that the WMS has not acknowledged after this many minutes "
-        "raises a delayed_ack exception.",
     )
     wms_drop_dir = fields.Char(
         string="Drop Directory",
@@ -148,43 +141,6 @@ class LogisticsBackend(models.Model):
         if message:
             self._enqueue_inbound_processing(message, job_pending=job_pending)
         return message.id or None
-
-    # --- acknowledgements -----------------------------------------------------------------------
-    @api.model
-    def _cron_check_wms_ack(self):
-        """Released orders the WMS did not acknowledge in time raise delayed_ack (once)."""
-        Exception_ = self.env["logistics.exception"].sudo()
-        now = fields.Datetime.now()
-        raised = 0
-        for backend in self.search([("kind", "=", "wms")]):
-            late = self.env["logistics.shipment"].search(
-                [
-                    ("wms_backend_id", "=", backend.id),
-                    ("status_code", "=", "order_released"),
-                    ("wms_released_at", "<", now - timedelta(minutes=backend.wms_ack_minutes)),
-                ]
-            )
-            for shipment in late:
-                Exception_._raise_once(
-                    "delayed_ack",
-                    {
-                        "name": self.env._(
-                            "%(wms)s has not acknowledged %(ref)s",
-                            wms=backend.name,
-                            ref=shipment.picking_id.name or shipment.name,
-                        ),
-                        "shipment_id": shipment.id,
-                        "backend_id": backend.id,
-                        "description": self.env._(
-                            "Released at %(at)s; no acknowledgement after %(minutes)s minutes.",
-                            at=shipment.wms_released_at,
-                            minutes=backend.wms_ack_minutes,
-                        ),
-                        "company_id": shipment.company_id.id,
-                    },
-                )
-                raised += 1
-        return raised
 
     # --- releases missed by the realtime path, and batch-mode flows -----------------------------
     @api.model

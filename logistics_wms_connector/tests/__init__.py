@@ -1,7 +1,6 @@
 from . import (
     test_backend_form_ui,
     test_connection_test,
-    test_milestone_due,
     test_wms_access,
     test_wms_adapters,
     test_wms_flow,

@@ -32,7 +32,6 @@ class TestWmsFlow(LoopbackPartnerMixin, LogisticsCase):
                 "adapter": "wms_rest",
                 "base_url": self.partner.url,
                 "auth_type": "bearer",
-                "wms_ack_minutes": 15,
             }
         )
         self.wms.api_key = "wms-key"
@@ -208,19 +207,24 @@ class TestWmsFlow(LoopbackPartnerMixin, LogisticsCase):
         self.assertTrue(picking.backorder_ids.logistics_shipment_ids)
 
     def test_missing_acknowledgement_raises_delayed_ack_until_it_comes(self):
+        """The WMS's acknowledgement promise is an SLA policy shipped as data (it replaced the
+        backend's delay and its cron)."""
         _picking, shipment = self.released_order()
-        Backend = self.env["logistics.backend"]
-        self.assertEqual(Backend._cron_check_wms_ack(), 0)
-        shipment.wms_released_at = fields.Datetime.now() - timedelta(minutes=20)
-        Backend._cron_check_wms_ack()
-        Backend._cron_check_wms_ack()
+        policy = self.env.ref("logistics_wms_connector.sla_policy_wms_acknowledgement")
+        Sla = self.env["logistics.shipment.sla"]
+        row = shipment.sla_ids.filtered(lambda r: r.policy_id == policy)
+        self.assertEqual(row.due_at, row.started_at + timedelta(minutes=30))
+        self.assertEqual(Sla._evaluate_policy(policy, now=row.started_at), 0)
+        Sla._evaluate_policy(policy, now=row.due_at + timedelta(minutes=1))
+        Sla._evaluate_policy(policy, now=row.due_at + timedelta(minutes=2))
         exception = shipment.exception_ids
         self.assertEqual(exception.type_code, "delayed_ack")
+        self.assertEqual(exception.occurrence_count, 1)
         self.assertFalse(exception.is_closed)
         self.callback(shipment, "order.acknowledged", "ack-1", minutes=1)
+        self.assertEqual(row.state, "met")
         self.assertTrue(exception.is_closed)
         self.assertTrue(exception.auto_resolved)
-        self.assertIn("wms_acknowledged", exception.resolution_note)
 
     def test_stock_snapshot_differences_become_exceptions(self):
         other = self.env["product.product"].create(
