@@ -1,7 +1,7 @@
 {
     "name": "Logistics Carrier Connector",
     "summary": "Carrier aggregator connector: rates, labels, tracking, proof of delivery",
-    "version": "19.0.1.0.0",
+    "version": "19.0.1.1.0",
     "category": "Inventory/Delivery",
     "license": "LGPL-3",
     "author": "Logistics Integration Suite",

@@ -1,7 +1,7 @@
 {
     "name": "Logistics WMS Connector",
     "summary": "WMS / 3PL connector: order release, pick-pack-ship confirmations, stock sync",
-    "version": "19.0.1.0.0",
+    "version": "19.0.1.1.0",
     "category": "Inventory/Delivery",
     "license": "LGPL-3",
     "author": "Logistics Integration Suite",

@@ -446,6 +446,8 @@ class TestCarrierFlow(LoopbackPartnerMixin, LogisticsCase):
             lambda e: e.type_code == "missing_tracking"
         )
         self.assertEqual((len(exception), exception.occurrence_count), (1, 1))
-        self.deliver_webhook(self.tracker_event("out_for_delivery", "out_for_delivery", "evt_n"))
+        self.deliver_webhook(
+            self.tracker_event("out_for_delivery", "out_for_delivery", "evt_n_later")
+        )
         self.assertEqual(watch.state, "on_time")
         self.assertTrue(exception.is_closed)

@@ -1,6 +1,7 @@
 from . import (
     test_backend_form_ui,
     test_connection_test,
+    test_migration,
     test_wms_access,
     test_wms_adapters,
     test_wms_flow,
