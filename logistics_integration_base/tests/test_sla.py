@@ -258,3 +258,30 @@ class TestSlaSilenceAndPromise(SlaCase):
         self.assertEqual(
             due[self.shipment.id]["wms_acknowledged"], T0 + timedelta(minutes=30), policy.name
         )
+
+
+class TestSlaPublished(SlaCase):
+    """ "A milestone published to a sales channel → dispatch_confirmed within 15 minutes": the
+    clock starts only where a channel subscribes to the milestone."""
+
+    def test_the_channel_clock_starts_only_for_milestones_a_channel_subscribes_to(self):
+        policy = self.env.ref("logistics_integration_base.sla_policy_channel_confirmation")
+        policy.active = True
+        self.report(self.wms, self.shipment, "shipped", T0, "s1")
+        self.assertFalse(self.status(self.shipment, policy), "no channel subscribes")
+
+        channel = self.env["logistics.backend"].create(
+            {"name": "Marketplace", "code": "t_market", "kind": "channel"}
+        )
+        self.env["logistics.subscription"].create(
+            {
+                "backend_id": channel.id,
+                "event_type_ids": [Command.set(self.event_type("shipped").ids)],
+            }
+        )
+        other = self.other_shipment()
+        self.report(self.wms, other, "shipped", T0, "s2")
+        row = self.status(other, policy)
+        self.assertEqual(row.due_at, T0 + timedelta(minutes=15))
+        self.report(channel, other, "dispatch_confirmed", T0 + timedelta(minutes=3), "c1")
+        self.assertEqual((row.state, row.breached_at), ("met", False))
