@@ -159,6 +159,31 @@ class TestSlaWithin(SlaCase):
         self.assertEqual(row.at_risk_at, monday.replace(hour=8, minute=24))
         self.assertEqual(self.evaluate(policy, datetime(2026, 3, 8, 23, 0)), 0, "Sunday night")
 
+    def test_working_time_counts_as_odoos_plan_hours_with_public_holidays(self):
+        """The batch computation reads the calendar once and agrees with
+        ``resource.calendar.plan_hours`` (``compute_leaves``), public holiday included."""
+        calendar = self.env["resource.calendar"].create({"name": "Weekdays 8-17 UTC", "tz": "UTC"})
+        self.env["resource.calendar.leaves"].create(
+            {
+                "name": "Public holiday",
+                "calendar_id": calendar.id,
+                "date_from": datetime(2026, 3, 10, 0, 0),
+                "date_to": datetime(2026, 3, 10, 23, 59),
+            }
+        )
+        policy = self.policy(calendar_id=calendar.id, duration_minutes=24 * 60)
+        starts = [T0 + timedelta(minutes=97 * n) for n in range(150)]  # 10 days, odd minutes
+        due_times = policy._due_times(starts)
+        for start in starts:
+            self.assertEqual(
+                due_times[start],
+                (
+                    calendar.plan_hours(24, start, compute_leaves=True),
+                    calendar.plan_hours(24 * 0.8, start, compute_leaves=True),
+                ),
+                start,
+            )
+
     def test_scope_by_backend_warehouse_and_channel(self):
         other_wms = self.env["logistics.backend"].create(
             {"name": "Other WMS", "code": "t_wms2", "kind": "wms"}
