@@ -302,7 +302,7 @@ class LogisticsShipmentSla(models.Model):
                 """
                 UPDATE logistics_shipment_sla
                    SET state = CASE WHEN due_at <= %(now)s THEN 'breached' ELSE 'at_risk' END,
-                       breached_at = CASE WHEN due_at <= %(now)s THEN due_at END,
+                       breached_at = CASE WHEN due_at <= %(now)s THEN due_at ELSE breached_at END,
                        write_date = %(now)s
                  WHERE policy_id = %(policy)s AND state IN ('on_time', 'at_risk')
                    AND (due_at <= %(now)s OR (state = 'on_time' AND at_risk_at <= %(now)s))

@@ -251,6 +251,10 @@ class TestSlaSilenceAndPromise(SlaCase):
         self.assertEqual(row.due_at, T0 + timedelta(hours=81 + 48))
         self.assertTrue(card.is_closed)
 
+        # At risk again: the first breach stays on record.
+        self.evaluate(policy, T0 + timedelta(hours=81 + 40))
+        self.assertEqual(row.state, "at_risk")
+        self.assertEqual(row.breached_at, T0 + timedelta(hours=78))
         self.report(self.carrier, self.shipment, "delivered", T0 + timedelta(hours=85), "t4")
         self.assertEqual(row.state, "met")
         self.assertEqual(row.breached_at, T0 + timedelta(hours=78), "the silence broke once")
