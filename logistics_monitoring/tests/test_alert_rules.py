@@ -1,0 +1,188 @@
+from datetime import timedelta
+
+from .alert_common import AlertCase
+
+
+class TestAlertLifecycle(AlertCase):
+    """pending → firing after the "for" duration → resolved; one card; told once, then after
+    the repeat interval; resolution told when the rule says so."""
+
+    def test_fires_only_after_the_for_duration(self):
+        rule = self.make_rule(for_minutes=5)
+        self.dead_letter(count=2)
+        self.evaluate(rule, 0)
+        alert = self.alerts(rule)
+        self.assertEqual(alert.state, "pending")
+        self.assertEqual(alert.label_key, "backend=t_wms")
+        self.assertEqual(alert.backend_id, self.wms)
+        self.assertEqual(alert.last_value, 2.0)
+        self.assertFalse(alert.exception_id, "a pending alert opens no card")
+        self.assertFalse(self.told(alert))
+        self.evaluate(rule, 4)
+        self.assertEqual(alert.state, "pending", "4 minutes < 5")
+        result = self.evaluate(rule, 5)
+        self.assertEqual(result["fired"], 1)
+        self.assertEqual(alert.state, "firing")
+        self.assertEqual(alert.fired_at, self.t0 + timedelta(minutes=5))
+        self.assertEqual(alert.history_ids.filtered(lambda h: not h.note).mapped("state"), ["pending", "firing"])
+        card = alert.exception_id
+        self.assertEqual(card.type_code, "alert_firing")
+        self.assertEqual(card.severity, "high")
+        self.assertEqual(card.backend_id, self.wms)
+        self.assertFalse(card.is_closed)
+        self.assertTrue(card.grouping_key.endswith(f"|alert:{rule.id}:backend=t_wms"))
+        self.assertEqual(len(self.told(alert)), 1)
+        self.assertIn("Firing", self.told(alert).body)
+
+    def test_one_alert_per_label_set(self):
+        rule = self.make_rule(backend_ids=[(6, 0, (self.wms | self.carrier).ids)])
+        self.dead_letter(self.wms)
+        self.dead_letter(self.carrier, count=3)
+        self.evaluate(rule)
+        alerts = self.alerts(rule)
+        self.assertEqual(sorted(alerts.mapped("label_key")), ["backend=t_carrier", "backend=t_wms"])
+        self.assertEqual(alerts.mapped("state"), ["firing", "firing"])
+        self.assertEqual(len(alerts.exception_id), 2, "one card per rule and label set")
+        self.evaluate(rule, 1)
+        self.assertEqual(len(self.alerts(rule)), 2, "the next evaluation keeps the same alerts")
+
+    def test_notifies_once_then_again_after_the_repeat_interval(self):
+        rule = self.make_rule(repeat_minutes=60)
+        self.dead_letter()
+        self.evaluate(rule, 0)
+        alert = self.alerts(rule)
+        card = alert.exception_id
+        for minute in (1, 2, 30, 59):
+            self.evaluate(rule, minute)
+        self.assertEqual(len(self.told(alert)), 1, "told once while it fires")
+        self.assertEqual(alert.notified_count, 1)
+        self.assertEqual(card.occurrence_count, 1)
+        self.evaluate(rule, 60)
+        self.assertEqual(len(self.told(alert)), 2, "told again after the repeat interval")
+        self.assertEqual(alert.exception_id, card, "the same card, updated")
+        self.assertEqual(card.occurrence_count, 2)
+        self.evaluate(rule, 61)
+        self.assertEqual(len(self.told(alert)), 2)
+
+    def test_repeat_zero_tells_once(self):
+        rule = self.make_rule(repeat_minutes=0)
+        self.dead_letter()
+        for minute in (0, 120, 600):
+            self.evaluate(rule, minute)
+        self.assertEqual(len(self.told(self.alerts(rule))), 1)
+
+    def test_resolves_closes_its_card_and_tells_the_resolution(self):
+        rule = self.make_rule()
+        dead = self.dead_letter()
+        self.evaluate(rule, 0)
+        alert = self.alerts(rule)
+        card = alert.exception_id
+        dead.unlink()
+        result = self.evaluate(rule, 3)
+        self.assertEqual(result["resolved"], 1)
+        self.assertEqual(alert.state, "resolved")
+        self.assertEqual(alert.resolved_at, self.t0 + timedelta(minutes=3))
+        self.assertTrue(card.is_closed)
+        self.assertTrue(card.auto_resolved)
+        told = self.told(alert)
+        self.assertEqual(len(told), 2)
+        self.assertIn("Resolved", told[-1].body)
+        # The next breach is a new alert (the resolved one is history), and a new card.
+        self.dead_letter()
+        self.evaluate(rule, 10)
+        alerts = self.alerts(rule)
+        self.assertEqual(alerts.mapped("state"), ["resolved", "firing"])
+        self.assertNotEqual(alerts[1].exception_id, card)
+        self.assertFalse(alerts[1].exception_id.is_closed)
+
+    def test_resolution_not_told_without_send_resolved(self):
+        rule = self.make_rule(send_resolved=False)
+        dead = self.dead_letter()
+        self.evaluate(rule, 0)
+        alert = self.alerts(rule)
+        dead.unlink()
+        self.evaluate(rule, 1)
+        self.assertEqual(alert.state, "resolved")
+        self.assertTrue(alert.exception_id.is_closed)
+        self.assertEqual(len(self.told(alert)), 1, "only the firing was told")
+
+    def test_pending_alert_that_clears_resolves_silently(self):
+        rule = self.make_rule(for_minutes=10)
+        dead = self.dead_letter()
+        self.evaluate(rule, 0)
+        alert = self.alerts(rule)
+        dead.unlink()
+        self.evaluate(rule, 5)
+        self.assertEqual(alert.state, "resolved")
+        self.assertFalse(alert.fired_at)
+        self.assertFalse(alert.exception_id)
+        self.assertFalse(self.told(alert))
+
+    def test_threshold_and_operator(self):
+        rule = self.make_rule(operator=">=", threshold=3)
+        self.dead_letter(count=2)
+        self.evaluate(rule)
+        self.assertFalse(self.alerts(rule), "2 >= 3 is false")
+        self.dead_letter()
+        self.evaluate(rule, 1)
+        self.assertEqual(self.alerts(rule).state, "firing")
+        self.assertEqual(self.alerts(rule).last_value, 3.0)
+
+    def test_group_and_discuss_channel_recipients(self):
+        group = self.env["res.groups"].create({"name": "On-call"})
+        on_call = self.manager
+        on_call.group_ids |= group
+        channel = self.env["discuss.channel"].create({"name": "logistics-alerts"})
+        rule = self.make_rule(
+            user_ids=[(5, 0, 0)],
+            group_ids=[(6, 0, group.ids)],
+            discuss_channel_id=channel.id,
+        )
+        self.dead_letter()
+        self.evaluate(rule)
+        alert = self.alerts(rule)
+        self.assertEqual(len(self.told(alert, on_call.partner_id)), 1)
+        self.assertFalse(self.told(alert), "the recipient is not in the rule any more")
+        posted = self.env["mail.message"].search(
+            [("model", "=", "discuss.channel"), ("res_id", "=", channel.id), ("body", "ilike", "Firing")]
+        )
+        self.assertEqual(len(posted), 1)
+
+    def test_label_filter(self):
+        rule = self.make_rule(backend_ids=[(5, 0, 0)], label_filter="backend=t_carrier")
+        self.dead_letter(self.wms)
+        self.evaluate(rule)
+        self.assertFalse(self.alerts(rule))
+        self.dead_letter(self.carrier)
+        self.evaluate(rule, 1)
+        self.assertEqual(self.alerts(rule).label_key, "backend=t_carrier")
+
+    def test_cron_evaluates_every_active_rule(self):
+        rule = self.make_rule()
+        inactive = self.make_rule(name="Off", active=False)
+        self.dead_letter()
+        result = self.env["logistics.alert.rule"]._cron_evaluate()
+        self.assertGreaterEqual(result["rules"], 1)
+        self.assertEqual(self.alerts(rule).state, "firing")
+        self.assertFalse(self.alerts(inactive))
+        self.assertTrue(rule.last_evaluated_at)
+
+
+class TestNoDataRule(AlertCase):
+    def test_no_events_from_a_backend_fires_and_resolves(self):
+        rule = self.make_rule(
+            name="WMS silent",
+            metric_code="backend_event_silence_seconds",
+            threshold=3600,
+        )
+        self.ingest(self.wms, [self.event("wms_acknowledged", "2026-01-05T09:00:00Z", "nd-1")])
+        self.evaluate(rule, 0)
+        self.assertFalse(self.alerts(rule), "an event just came")
+        self.evaluate(rule, 61)
+        alert = self.alerts(rule)
+        self.assertEqual(alert.state, "firing")
+        self.assertGreater(alert.last_value, 3600)
+        self.ingest(self.wms, [self.event("picked", "2026-01-05T10:00:00Z", "nd-2")])
+        # Evaluated right after the new event (events are recorded now, t0 is now).
+        self.evaluate(rule, 0)
+        self.assertEqual(alert.state, "resolved")
