@@ -25,7 +25,7 @@ class LogisticsAlert(models.Model):
     """One alert: a rule (``logistics.alert.rule``) breached by one label set, from pending to
     firing to resolved, with its history (``logistics.alert.history``).
 
-    Written by the evaluation (``logistics_alert_evaluation.py``) only. While it fires it holds
+    Written by the evaluation (``logistics_alert_rule_evaluation.py``) only. While it fires it holds
     one grouped exception on the board (``exception_id``); ``silence_id`` and ``inhibited``
     say why its recipients are not told.
     """
@@ -39,7 +39,9 @@ class LogisticsAlert(models.Model):
         "logistics.alert.rule", required=True, ondelete="cascade", index=True, readonly=True
     )
     name = fields.Char(required=True, readonly=True)
-    labels = fields.Json(readonly=True, help="The label set of the metric: {label: value}.")
+    labels = fields.Json(
+        string="Label Values", readonly=True, help="The label set of the metric: {label: value}."
+    )
     label_key = fields.Char(
         string="Labels", required=True, readonly=True, help="The label set, as label=value pairs."
     )
@@ -51,7 +53,9 @@ class LogisticsAlert(models.Model):
         help="The backend the labels name (its backend or carrier label): a partner-unavailable "
         "exception or alert of this backend inhibits the alert.",
     )
-    state = fields.Selection(ALERT_STATES, required=True, default="pending", readonly=True, index=True)
+    state = fields.Selection(
+        ALERT_STATES, required=True, default="pending", readonly=True, index=True
+    )
     state_rank = fields.Integer(compute="_compute_state_rank", store=True)
     severity = fields.Selection(SEVERITIES, readonly=True)
     metric_code = fields.Selection(related="rule_id.metric_code")
@@ -80,12 +84,11 @@ class LogisticsAlert(models.Model):
     )
     exception_id = fields.Many2one(
         "logistics.exception",
-        string="Exception",
         readonly=True,
         ondelete="set null",
         help="The grouped card this alert opened or updated on the exception board.",
     )
-    history_ids = fields.One2many("logistics.alert.history", "alert_id", string="History")
+    history_ids = fields.One2many("logistics.alert.history", "alert_id")
     company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
 
     # One open alert per rule and label set.

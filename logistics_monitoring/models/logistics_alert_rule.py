@@ -36,7 +36,7 @@ class LogisticsAlertRule(models.Model):
     as a Prometheus series that disappears). A firing alert opens or updates one grouped
     exception on the board and tells the recipients once, then again every
     ``repeat_minutes`` while it fires; its resolution is told when ``send_resolved``.
-    Evaluation: ``logistics_alert_evaluation.py``; notifications:
+    Evaluation: ``logistics_alert_rule_evaluation.py``; notifications:
     ``logistics_alert_notification.py``.
     """
 
@@ -105,13 +105,16 @@ class LogisticsAlertRule(models.Model):
     severity = fields.Selection(SEVERITIES, required=True, default="high")
     # Recipients.
     user_ids = fields.Many2many(
-        "res.users", string="Users", domain=[("share", "=", False)], help="Told in Odoo and by email."
+        "res.users",
+        string="Users",
+        domain=[("share", "=", False)],
+        help="Told in Odoo and by email.",
     )
     group_ids = fields.Many2many(
         "res.groups", string="Groups", help="Every user of these groups is told, as a user above."
     )
     discuss_channel_id = fields.Many2one(
-        "discuss.channel", string="Discuss Channel", help="A message is posted in this channel."
+        "discuss.channel", help="A message is posted in this channel."
     )
     webhook_backend_id = fields.Many2one(
         "logistics.backend",
@@ -126,7 +129,8 @@ class LogisticsAlertRule(models.Model):
         help="While the alert fires, the recipients are told again after this long; 0: once.",
     )
     send_resolved = fields.Boolean(
-        default=True, help="Tell the recipients when the alert resolves (if they were told it fired)."
+        default=True,
+        help="Tell the recipients when the alert resolves (if they were told it fired).",
     )
     marks_partner_unavailable = fields.Boolean(
         string="Partner Unavailable",
@@ -185,7 +189,9 @@ class LogisticsAlertRule(models.Model):
             label, sep, value = pair.partition("=")
             if not sep or not label.strip():
                 raise ValidationError(
-                    self.env._("Write the label filter as label=value pairs, not %(pair)r.", pair=pair)
+                    self.env._(
+                        "Write the label filter as label=value pairs, not %(pair)r.", pair=pair
+                    )
                 )
             matchers[label.strip()] = value.strip()
         return matchers
@@ -212,7 +218,9 @@ class LogisticsAlertRule(models.Model):
         of the rule's company."""
         self.ensure_one()
         users = self.user_ids | self.group_ids.all_user_ids
-        return users.filtered(lambda u: u.active and not u.share and self.company_id in u.company_ids)
+        return users.filtered(
+            lambda u: u.active and not u.share and self.company_id in u.company_ids
+        )
 
     def action_view_alerts(self):
         self.ensure_one()

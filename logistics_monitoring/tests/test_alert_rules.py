@@ -24,7 +24,9 @@ class TestAlertLifecycle(AlertCase):
         self.assertEqual(result["fired"], 1)
         self.assertEqual(alert.state, "firing")
         self.assertEqual(alert.fired_at, self.t0 + timedelta(minutes=5))
-        self.assertEqual(alert.history_ids.filtered(lambda h: not h.note).mapped("state"), ["pending", "firing"])
+        self.assertEqual(
+            alert.history_ids.filtered(lambda h: not h.note).mapped("state"), ["pending", "firing"]
+        )
         card = alert.exception_id
         self.assertEqual(card.type_code, "alert_firing")
         self.assertEqual(card.severity, "high")
@@ -144,7 +146,11 @@ class TestAlertLifecycle(AlertCase):
         self.assertEqual(len(self.told(alert, on_call.partner_id)), 1)
         self.assertFalse(self.told(alert), "the recipient is not in the rule any more")
         posted = self.env["mail.message"].search(
-            [("model", "=", "discuss.channel"), ("res_id", "=", channel.id), ("body", "ilike", "Firing")]
+            [
+                ("model", "=", "discuss.channel"),
+                ("res_id", "=", channel.id),
+                ("body", "ilike", "Firing"),
+            ]
         )
         self.assertEqual(len(posted), 1)
 
@@ -186,3 +192,126 @@ class TestNoDataRule(AlertCase):
         # Evaluated right after the new event (events are recorded now, t0 is now).
         self.evaluate(rule, 0)
         self.assertEqual(alert.state, "resolved")
+
+
+class TestSilencesAndInhibition(AlertCase):
+    def test_silenced_alert_changes_state_but_tells_nobody(self):
+        rule = self.make_rule()
+        silence = self.env["logistics.alert.silence"].create(
+            {
+                "rule_id": rule.id,
+                "label_filter": "backend=t_wms",
+                "starts_at": self.t0,
+                "ends_at": self.t0 + timedelta(minutes=30),
+                "comment": "WMS maintenance",
+            }
+        )
+        self.assertEqual(silence.created_by_id, self.env.user)
+        self.dead_letter()
+        self.evaluate(rule, 0)
+        alert = self.alerts(rule)
+        self.assertEqual(alert.state, "firing", "a silence does not stop the state machine")
+        self.assertEqual(alert.silence_id, silence)
+        self.assertFalse(self.told(alert))
+        self.assertFalse(alert.exception_id, "no card while silenced")
+        self.evaluate(rule, 29)
+        self.assertFalse(self.told(alert))
+        # The silence ends while the alert still fires: told now, and its card opens.
+        self.evaluate(rule, 31)
+        self.assertFalse(alert.silence_id)
+        self.assertEqual(len(self.told(alert)), 1)
+        self.assertTrue(alert.exception_id)
+
+    def test_silence_of_other_labels_does_not_match(self):
+        rule = self.make_rule()
+        self.env["logistics.alert.silence"].create(
+            {
+                "label_filter": "backend=t_carrier",
+                "starts_at": self.t0,
+                "ends_at": self.t0 + timedelta(hours=1),
+                "comment": "carrier only",
+            }
+        )
+        self.dead_letter()
+        self.evaluate(rule, 0)
+        alert = self.alerts(rule)
+        self.assertFalse(alert.silence_id)
+        self.assertEqual(len(self.told(alert)), 1)
+
+    def test_silenced_resolution_is_not_told(self):
+        rule = self.make_rule()
+        dead = self.dead_letter()
+        self.evaluate(rule, 0)
+        alert = self.alerts(rule)
+        self.env["logistics.alert.silence"].create(
+            {
+                "rule_id": rule.id,
+                "starts_at": self.t0,
+                "ends_at": self.t0 + timedelta(hours=1),
+                "comment": "known",
+            }
+        )
+        dead.unlink()
+        self.evaluate(rule, 5)
+        self.assertEqual(alert.state, "resolved")
+        self.assertEqual(len(self.told(alert)), 1, "only the firing, before the silence")
+        self.assertTrue(alert.exception_id.is_closed, "its card still closes")
+
+    def test_open_partner_unavailable_exception_inhibits_the_backend_alerts(self):
+        rule = self.make_rule()
+        outage = self.env["logistics.exception"]._raise(
+            "partner_unavailable",
+            [{"name": "Test WMS down", "backend_id": self.wms.id, "cause": "down"}],
+        )
+        self.dead_letter()
+        self.evaluate(rule, 0)
+        alert = self.alerts(rule)
+        self.assertEqual(alert.state, "firing")
+        self.assertTrue(alert.inhibited)
+        self.assertFalse(self.told(alert))
+        self.assertFalse(alert.exception_id)
+        # Another backend's alert is not inhibited.
+        other = self.make_rule(name="Carrier dead letters", backend_ids=[(6, 0, self.carrier.ids)])
+        self.dead_letter(self.carrier)
+        self.evaluate(other, 0)
+        self.assertFalse(self.alerts(other).inhibited)
+        self.assertEqual(len(self.told(self.alerts(other))), 1)
+        # The partner is back: the alert is told at the next evaluation.
+        outage._close_automatically("back")
+        self.evaluate(rule, 1)
+        self.assertFalse(alert.inhibited)
+        self.assertEqual(len(self.told(alert)), 1)
+        self.assertTrue(alert.exception_id)
+
+    def test_firing_partner_unavailable_alert_inhibits_the_other_alerts_of_its_backend(self):
+        down = self.make_rule(name="WMS down", marks_partner_unavailable=True, severity="critical")
+        downstream = self.make_rule(name="WMS dead letters")
+        self.dead_letter()
+        (down | downstream)._evaluate(now=self.t0)
+        self.assertFalse(self.alerts(down).inhibited, "it never inhibits itself")
+        self.assertEqual(len(self.told(self.alerts(down))), 1)
+        self.assertTrue(self.alerts(downstream).inhibited)
+        self.assertFalse(self.told(self.alerts(downstream)))
+
+
+class TestEvaluationCost(AlertCase):
+    def test_fifty_rules_one_registry_query_each(self):
+        rules = self.env["logistics.alert.rule"].create(
+            [
+                {
+                    "name": f"Rule {n}",
+                    "metric_code": "dead_letters",
+                    "operator": ">",
+                    "threshold": 1000,
+                    "backend_ids": [(6, 0, self.wms.ids)],
+                }
+                for n in range(50)
+            ]
+        )
+        self.dead_letter()
+        rules._evaluate(now=self.t0)
+        rules.invalidate_recordset()
+        # Nothing breaks the rules: the queries are the registry's (one per rule) and a
+        # fixed handful around them, whatever the number of messages.
+        with self.assertQueryCount(60):
+            rules._evaluate(now=self.t0)

@@ -59,7 +59,10 @@ class LogisticsAlertRule(models.Model):
         for rule in rules:
             window = timedelta(minutes=rule.window_minutes) if rule.window_minutes else None
             rows = Metric.measure(
-                rule.metric_code, rule._metric_scope(), since=now - window if window else None, until=now
+                rule.metric_code,
+                rule._metric_scope(),
+                since=now - window if window else None,
+                until=now,
             )
             matchers = rule._label_matchers()
             for row in rows:
@@ -97,12 +100,12 @@ class LogisticsAlertRule(models.Model):
             if value != alert.last_value:
                 alert.last_value = value
         open_alerts.write({"last_evaluated_at": now})
-        still_open = (open_alerts | created).filtered(
-            lambda a: (a.rule_id.id, a.label_key) in seen
-        )
+        still_open = (open_alerts | created).filtered(lambda a: (a.rule_id.id, a.label_key) in seen)
         due = still_open.filtered(
-            lambda a: a.state == "pending"
-            and a.started_at + timedelta(minutes=a.rule_id.for_minutes) <= now
+            lambda a: (
+                a.state == "pending"
+                and a.started_at + timedelta(minutes=a.rule_id.for_minutes) <= now
+            )
         )
         due._set_state("firing", fired_at=now)
         cleared = open_alerts - still_open
