@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
@@ -163,3 +165,26 @@ class LogisticsAlert(models.Model):
         alert instance of that pair triggers or resolves it."""
         self.ensure_one()
         return f"logistics-alert-{self.rule_id.id}-{self.label_key}"[:255]
+
+    def action_silence(self):
+        """Open a new silence for this alert's rule and labels (one hour by default), for a
+        Manager to give its end and comment.
+
+        :return: an ``ir.actions.act_window`` dict
+        """
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Silence %(alert)s", alert=self.name),
+            "res_model": "logistics.alert.silence",
+            "view_mode": "form",
+            "target": "new",
+            "context": {
+                "default_rule_id": self.rule_id.id,
+                "default_label_filter": self.label_key,
+                "default_ends_at": fields.Datetime.to_string(
+                    fields.Datetime.now() + timedelta(hours=1)
+                ),
+                "default_company_id": self.company_id.id,
+            },
+        }

@@ -3,6 +3,7 @@ import time
 from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 
 from .logistics_alert import OPEN_STATES, label_key
 
@@ -43,6 +44,8 @@ class LogisticsAlertRule(models.Model):
         :return: ``{"rules": n, "fired": n, "resolved": n}``
         """
         now = now or fields.Datetime.now()
+        # The registry's queries are SQL: what this transaction changed must be in the tables.
+        self.env.flush_all()
         rules = self.sudo()
         Alert = self.env["logistics.alert"].sudo().with_context(mail_create_nolog=True)
         Metric = self.env["logistics.metric"].sudo()
@@ -55,15 +58,21 @@ class LogisticsAlertRule(models.Model):
             .search_fetch([], ["code"])
             .mapped(lambda b: (b.code, b.id))
         )
-        new_vals, seen, measured = [], set(), {}
+        new_vals, seen, measured, unevaluated = [], set(), {}, set()
         for rule in rules:
             window = timedelta(minutes=rule.window_minutes) if rule.window_minutes else None
-            rows = Metric.measure(
-                rule.metric_code,
-                rule._metric_scope(),
-                since=now - window if window else None,
-                until=now,
-            )
+            try:
+                rows = Metric.measure(
+                    rule.metric_code,
+                    rule._metric_scope(),
+                    since=now - window if window else None,
+                    until=now,
+                )
+            except UserError as error:
+                # A metric gone with its addon: this rule's alerts stay as they are.
+                _logger.warning("alert rule %s not evaluated: %s", rule.id, error)
+                unevaluated.add(rule.id)
+                continue
             matchers = rule._label_matchers()
             for row in rows:
                 labels = row["labels"]
@@ -108,7 +117,10 @@ class LogisticsAlertRule(models.Model):
             )
         )
         due._set_state("firing", fired_at=now)
-        cleared = open_alerts - still_open
+        # The alerts of a rule whose metric could not be measured stay as they are.
+        cleared = (
+            open_alerts - still_open - open_alerts.filtered(lambda a: a.rule_id.id in unevaluated)
+        )
         was_firing = cleared.filtered(lambda a: a.state == "firing")
         cleared._set_state("resolved", resolved_at=now)
         rules.write({"last_evaluated_at": now})

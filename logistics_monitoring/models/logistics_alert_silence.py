@@ -35,6 +35,15 @@ class LogisticsAlertSilence(models.Model):
         "res.company", required=True, default=lambda self: self.env.company, index=True
     )
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        # Who created a silence is a fact, not a value a caller chooses.
+        return super().create([dict(vals, created_by_id=self.env.uid) for vals in vals_list])
+
+    def write(self, vals):
+        vals = {name: value for name, value in vals.items() if name != "created_by_id"}
+        return super().write(vals)
+
     @api.constrains("starts_at", "ends_at", "label_filter")
     def _check_silence(self):
         for silence in self:
@@ -45,7 +54,11 @@ class LogisticsAlertSilence(models.Model):
     def _label_matchers(self):
         """``label_filter`` parsed: ``{label: value}`` (as a rule's label filter)."""
         self.ensure_one()
-        return self.env["logistics.alert.rule"].new({"label_filter": self.label_filter})._label_matchers()
+        return (
+            self.env["logistics.alert.rule"]
+            .new({"label_filter": self.label_filter})
+            ._label_matchers()
+        )
 
     def _compute_active_now(self):
         now = fields.Datetime.now()

@@ -315,3 +315,68 @@ class TestEvaluationCost(AlertCase):
         # fixed handful around them, whatever the number of messages.
         with self.assertQueryCount(60):
             rules._evaluate(now=self.t0)
+
+
+class TestCarrierBreachRateRule(AlertCase):
+    def test_breach_rate_over_the_window_fires_per_carrier(self):
+        policy = self.env["logistics.sla.policy"].search([], limit=1)
+        self.shipment.sudo().carrier_backend_id = self.carrier
+        others = self.create_sale_order().picking_ids.logistics_shipment_ids
+        others |= self.create_sale_order().picking_ids.logistics_shipment_ids
+        others.sudo().write({"carrier_backend_id": self.carrier.id})
+        Sla = self.env["logistics.shipment.sla"].sudo()
+        Sla.search([("shipment_id", "in", (self.shipment | others).ids)]).unlink()
+        due = self.t0 - timedelta(minutes=20)
+        rows = [
+            # One breached in the window, two on time in the window, one breached long ago.
+            (self.shipment, "breached", due, due),
+            (others[0], "met", due, False),
+            (others[1], "on_time", due, False),
+        ]
+        Sla.create(
+            [
+                {
+                    "shipment_id": shipment.id,
+                    "policy_id": policy.id,
+                    "state": state,
+                    "due_at": due_at,
+                    "breached_at": breached_at,
+                    "company_id": self.env.company.id,
+                }
+                for shipment, state, due_at, breached_at in rows
+            ]
+        )
+        rule = self.make_rule(
+            name="Carrier breach rate",
+            metric_code="carrier_sla_breach_ratio",
+            backend_ids=[(5, 0, 0)],
+            carrier_backend_ids=[(6, 0, self.carrier.ids)],
+            threshold=0.1,
+            window_minutes=60,
+        )
+        self.evaluate(rule, 0)
+        alert = self.alerts(rule)
+        self.assertEqual(alert.label_key, "carrier=t_carrier")
+        self.assertAlmostEqual(alert.last_value, 1 / 3)
+        self.assertEqual(alert.backend_id, self.carrier)
+        self.assertEqual(alert.state, "firing")
+        # Two hours later the window holds none of them: the rate is gone, the alert resolves.
+        self.evaluate(rule, 120)
+        self.assertEqual(alert.state, "resolved")
+
+
+class TestUnmeasurableRule(AlertCase):
+    def test_a_rule_whose_metric_is_gone_keeps_its_alerts_and_spares_the_others(self):
+        broken = self.make_rule(name="Broken")
+        healthy = self.make_rule(name="Healthy")
+        self.dead_letter()
+        (broken | healthy)._evaluate(now=self.t0)
+        # The metric's addon is gone: its code is no longer in the registry.
+        self.env.cr.execute(
+            "UPDATE logistics_alert_rule SET metric_code = 'gone_metric' WHERE id = %s",
+            [broken.id],
+        )
+        broken.invalidate_recordset()
+        (broken | healthy)._evaluate(now=self.t0 + timedelta(minutes=1))
+        self.assertEqual(self.alerts(broken).state, "firing", "not resolved by a failure")
+        self.assertEqual(self.alerts(healthy).state, "firing")
