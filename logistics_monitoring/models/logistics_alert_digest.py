@@ -49,14 +49,18 @@ class LogisticsAlertDigest(models.Model):
             digest.user_id: digest
             for digest in self.sudo().search([("user_id", "in", [u.id for u in rules_of])])
         }
-        firing = self.env["logistics.alert"].sudo().search(
-            [("rule_id", "in", rules.ids), ("state", "=", "firing")]
+        firing = (
+            self.env["logistics.alert"]
+            .sudo()
+            .search([("rule_id", "in", rules.ids), ("state", "=", "firing")])
         )
         sent = 0
         for user, user_rules in rules_of.items():
             digest = last_sent.get(user)
             # A minute's slack: the cron's own start drifts by seconds from run to run.
-            if digest and digest.last_sent_at + timedelta(minutes=minutes) > now + timedelta(minutes=1):
+            if digest and digest.last_sent_at + timedelta(minutes=minutes) > now + timedelta(
+                minutes=1
+            ):
                 continue
             alerts = firing.filtered(
                 lambda a, r=user_rules, u=user: a.rule_id in r and a.company_id in u.company_ids

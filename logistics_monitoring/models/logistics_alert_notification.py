@@ -22,22 +22,24 @@ class LogisticsAlert(models.Model):
         down = self._unavailable_backends()
         for alert in self:
             silence = silences._matching(alert.rule_id, alert.labels or {}, alert.company_id)
-            inhibited = (
-                alert.backend_id.id in down and not alert.rule_id.marks_partner_unavailable
-            )
+            inhibited = alert.backend_id.id in down and not alert.rule_id.marks_partner_unavailable
             if alert.silence_id != silence or alert.inhibited != inhibited:
                 alert.write({"silence_id": silence.id, "inhibited": inhibited})
 
     def _unavailable_backends(self):
         """Ids of the backends that are down now: an open partner-level exception, or a firing
         alert of a "partner unavailable" rule, names them."""
-        exceptions = self.env["logistics.exception"].sudo()._read_group(
-            [
-                ("type_id.partner_level", "=", True),
-                ("is_closed", "=", False),
-                ("backend_id", "!=", False),
-            ],
-            ["backend_id"],
+        exceptions = (
+            self.env["logistics.exception"]
+            .sudo()
+            ._read_group(
+                [
+                    ("type_id.partner_level", "=", True),
+                    ("is_closed", "=", False),
+                    ("backend_id", "!=", False),
+                ],
+                ["backend_id"],
+            )
         )
         alerts = self.sudo()._read_group(
             [
@@ -121,7 +123,9 @@ class LogisticsAlert(models.Model):
         rule = self.rule_id
         summary = self._summary()
         if action == "trigger":
-            body = self.env._("Firing (%(severity)s): %(summary)s", severity=self.severity, summary=summary)
+            body = self.env._(
+                "Firing (%(severity)s): %(summary)s", severity=self.severity, summary=summary
+            )
         else:
             body = self.env._("Resolved: %(summary)s", summary=summary)
         users = rule._recipient_users()

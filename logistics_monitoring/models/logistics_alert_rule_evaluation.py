@@ -118,9 +118,8 @@ class LogisticsAlertRule(models.Model):
         )
         due._set_state("firing", fired_at=now)
         # The alerts of a rule whose metric could not be measured stay as they are.
-        cleared = (
-            open_alerts - still_open - open_alerts.filtered(lambda a: a.rule_id.id in unevaluated)
-        )
+        kept = open_alerts.filtered(lambda a: a.rule_id.id in unevaluated)
+        cleared = open_alerts - still_open - kept
         was_firing = cleared.filtered(lambda a: a.state == "firing")
         cleared._set_state("resolved", resolved_at=now)
         rules.write({"last_evaluated_at": now})

@@ -16,9 +16,7 @@ class LogisticsAlertSilence(models.Model):
     _description = "Logistics Alert Silence"
     _order = "ends_at desc, id desc"
 
-    rule_id = fields.Many2one(
-        "logistics.alert.rule", string="Rule", ondelete="cascade", help="Empty: any rule."
-    )
+    rule_id = fields.Many2one("logistics.alert.rule", ondelete="cascade", help="Empty: any rule.")
     label_filter = fields.Char(
         string="Labels",
         help="label=value pairs separated by commas (e.g. backend=sandbox_wms): only alerts "
@@ -27,9 +25,7 @@ class LogisticsAlertSilence(models.Model):
     starts_at = fields.Datetime(required=True, default=fields.Datetime.now)
     ends_at = fields.Datetime(string="Until", required=True)
     comment = fields.Text(required=True, help="Why, for whoever wonders later.")
-    created_by_id = fields.Many2one(
-        "res.users", string="Created By", default=lambda self: self.env.user, readonly=True
-    )
+    created_by_id = fields.Many2one("res.users", default=lambda self: self.env.user, readonly=True)
     active_now = fields.Boolean(string="In Effect", compute="_compute_active_now")
     company_id = fields.Many2one(
         "res.company", required=True, default=lambda self: self.env.company, index=True

@@ -80,7 +80,9 @@ class LogisticsBackend(models.Model):
             },
         }
         event["client"] = "Odoo Logistics"
-        event["client_url"] = f"{alert.get_base_url()}/odoo/action-logistics_monitoring.logistics_alert_action/{alert.id}"
+        event["client_url"] = (
+            f"{alert.get_base_url()}/odoo/action-logistics_monitoring.logistics_alert_action/{alert.id}"
+        )
         return event
 
     def _send(self, message, body, headers):
