@@ -11,4 +11,5 @@ from . import (
     logistics_live,
     logistics_metric,
     logistics_shipment,
+    logistics_shipment_sla_alert,
 )

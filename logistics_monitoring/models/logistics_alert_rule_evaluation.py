@@ -59,15 +59,20 @@ class LogisticsAlertRule(models.Model):
             .mapped(lambda b: (b.code, b.id))
         )
         new_vals, seen, measured, unevaluated = [], set(), {}, set()
+        # Rules of the same metric, scope and window (a warning and a critical threshold…)
+        # share one registry query.
+        answers = {}
         for rule in rules:
             window = timedelta(minutes=rule.window_minutes) if rule.window_minutes else None
+            since = now - window if window else None
+            scope = rule._metric_scope()
+            question = (rule.metric_code, repr(sorted(scope.items())), since)
             try:
-                rows = Metric.measure(
-                    rule.metric_code,
-                    rule._metric_scope(),
-                    since=now - window if window else None,
-                    until=now,
-                )
+                if question not in answers:
+                    answers[question] = Metric.measure(
+                        rule.metric_code, scope, since=since, until=now
+                    )
+                rows = answers[question]
             except UserError as error:
                 # A metric gone with its addon: this rule's alerts stay as they are.
                 _logger.warning("alert rule %s not evaluated: %s", rule.id, error)
