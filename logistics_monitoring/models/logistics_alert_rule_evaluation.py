@@ -21,6 +21,21 @@ class LogisticsAlertRule(models.Model):
 
     _inherit = "logistics.alert.rule"
 
+    def write(self, vals):
+        """An archived rule's open alerts resolve (their cards close), telling nobody: the rule
+        no longer watches anything."""
+        result = super().write(vals)
+        if vals.get("active") is False:
+            alerts = (
+                self.env["logistics.alert"]
+                .sudo()
+                .search([("rule_id", "in", self.ids), ("state", "in", OPEN_STATES)])
+            )
+            alerts._set_state("resolved", resolved_at=fields.Datetime.now())
+            for card in alerts.exception_id.filtered(lambda x: not x.is_closed):
+                card._close_automatically(self.env._("Its alert rule was archived."))
+        return result
+
     @api.model
     def _cron_evaluate(self):
         """Cron (every minute): evaluate every active rule of every company.

@@ -1,4 +1,5 @@
 from . import (
+    test_alert_access,
     test_alert_digest,
     test_alert_rules,
     test_alert_ui,

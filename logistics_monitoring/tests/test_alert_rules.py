@@ -380,3 +380,15 @@ class TestUnmeasurableRule(AlertCase):
         (broken | healthy)._evaluate(now=self.t0 + timedelta(minutes=1))
         self.assertEqual(self.alerts(broken).state, "firing", "not resolved by a failure")
         self.assertEqual(self.alerts(healthy).state, "firing")
+
+
+class TestArchivedRule(AlertCase):
+    def test_archiving_a_rule_resolves_its_alerts_and_closes_their_cards(self):
+        rule = self.make_rule()
+        self.dead_letter()
+        self.evaluate(rule)
+        alert = self.alerts(rule)
+        rule.active = False
+        self.assertEqual(alert.state, "resolved")
+        self.assertTrue(alert.exception_id.is_closed)
+        self.assertEqual(len(self.told(alert)), 1, "nobody is told of an archived rule")
