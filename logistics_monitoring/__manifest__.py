@@ -18,6 +18,7 @@
         "views/logistics_timeline_views.xml",
         "views/menus.xml",
     ],
+    "demo": ["demo/logistics_alert_demo.xml"],
     "assets": {
         "web.assets_backend": [
             "logistics_monitoring/static/src/live/**/*",
