@@ -7,6 +7,9 @@ registry.category("web_tour.tours").add("logistics_alert_fired", {
         {
             content: "The alert's card is on the board",
             trigger: '.o_kanban_record:contains("Tour dead letters"):contains("tour_alert_wms")',
+            // The first UI test of a fresh database may wait for the web client's lazy bundles
+            // to be built on a busy machine (measured: over 10 s, the default).
+            timeout: 60000,
         },
         {
             content: "Open the Monitoring menu",
