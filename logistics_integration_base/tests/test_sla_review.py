@@ -1,9 +1,11 @@
 """Review of the SLA policies (issue 14 §1): each test demonstrates one finding of the review
 and fails while the defect is there. The finding is named in the test's docstring."""
 
+import uuid
 from datetime import timedelta
 
-from odoo import Command, fields
+from odoo import SUPERUSER_ID, Command, api, fields
+from odoo.tests import TransactionCase
 
 from .test_sla import T0, SlaCase
 
@@ -224,3 +226,65 @@ class TestSlaReviewScope(SlaCase):
         self.env.flush_all()
         self.release(self.shipment, T0)
         self.assertTrue(self.status(self.shipment, policy))
+
+
+class TestSlaReviewConcurrency(TransactionCase):
+    """Two real transactions on their own cursors (committed, then cleaned up): the test's
+    own transaction cannot show what one transaction does not see of another."""
+
+    def carrier_event(self, env, code, at, name):
+        result = env["logistics.event"].ingest_events(
+            "sandbox_carrier",
+            [
+                {
+                    "type": code,
+                    "occurred_at": at.isoformat() + "Z",
+                    "event_id": f"{name}-{code}",
+                    "shipment_ref": name,
+                }
+            ],
+        )
+        self.assertEqual(result["accepted"], 1, result)
+
+    def test_f11_a_late_a_concurrent_with_b_still_meets_the_promise(self):
+        """F11: a late A and B in concurrent transactions. The carrier's webhooks come in
+        parallel workers, out of order: tracking_published is in; label_created (A of *Carrier
+        scans a labelled parcel within 24 hours*, now arriving late: it does not move the
+        status, so its transaction writes no shipment row) and in_transit (B) are ingested at
+        the same time. B's ``_sla_meet`` finds no row yet; A's ``_sla_start`` looks B up in
+        logistics_event (the late-A LATERAL) in its REPEATABLE READ snapshot, which does not
+        see B: the row starts on_time, breaches 24 hours later and raises delayed_pickup that
+        nothing closes (B is already in). When A moves the status, the two status UPDATEs
+        collide and Odoo retries; here nothing collides."""
+        registry = self.registry
+        name = f"SLA-RACE-{uuid.uuid4().hex[:8]}"
+        with registry.cursor() as cr0:
+            env0 = api.Environment(cr0, SUPERUSER_ID, {})
+            carrier = env0["logistics.backend"].search([("code", "=", "sandbox_carrier")])
+            policy = env0.ref("logistics_carrier_connector.sla_policy_first_scan")
+            self.assertTrue(policy.active)
+            shipment_id = (
+                env0["logistics.shipment"]
+                .create({"name": name, "carrier_backend_id": carrier.id})
+                .id
+            )
+            self.carrier_event(env0, "tracking_published", T0 + timedelta(minutes=1), name)
+        try:
+            with registry.cursor() as cr1:
+                env1 = api.Environment(cr1, SUPERUSER_ID, {})
+                cr1.execute("SELECT 1")  # the worker ingesting A has begun
+                with registry.cursor() as cr2:  # B, committed meanwhile by another worker
+                    env2 = api.Environment(cr2, SUPERUSER_ID, {})
+                    self.carrier_event(env2, "in_transit", T0 + timedelta(hours=2), name)
+                self.carrier_event(env1, "label_created", T0, name)
+                row = env1["logistics.shipment.sla"].search(
+                    [("shipment_id", "=", shipment_id), ("policy_id", "=", policy.id)]
+                )
+                state = row.state
+                cr1.rollback()
+        finally:
+            with registry.cursor() as cr3:
+                api.Environment(cr3, SUPERUSER_ID, {})["logistics.shipment"].browse(
+                    shipment_id
+                ).unlink()
+        self.assertEqual(state, "met", "in_transit is in: the promise is met")
