@@ -302,7 +302,7 @@ class LogisticsShipment(models.Model):
                         "partner_id": picking.partner_id.id,
                         "warehouse_id": picking.picking_type_id.warehouse_id.id,
                         "direction": "return" if picking.return_id else "outgoing",
-                        "promised_date": picking.date_deadline or picking.scheduled_date,
+                        "promised_date": self._promised_date_of(picking),
                         "company_id": picking.company_id.id,
                     }
                     for picking in eligible - existing
@@ -310,6 +310,21 @@ class LogisticsShipment(models.Model):
             )
             .sudo(False)
         )
+
+    @api.model
+    def _promised_date_of(self, picking):
+        """The delivery date promised to the customer of ``picking``, or False: the order's
+        *Delivery Date* (``sale.order.commitment_date``); else the transfer's deadline when it
+        lies after the order date (a customer lead time promised it; with none, Odoo's
+        deadline is the order date itself, which promises nothing); a transfer without an order,
+        its deadline. Read by the *Delivered by the promised date* SLA policy."""
+        order = picking.sale_id
+        if order.commitment_date:
+            return order.commitment_date
+        deadline = picking.date_deadline
+        if order and deadline and deadline <= order.date_order:
+            return False
+        return deadline or False
 
     def _expected_milestone_due(self):
         """When the next milestones of these shipments are due, by the SLA policies watching

@@ -5,12 +5,14 @@ SLA_STATES = [
     ("at_risk", "At Risk"),
     ("breached", "Breached"),
     ("met", "Met"),
+    ("stopped", "Stopped"),
 ]
 
 
 class LogisticsShipmentSla(models.Model):
     """Where one shipment stands against one SLA policy: the state (on time, at risk,
-    breached, met) and the times, computed when the policy's milestone A arrived and stored.
+    breached, met; stopped when the shipment ended another way: cancelled, returned) and the
+    times, computed when the policy's milestone A arrived and stored.
 
     Written by the flow only (``logistics_sla_evaluation.py``): ingest starts and meets rows,
     the evaluation cron moves them to at risk and breached. ``breached_at`` stays set on a row

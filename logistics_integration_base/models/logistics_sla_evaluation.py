@@ -13,10 +13,30 @@ START_COLUMNS = (
 )
 TIMES_COLUMNS = "id int, started_at timestamp, due_at timestamp, at_risk_at timestamp"
 MET_COLUMNS = "shipment_id int, type_id int, occurred_at timestamp"
+# The shipment's fields a policy's scope and due times read.
+SCOPE_FIELDS = [
+    "company_id",
+    "wms_backend_id",
+    "carrier_backend_id",
+    "warehouse_id",
+    "channel_id",
+    "promised_date",
+]
 
 
 def _iso(value):
     return value.isoformat() if value else None
+
+
+# When an event of type ``et`` meets a policy ``p`` whose B is of type ``tt``: it is B, or a
+# later step of the execution progression (a WMS that ships without acknowledging has moved
+# on: its acknowledgement is no longer awaited). Side branches (returning, returned, an
+# exception) and channel or finance milestones meet only themselves. The one place of the
+# rule: ingest, the late-A lookup and the cron all use it.
+MEETS_B_SQL = SQL(
+    "(et.id = tt.id OR (et.category = 'execution' AND tt.category = 'execution'"
+    " AND et.rank > tt.rank))"
+)
 
 
 class LogisticsShipmentSla(models.Model):
@@ -41,10 +61,13 @@ class LogisticsShipmentSla(models.Model):
         if not events:
             return
         self = self.sudo()  # the flow's rows; any user's ingest moves them
+        # The scope is read in SQL: what the ORM wrote before in this transaction counts.
+        self.env["logistics.shipment"].flush_model(SCOPE_FIELDS)
         self._sla_start(events)
         if source_kind == "carrier":
             self._sla_restart_silence(events)
         self._sla_meet(events)
+        self._sla_stop(events)
 
     @api.model
     def _sla_start(self, events):
@@ -71,13 +94,13 @@ class LogisticsShipmentSla(models.Model):
         # building rows (one probe of the unique index per shipment).
         self.env.cr.execute(
             SQL(
-                "SELECT shipment_id, policy_id FROM logistics_shipment_sla"
+                "SELECT shipment_id, policy_id, started_at FROM logistics_shipment_sla"
                 " WHERE shipment_id = ANY(%s) AND policy_id = ANY(%s)",
                 list({shipment_id for shipment_id, _t in first}),
                 policies.ids,
             )
         )
-        started = set(self.env.cr.fetchall())
+        started = {(s, p): at for s, p, at in self.env.cr.fetchall()}
         rows = []
         for policy in policies:
             if policy.start_on == "published" and not self.env[
@@ -95,7 +118,12 @@ class LogisticsShipmentSla(models.Model):
             starts = [
                 (shipment_id, at)
                 for (shipment_id, type_id), at in first.items()
-                if type_id == start_type_id and (shipment_id, policy_id) not in started
+                if type_id == start_type_id
+                # An earlier copy of A arriving later moves the start back; a later one
+                # changes nothing.
+                and (
+                    (shipment_id, policy_id) not in started or at < started[shipment_id, policy_id]
+                )
             ]
             if not starts:
                 continue
@@ -140,8 +168,10 @@ class LogisticsShipmentSla(models.Model):
                   LEFT JOIN LATERAL (
                         SELECT min(e.occurred_at) AS met_at
                           FROM logistics_event e
-                         WHERE e.shipment_id = v.shipment_id AND e.type_id = p.target_type_id
-                           AND e.state != 'ignored'
+                          JOIN logistics_event_type et ON et.id = e.type_id
+                          JOIN logistics_event_type tt ON tt.id = p.target_type_id
+                         WHERE e.shipment_id = v.shipment_id AND e.state != 'ignored'
+                           AND %(meets_b)s
                   ) b ON true
                  WHERE d.due_at IS NOT NULL
                    AND (p.company_id IS NULL OR p.company_id = s.company_id)
@@ -159,9 +189,15 @@ class LogisticsShipmentSla(models.Model):
                          WHERE r.logistics_event_type_id = p.start_type_id AND sub.active
                            AND c.kind = 'channel' AND c.active AND c.company_id = s.company_id
                    ))
-                    ON CONFLICT (shipment_id, policy_id) DO NOTHING
+                    ON CONFLICT (shipment_id, policy_id) DO UPDATE
+                   SET started_at = EXCLUDED.started_at, due_at = EXCLUDED.due_at,
+                       at_risk_at = EXCLUDED.at_risk_at,
+                       write_date = now() AT TIME ZONE 'UTC'
+                 WHERE logistics_shipment_sla.state IN ('on_time', 'at_risk')
+                   AND EXCLUDED.started_at < logistics_shipment_sla.started_at
                 """,
                 uid=self.env.uid,
+                meets_b=MEETS_B_SQL,
                 values=json_recordset(START_COLUMNS, rows),
             )
         )
@@ -188,6 +224,7 @@ class LogisticsShipmentSla(models.Model):
         open_rows = open_rows.filtered(
             lambda r: not r.started_at or latest[r.shipment_id.id] > r.started_at
         )
+        now = fields.Datetime.now()
         due_times = {
             policy: policy._due_times(
                 latest[r.shipment_id.id] for r in open_rows if r.policy_id == policy
@@ -198,6 +235,10 @@ class LogisticsShipmentSla(models.Model):
         for row in open_rows:
             occurred_at = latest[row.shipment_id.id]
             due_at, at_risk_at = due_times[row.policy_id][occurred_at]
+            if due_at <= now:
+                # A scan of long ago arriving late (a carrier's backlog): the parcel has
+                # still been silent for longer than allowed.
+                continue
             restarted.append(
                 {
                     "id": row.id,
@@ -238,15 +279,24 @@ class LogisticsShipmentSla(models.Model):
             SQL(
                 """
                 UPDATE logistics_shipment_sla r
-                   SET state = 'met', met_at = v.occurred_at,
+                   SET state = 'met', met_at = m.occurred_at,
                        breached_at = COALESCE(
-                           r.breached_at, CASE WHEN v.occurred_at > r.due_at THEN r.due_at END),
+                           r.breached_at, CASE WHEN m.occurred_at > r.due_at THEN r.due_at END),
                        write_date = now() AT TIME ZONE 'UTC'
-                  FROM %(values)s
-                  JOIN logistics_sla_policy p ON p.target_type_id = v.type_id
-                 WHERE r.policy_id = p.id AND r.shipment_id = v.shipment_id AND r.state != 'met'
+                  FROM (
+                        SELECT o.id, min(v.occurred_at) AS occurred_at
+                          FROM %(values)s
+                          JOIN logistics_event_type et ON et.id = v.type_id
+                          JOIN logistics_shipment_sla o ON o.shipment_id = v.shipment_id
+                          JOIN logistics_sla_policy p ON p.id = o.policy_id
+                          JOIN logistics_event_type tt ON tt.id = p.target_type_id
+                         WHERE o.state IN ('on_time', 'at_risk', 'breached') AND %(meets_b)s
+                      GROUP BY o.id
+                  ) m
+                 WHERE r.id = m.id
              RETURNING r.exception_id
                 """,
+                meets_b=MEETS_B_SQL,
                 values=json_recordset(
                     MET_COLUMNS,
                     [
@@ -259,6 +309,30 @@ class LogisticsShipmentSla(models.Model):
         cleared = {exception_id for (exception_id,) in self.env.cr.fetchall() if exception_id}
         self.invalidate_model()
         self._close_cleared(cleared, self.env._("Every late shipment reached its milestone."))
+
+    @api.model
+    def _sla_stop(self, events):
+        """A shipment that ends another way (a final status: cancelled, returned) stops its
+        open clocks: nothing it still waited for can come. Their cards close when no other
+        shipment keeps them open."""
+        final_types = self.env["logistics.event.type"].search([("is_final", "=", True)]).ids
+        ended = list({e["shipment_id"] for e in events if e["type_id"] in final_types})
+        if not ended:
+            return
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE logistics_shipment_sla
+                   SET state = 'stopped', write_date = now() AT TIME ZONE 'UTC'
+                 WHERE shipment_id = ANY(%s) AND state IN ('on_time', 'at_risk', 'breached')
+             RETURNING exception_id
+                """,
+                ended,
+            )
+        )
+        cleared = {exception_id for (exception_id,) in self.env.cr.fetchall() if exception_id}
+        self.invalidate_model()
+        self._close_cleared(cleared, self.env._("The shipment ended (cancelled or returned)."))
 
     @api.model
     def _close_cleared(self, exception_ids, note):
@@ -297,19 +371,43 @@ class LogisticsShipmentSla(models.Model):
 
         :return: the number of rows breached"""
         now = now or fields.Datetime.now()
+        # The rows whose time has come, with their B if it is in after all (a late A whose
+        # transaction could not see a concurrent B): those are met, the others at risk or
+        # breached.
         self.env.cr.execute(
             SQL(
                 """
-                UPDATE logistics_shipment_sla
-                   SET state = CASE WHEN due_at <= %(now)s THEN 'breached' ELSE 'at_risk' END,
-                       breached_at = CASE WHEN due_at <= %(now)s THEN due_at ELSE breached_at END,
+                WITH due AS (
+                    SELECT r.id, r.due_at,
+                           (SELECT min(e.occurred_at)
+                              FROM logistics_event e
+                              JOIN logistics_event_type et ON et.id = e.type_id
+                              JOIN logistics_event_type tt ON tt.id = %(target)s
+                             WHERE e.shipment_id = r.shipment_id AND e.state != 'ignored'
+                               AND e.occurred_at >= r.started_at AND %(meets_b)s) AS met_at
+                      FROM logistics_shipment_sla r
+                     WHERE r.policy_id = %(policy)s AND r.state IN ('on_time', 'at_risk')
+                       AND (r.due_at <= %(now)s
+                            OR (r.state = 'on_time' AND r.at_risk_at <= %(now)s))
+                )
+                UPDATE logistics_shipment_sla r
+                   SET state = CASE WHEN due.met_at IS NOT NULL THEN 'met'
+                                    WHEN r.due_at <= %(now)s THEN 'breached'
+                                    ELSE 'at_risk' END,
+                       met_at = COALESCE(due.met_at, r.met_at),
+                       breached_at = CASE WHEN due.met_at > r.due_at THEN r.due_at
+                                          WHEN due.met_at IS NULL AND r.due_at <= %(now)s
+                                          THEN r.due_at
+                                          ELSE r.breached_at END,
                        write_date = %(now)s
-                 WHERE policy_id = %(policy)s AND state IN ('on_time', 'at_risk')
-                   AND (due_at <= %(now)s OR (state = 'on_time' AND at_risk_at <= %(now)s))
-             RETURNING id, shipment_id, state
+                  FROM due
+                 WHERE r.id = due.id
+             RETURNING r.id, r.shipment_id, r.state
                 """,
                 now=now,
                 policy=policy.id,
+                target=policy.target_type_id.id or None,
+                meets_b=MEETS_B_SQL,
             )
         )
         breaches = [
@@ -328,6 +426,26 @@ class LogisticsShipmentSla(models.Model):
         shipment id)]``) and link each row to its card."""
         rows = self.browse([row_id for row_id, _s in breaches])
         rows.fetch(["shipment_id", "due_at", "started_at"])
+        # A shipment that has this exception open already (a channel publication gone dead
+        # raises dispatch_confirmation_failed of its own) is not told twice: its row points to
+        # that exception.
+        already = {
+            exception.shipment_id.id: exception
+            for exception in self.env["logistics.exception"].search(
+                [
+                    ("shipment_id", "in", rows.shipment_id.ids),
+                    ("type_id", "=", policy.exception_type_id.id),
+                    ("grouping_key", "=", False),
+                    ("is_closed", "=", False),
+                ]
+            )
+        }
+        links = [
+            {"id": row.id, "exception_id": already[row.shipment_id.id].id}
+            for row in rows
+            if row.shipment_id.id in already
+        ]
+        rows = rows.filtered(lambda r: r.shipment_id.id not in already)
         kind = policy._expected_owner_kind()
         vals_list = []
         for row in rows:
@@ -353,17 +471,48 @@ class LogisticsShipmentSla(models.Model):
         by_card = {}
         for row, vals in zip(rows, vals_list, strict=True):
             by_card.setdefault((vals["company_id"], vals["backend_id"]), []).append((row, vals))
-        links = []
         Exception_ = self.env["logistics.exception"]
         for group in by_card.values():
             card = Exception_._raise(policy.exception_type_id.code, [v for _r, v in group])
             links += [{"id": row.id, "exception_id": card.id} for row, _v in group]
+        if links:
+            self.env.cr.execute(
+                SQL(
+                    "UPDATE logistics_shipment_sla r SET exception_id = v.exception_id FROM %s"
+                    " WHERE r.id = v.id",
+                    json_recordset("id int, exception_id int", links),
+                )
+            )
+        self.invalidate_model(["exception_id"])
+        _logger.info("SLA %s: %s shipments breached", policy.code, len(links))
+
+    @api.model
+    def _start_for_history(self, policies):
+        """Start ``policies`` for the shipments already under way (an upgrade, a policy
+        created or re-activated): their milestones A recorded so far, for shipments not in a
+        final status, go through ``_sla_start`` as if they had just arrived (by batches of
+        1,000), so that nothing in flight goes unwatched. :return: the number of A events
+        read."""
+        if not policies:
+            return 0
         self.env.cr.execute(
             SQL(
-                "UPDATE logistics_shipment_sla r SET exception_id = v.exception_id FROM %s"
-                " WHERE r.id = v.id",
-                json_recordset("id int, exception_id int", links),
+                """
+                SELECT e.shipment_id, e.type_id, e.occurred_at
+                  FROM logistics_event e
+                  JOIN logistics_shipment s ON s.id = e.shipment_id
+                  LEFT JOIN logistics_event_type st ON st.id = s.status_id
+                 WHERE e.type_id = ANY(%s) AND e.state != 'ignored'
+                   AND st.is_final IS NOT TRUE
+              ORDER BY e.id
+                """,
+                policies.start_type_id.ids,
             )
         )
-        self.invalidate_model(["exception_id"])
-        _logger.info("SLA %s: %s shipments breached", policy.code, len(rows))
+        events = [
+            {"shipment_id": s, "type_id": t, "occurred_at": at}
+            for s, t, at in self.env.cr.fetchall()
+        ]
+        for start in range(0, len(events), 1000):
+            self.sudo()._sla_start(events[start : start + 1000])
+        return len(events)

@@ -1,8 +1,11 @@
 import bisect
+import logging
 from datetime import UTC, timedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+
+_logger = logging.getLogger(__name__)
 
 
 def _plan_hours(intervals, stops, start, hours):
@@ -139,7 +142,7 @@ class LogisticsSlaPolicy(models.Model):
 
     _code_uniq = models.Constraint("unique (code)", "An SLA policy code must be unique.")
 
-    @api.constrains("kind", "target_type_id", "duration_minutes", "at_risk_ratio")
+    @api.constrains("kind", "target_type_id", "duration_minutes", "at_risk_ratio", "calendar_id")
     def _check_kind_fields(self):
         for policy in self:
             if policy.kind in ("within", "silence") and policy.duration_minutes <= 0:
@@ -147,6 +150,14 @@ class LogisticsSlaPolicy(models.Model):
                     self.env._(
                         "%(policy)s: set the time allowed (T), in minutes above 0.",
                         policy=policy.name,
+                    )
+                )
+            if policy.calendar_id and not policy.calendar_id.attendance_ids:
+                raise ValidationError(
+                    self.env._(
+                        "%(policy)s: %(calendar)s has no working hours to count in.",
+                        policy=policy.name,
+                        calendar=policy.calendar_id.name,
                     )
                 )
             if not 0 < policy.at_risk_ratio <= 1:
@@ -182,7 +193,6 @@ class LogisticsSlaPolicy(models.Model):
             event, for a silence policy) occurred
         :return: ``{start: (due_at, at_risk_at)}``, naive UTC; empty for a promised-date policy
             (the shipment's promised date decides, in ``logistics.shipment.sla._sla_start``)
-        :raises ValidationError: the working calendar has no working time left to count in
         """
         self.ensure_one()
         starts = set(starts)
@@ -228,13 +238,20 @@ class LogisticsSlaPolicy(models.Model):
             else:
                 return due_times
             horizon *= 4
-        raise ValidationError(
-            self.env._(
-                "%(calendar)s has no working time to count %(policy)s in.",
-                calendar=self.calendar_id.name,
-                policy=self.name,
-            )
+        # A calendar emptied after the policy was set up must not stop the flow (this runs
+        # inside ingest): the promise is counted around the clock, and the log says why.
+        _logger.warning(
+            "SLA policy %s: calendar %s has no working time; counting around the clock",
+            self.code,
+            self.calendar_id.name,
         )
+        return {
+            start: (
+                start + timedelta(hours=hours),
+                start + timedelta(hours=hours * self.at_risk_ratio),
+            )
+            for start in starts
+        }
 
     def _expected_owner_kind(self):
         """The kind of system expected to act: the owner of B (DESIGN §2, ownership), the
@@ -280,6 +297,39 @@ class LogisticsSlaPolicy(models.Model):
             if self.calendar_id
             else "",
         )
+
+    def _adopt_backend_settings(self, settings, scope_field):
+        """Upgrade helper: turn a connector's former per-backend setting into this (default)
+        policy, changing nobody's setting, and start it for the shipments under way.
+
+        :param list settings: ``[(backend id, minutes)]``, the old value of each backend
+        :param str scope_field: the policy field that scopes to a backend (``backend_id``,
+            ``carrier_backend_id``)
+
+        One value for every backend: it becomes this policy's time. Different values: each
+        backend gets a copy scoped to it with its own time, and this policy is archived (an
+        unscoped policy would watch those backends a second time); a backend created later
+        has no policy until a manager gives it one (or re-activates this one).
+        """
+        self.ensure_one()
+        minutes = {value for _id, value in settings}
+        policies = self
+        if len(minutes) == 1:
+            self.duration_minutes = minutes.pop()
+        elif minutes:
+            policies = self.browse()
+            for backend_id, value in settings:
+                backend = self.env["logistics.backend"].browse(backend_id)
+                policies |= self.copy(
+                    {
+                        "name": f"{self.name} ({backend.name})",
+                        "code": f"{self.code}_{backend.code}",
+                        "duration_minutes": value,
+                        scope_field: backend.id,
+                    }
+                )
+            self.active = False
+        self.env["logistics.shipment.sla"]._start_for_history(policies)
 
     def action_view_statuses(self):
         self.ensure_one()

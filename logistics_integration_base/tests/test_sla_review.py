@@ -5,6 +5,7 @@ import uuid
 from datetime import timedelta
 
 from odoo import SUPERUSER_ID, Command, api, fields
+from odoo.exceptions import ValidationError
 from odoo.tests import TransactionCase
 
 from .test_sla import T0, SlaCase
@@ -115,15 +116,16 @@ class TestSlaReview(SlaCase):
         all removed): every event A of every backend is then rejected ("not applied") and the
         shipment status does not move; a release recorded by Odoo raises. A configuration
         mistake of an SLA policy must not stop the flow."""
-        calendar = self.env["resource.calendar"].create(
-            {"name": "No hours", "tz": "UTC", "attendance_ids": [Command.clear()]}
-        )
-        self.policy(
+        calendar = self.env["resource.calendar"].create({"name": "No hours", "tz": "UTC"})
+        policy = self.policy(
             code="t_dispatch",
             start_type_id=self.event_type("wms_acknowledged").id,
             target_type_id=self.event_type("shipped").id,
             calendar_id=calendar.id,
         )
+        # A calendar can't be chosen without working hours; one emptied later counts around
+        # the clock.
+        calendar.attendance_ids = [Command.clear()]
         result = self.ingest(
             self.wms,
             [
@@ -137,6 +139,9 @@ class TestSlaReview(SlaCase):
         )
         self.assertEqual((result["accepted"], result["rejected"]), (1, []), result)
         self.assertEqual(self.shipment.status_code, "wms_acknowledged")
+        self.assertEqual(self.status(self.shipment, policy).due_at, T0 + timedelta(minutes=30))
+        with self.assertRaises(ValidationError):
+            self.policy(code="t_empty", calendar_id=calendar.id)
 
     # --- F5: the default promised-date policy breaches every ordinary order ----------------------
     def test_f5_an_order_without_a_commitment_is_not_late_when_shipped(self):
@@ -153,11 +158,11 @@ class TestSlaReview(SlaCase):
         self.assertFalse(sale.commitment_date)
         shipped_at = fields.Datetime.now().replace(microsecond=0) + timedelta(hours=1)
         self.report(self.wms, shipment, "shipped", shipped_at, "s1")
+        self.assertFalse(shipment.promised_date, "the order promised no date")
         row = self.status(shipment, policy)
-        self.assertTrue(row)
         self.evaluate(policy, shipped_at + timedelta(minutes=1))
         self.assertNotEqual(
-            row.state,
+            row.state or "not watched",
             "breached",
             f"nothing was promised but the order date ({shipment.promised_date}); "
             "one minute after shipping it is not late",
@@ -277,14 +282,19 @@ class TestSlaReviewConcurrency(TransactionCase):
                     env2 = api.Environment(cr2, SUPERUSER_ID, {})
                     self.carrier_event(env2, "in_transit", T0 + timedelta(hours=2), name)
                 self.carrier_event(env1, "label_created", T0, name)
-                row = env1["logistics.shipment.sla"].search(
-                    [("shipment_id", "=", shipment_id), ("policy_id", "=", policy.id)]
-                )
-                state = row.state
-                cr1.rollback()
+            # The evaluation cron, in a transaction of its own after both: the row is met
+            # (late, by the in_transit that A's transaction could not see), not breached.
+            with registry.cursor() as cr4:
+                env4 = api.Environment(cr4, SUPERUSER_ID, {})
+                Sla = env4["logistics.shipment.sla"]
+                Sla._evaluate_policy(policy.with_env(env4), now=T0 + timedelta(hours=25))
+                row = Sla.search([("shipment_id", "=", shipment_id), ("policy_id", "=", policy.id)])
+                state, card = row.state, row.exception_id
+                cr4.rollback()
         finally:
             with registry.cursor() as cr3:
                 api.Environment(cr3, SUPERUSER_ID, {})["logistics.shipment"].browse(
                     shipment_id
                 ).unlink()
         self.assertEqual(state, "met", "in_transit is in: the promise is met")
+        self.assertFalse(card)

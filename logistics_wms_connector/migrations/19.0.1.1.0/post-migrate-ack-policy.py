@@ -2,39 +2,23 @@ from odoo import SUPERUSER_ID, api
 
 
 def migrate(cr, version):
-    """A backend's *Acknowledgement Delay* (``wms_ack_minutes``, removed) becomes an SLA policy
-    scoped to that backend when it differs from the default policy's 30 minutes: nobody's
-    setting is silently changed. The column stays in the table, as Odoo leaves it."""
+    """A backend's *Acknowledgement Delay* (``wms_ack_minutes``, removed) becomes the time of the
+    policy that replaces it (``logistics.sla.policy._adopt_backend_settings``: nobody's setting
+    is changed), and the policies start for the shipments under way. The column stays in the
+    table, as Odoo leaves it."""
+    env = api.Environment(cr, SUPERUSER_ID, {})
+    policy = env.ref("logistics_wms_connector.sla_policy_wms_acknowledgement", False)
+    if not policy:
+        return
     cr.execute(
         "SELECT 1 FROM information_schema.columns"
         " WHERE table_name = 'logistics_backend' AND column_name = 'wms_ack_minutes'"
     )
-    if not cr.fetchone():
-        return
-    env = api.Environment(cr, SUPERUSER_ID, {})
-    default = env.ref("logistics_wms_connector.sla_policy_wms_acknowledgement", False)
-    if not default:
-        return
-    cr.execute(
-        "SELECT id, wms_ack_minutes FROM logistics_backend"
-        " WHERE kind = 'wms' AND wms_ack_minutes > 0"
-    )
-    settings = cr.fetchall()
-    if len({minutes for _id, minutes in settings}) == 1:
-        # One setting for every backend: it is the policy.
-        default.duration_minutes = settings[0][1]
-        return
-    # Several: a policy of its own for each backend that differs (the default one still
-    # watches every backend too).
-    settings = [(i, m) for i, m in settings if m != default.duration_minutes]
-    for backend_id, minutes in settings:
-        backend = env["logistics.backend"].browse(backend_id)
-        default.copy(
-            {
-                "name": f"{backend.name} acknowledges a released order within {minutes} minutes",
-                "code": f"wms_acknowledgement_{backend.code}",
-                "duration_minutes": minutes,
-                "backend_id": backend.id,
-                "sequence": default.sequence - 1,
-            }
+    settings = []
+    if cr.fetchone():
+        cr.execute(
+            "SELECT id, wms_ack_minutes FROM logistics_backend"
+            " WHERE kind = 'wms' AND wms_ack_minutes > 0 ORDER BY id"
         )
+        settings = cr.fetchall()
+    policy._adopt_backend_settings(settings, "backend_id")
