@@ -8,6 +8,10 @@
     "website": "https://github.com/logistics-integration-suite/logistics-integration-suite",
     "depends": ["logistics_integration_base"],
     "data": [
+        "security/logistics_handoff_security.xml",
+        "data/ir_cron_data.xml",
+        "views/logistics_dashboard_views.xml",
+        "views/logistics_handoff_views.xml",
         "views/logistics_live_views.xml",
         "views/logistics_shipment_views.xml",
         "views/logistics_timeline_views.xml",
@@ -17,6 +21,7 @@
         "web.assets_backend": [
             "logistics_monitoring/static/src/live/**/*",
             "logistics_monitoring/static/src/timeline/*",
+            "logistics_monitoring/static/src/dashboard/*",
         ],
         "web.assets_tests": [
             "logistics_monitoring/static/tests/tours/*.js",

@@ -1,1 +1,9 @@
-from . import logistics_live, logistics_metric, logistics_shipment
+from . import (
+    logistics_dashboard,
+    logistics_dashboard_naive,
+    logistics_handoff,
+    logistics_live,
+    logistics_metric,
+    logistics_metric_indexes,
+    logistics_shipment,
+)
