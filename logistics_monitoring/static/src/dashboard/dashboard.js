@@ -149,8 +149,8 @@ export class LogisticsDashboard extends Component {
         return formatSeconds(seconds);
     }
 
-    percent(ratio) {
-        return `${Math.round(ratio * 1000) / 10} %`;
+    sum(values) {
+        return values.reduce((total, value) => total + value, 0);
     }
 
     // --- charts ---------------------------------------------------------------------------------
