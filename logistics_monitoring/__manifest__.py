@@ -8,7 +8,7 @@
     "website": "https://github.com/logistics-integration-suite/logistics-integration-suite",
     "depends": ["logistics_integration_base"],
     "data": [
-        "security/logistics_handoff_security.xml",
+        "security/logistics_rollup_security.xml",
         "data/ir_cron_data.xml",
         "views/logistics_dashboard_views.xml",
         "views/logistics_handoff_views.xml",

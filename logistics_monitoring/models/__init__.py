@@ -1,6 +1,7 @@
 from . import (
     logistics_dashboard,
     logistics_dashboard_naive,
+    logistics_event_hour,
     logistics_handoff,
     logistics_live,
     logistics_metric,

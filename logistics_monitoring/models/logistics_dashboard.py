@@ -98,8 +98,9 @@ class LogisticsDashboard(models.AbstractModel):
         Metric = self.env["logistics.metric"]
         definitions = Metric._metric_definitions()
         scope = Metric._metric_scope(scope)
+        families = {}
         numbers = {
-            code: Metric._measure(definitions[code], scope, since, until)
+            code: Metric._measure(definitions[code], scope, since, until, families)
             for code in DASHBOARD_METRICS
         }
         return self._dashboard_answer(numbers, scope, since, until, period_info, filters)

@@ -231,7 +231,8 @@ class LogisticsDashboard(models.AbstractModel):
         return moment.strftime("%Y-%m-%dT%H:00:00Z")
 
     def _naive_events_hourly(self, scope, since, until):
-        domain = [("recorded_at", ">=", since), ("recorded_at", "<", until)]
+        start = since.replace(minute=0, second=0, microsecond=0)
+        domain = [("recorded_at", ">=", start), ("recorded_at", "<", until)]
         if scope.get("backend_ids") is not None:
             domain.append(("backend_id", "in", scope["backend_ids"]))
         domain += self._scope_domain(dict(scope, backend_ids=None), "shipment_id.")
