@@ -60,10 +60,14 @@ class LogisticsEventHour(models.Model):
                 carrier_backend_id, warehouse_id, channel_id, company_id)
             SELECT t.hour, count(*), e.backend_id, s.wms_backend_id, s.carrier_backend_id,
                    s.warehouse_id, s.channel_id, s.company_id
-              FROM logistics_event_hour_todo t
-              JOIN logistics_event e
-                ON e.recorded_at >= t.hour AND e.recorded_at < t.hour + interval '1 hour'
+              FROM logistics_event e
+              JOIN logistics_event_hour_todo t ON t.hour = date_trunc('hour', e.recorded_at)
               JOIN logistics_shipment s ON s.id = e.shipment_id
+             -- The span of the hours bounds the BRIN scan: the last minutes of a cron run,
+             -- all the table for a first count.
+             WHERE e.recorded_at >= (SELECT min(hour) FROM logistics_event_hour_todo)
+               AND e.recorded_at < (SELECT max(hour) FROM logistics_event_hour_todo)
+                                   + interval '1 hour'
           GROUP BY t.hour, e.backend_id, s.wms_backend_id, s.carrier_backend_id,
                    s.warehouse_id, s.channel_id, s.company_id
             """
