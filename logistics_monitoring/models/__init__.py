@@ -3,6 +3,7 @@ from . import (
     logistics_dashboard_naive,
     logistics_event_hour,
     logistics_handoff,
+    logistics_handoff_bucket,
     logistics_live,
     logistics_metric,
     logistics_metric_indexes,

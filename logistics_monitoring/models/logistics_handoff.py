@@ -141,6 +141,16 @@ class LogisticsHandoff(models.Model):
         cr.execute("ANALYZE logistics_handoff_todo")
         cr.execute("SELECT count(*) FROM logistics_handoff_todo")
         count = cr.fetchone()[0]
+        # The days of the hand-offs replaced, and below of their replacements: the latency
+        # histogram recounts them.
+        cr.execute(
+            """
+            CREATE TEMPORARY TABLE logistics_handoff_days ON COMMIT DROP AS
+            SELECT DISTINCT h.to_at::date AS day
+              FROM logistics_handoff h
+              JOIN logistics_handoff_todo t ON t.shipment_id = h.shipment_id
+            """
+        )
         cr.execute(
             """
             DELETE FROM logistics_handoff h
@@ -181,7 +191,17 @@ class LogisticsHandoff(models.Model):
              WHERE c.from_type_id IS NOT NULL
             """
         )
-        cr.execute("DROP TABLE logistics_handoff_todo")
+        cr.execute(
+            """
+            INSERT INTO logistics_handoff_days
+            SELECT DISTINCT h.to_at::date
+              FROM logistics_handoff h
+              JOIN logistics_handoff_todo t ON t.shipment_id = h.shipment_id
+            EXCEPT SELECT day FROM logistics_handoff_days
+            """
+        )
+        self.env["logistics.handoff.bucket"]._recount("logistics_handoff_days")
+        cr.execute("DROP TABLE logistics_handoff_todo, logistics_handoff_days")
         self.env.invalidate_all()
         return count
 

@@ -5,6 +5,8 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
+from .logistics_handoff_bucket import histogram_percentile
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -52,6 +54,8 @@ METRIC_FAMILIES = {
     "sla_breach_ratio_by_warehouse": "_family_sla_breach_ratio",
     "sla_breach_ratio_by_channel": "_family_sla_breach_ratio",
 }
+# Above this many hand-offs in a window, its latency percentiles come from the histogram.
+EXACT_LATENCY_ROWS = 50000
 # Percentiles of the latency metrics, as their "quantile" label reads.
 QUANTILES = (0.5, 0.95, 0.99)
 # Format of the "hour" label of the trends: ISO 8601, UTC.
@@ -467,8 +471,66 @@ class LogisticsMetric(models.AbstractModel):
 
     # --- hand-off latency (the rollup logistics.handoff) ------------------------------------
     def _family_handoff_latency(self, scope, since, until):
-        """p50 / p95 / p99 of the hand-off latency per hand-off and per reporting backend, in
-        one scan of the rollup's window (GROUPING SETS) over its covering index."""
+        """p50 / p95 / p99 of the hand-off latency per hand-off and per reporting backend:
+        exact (``_handoff_percentiles_exact``), or from the latency histogram
+        (``logistics.handoff.bucket``, within 0.5 %) over whole days when the window holds
+        more hand-offs than the system parameter ``logistics_monitoring.latency_exact_rows``
+        (50,000 by default) and the scope is only companies."""
+        shipment_scoped = any(
+            scope.get(key) is not None for key in (*SHIPMENT_SCOPE_KEYS, "backend_ids")
+        )
+        if not shipment_scoped:
+            limit = int(
+                self.env["ir.config_parameter"]
+                .sudo()
+                .get_param("logistics_monitoring.latency_exact_rows", EXACT_LATENCY_ROWS)
+            )
+            histogram = self._handoff_histogram(scope, since, until)
+            if sum(count for *_key, count in histogram) > limit:
+                return self._handoff_percentiles_from(histogram)
+        return self._handoff_percentiles_exact(scope, since, until)
+
+    def _handoff_histogram(self, scope, since, until):
+        """``[(from_type_id, to_type_id, backend_id, bucket, count)]`` of the days of the
+        window (the day holding ``since`` to the one holding ``until``)."""
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT from_type_id, to_type_id, backend_id, bucket, sum(count)
+                  FROM logistics_handoff_bucket
+                 WHERE day >= %s::date AND day <= %s::date AND %s
+              GROUP BY 1, 2, 3, 4
+                """,
+                since,
+                until,
+                self._scope_filter(scope, "company_ids", SQL("company_id")),
+            )
+        )
+        return self.env.cr.fetchall()
+
+    def _handoff_percentiles_from(self, histogram):
+        by_handoff, by_backend = {}, {}
+        for from_type, to_type, backend, bucket, count in histogram:
+            handoff = by_handoff.setdefault((from_type, to_type), {})
+            handoff[bucket] = handoff.get(bucket, 0) + count
+            per_backend = by_backend.setdefault(backend, {})
+            per_backend[bucket] = per_backend.get(bucket, 0) + count
+        result = []
+        for (from_type, to_type), buckets in by_handoff.items():
+            ordered = sorted(buckets.items())
+            for quantile in QUANTILES:
+                value = histogram_percentile(ordered, quantile)
+                result.append((from_type, to_type, None, str(quantile), value))
+        for backend, buckets in by_backend.items():
+            ordered = sorted(buckets.items())
+            for quantile in QUANTILES:
+                value = histogram_percentile(ordered, quantile)
+                result.append((None, None, backend, str(quantile), value))
+        return self._handoff_latency_rows(result)
+
+    def _handoff_percentiles_exact(self, scope, since, until):
+        """The exact percentiles (``percentile_cont``), in one scan of the rollup's window
+        (GROUPING SETS) over its covering index."""
         # percentile_cont sorts each group's values: room for the window's sort in memory
         # (30 days of the benchmark's data set: 300,000 rows, 29 MB).
         self.env.cr.execute("SET LOCAL work_mem = '64MB'")
@@ -492,7 +554,11 @@ class LogisticsMetric(models.AbstractModel):
                 list(QUANTILES),
             )
         )
-        result = self.env.cr.fetchall()
+        return self._handoff_latency_rows(self.env.cr.fetchall())
+
+    def _handoff_latency_rows(self, result):
+        """The latency metrics' rows of ``[(from_type_id, to_type_id, backend_id, quantile,
+        seconds)]`` (a hand-off's rows have no backend, a backend's no types)."""
         type_ids = {row[0] for row in result} | {row[1] for row in result}
         codes = {
             t["id"]: t["code"]

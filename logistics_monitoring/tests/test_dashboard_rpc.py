@@ -66,6 +66,22 @@ class TestDashboardRpc(TransactionCase):
         self.assertIn("Dash WMS", by_backend["labels"])
         self.assertNotIn("B WMS", by_backend["labels"])
 
+    def test_large_windows_read_the_latency_histogram(self):
+        label = self.handoff_label("order_released", "wms_acknowledged")
+        params = self.env["ir.config_parameter"].sudo()
+        params.set_param("logistics_monitoring.latency_exact_rows", "0")
+        charts = self.dashboard()["charts"]
+        p50, p95, p99 = self.latency(charts["handoff_latency"], label)
+        # The histogram's buckets are 1 % wide: within 0.5 % of 120, 282 and 296.4 s.
+        self.assertAlmostEqual(p50, 120.0, delta=0.7)
+        self.assertAlmostEqual(p95, 282.0, delta=1.5)
+        self.assertAlmostEqual(p99, 296.4, delta=1.5)
+        by_backend = charts["handoff_latency_by_backend"]
+        self.assertIn("Dash WMS", by_backend["labels"])
+        # A warehouse, carrier, channel or backend filter reads the exact rollup.
+        narrowed = self.dashboard(filters={"carrier": self.c2.id})["charts"]
+        self.assertEqual(self.latency(narrowed["handoff_latency"], label), (120.0, 120.0, 120.0))
+
     def test_rates_and_completeness(self):
         charts = self.dashboard()["charts"]
         breach = charts["breach_rate"]["carrier"]
