@@ -8,4 +8,5 @@ from . import (
     logistics_metric,
     logistics_metric_indexes,
     logistics_shipment,
+    logistics_sla_day,
 )

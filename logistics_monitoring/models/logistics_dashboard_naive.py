@@ -5,6 +5,7 @@ the events on every call instead of read from the rollup. Never called by the cl
 import itertools
 import statistics
 from collections import defaultdict
+from datetime import timedelta
 
 from odoo import api, fields, models
 
@@ -195,10 +196,13 @@ class LogisticsDashboard(models.AbstractModel):
     def _naive_breach_ratio(self, scope, since, until, label_of, label):
         now = fields.Datetime.now()
         flags = defaultdict(list)
+        # Whole days, as the SLA outcomes per day count them.
+        first_day = since.replace(hour=0, minute=0, second=0, microsecond=0)
+        after_last_day = until.replace(hour=0, minute=0, second=0) + timedelta(days=1)
         slas = self.env["logistics.shipment.sla"].search(
             [
-                ("due_at", ">=", since),
-                ("due_at", "<", min(until, now)),
+                ("due_at", ">=", first_day),
+                ("due_at", "<", min(after_last_day, now)),
                 *self._scope_domain(scope, "shipment_id."),
             ]
         )

@@ -88,8 +88,10 @@ class LogisticsHandoff(models.Model):
 
     @api.model
     def _cron_refresh(self):
-        """Rebuild the hand-offs of the shipments that got events since the last run, and
-        count again the hours of those events (``logistics.event.hour``).
+        """Rebuild the hand-offs of the shipments that got events since the last run (and the
+        latency histogram of their days), count again the hours of those events
+        (``logistics.event.hour``) and the SLA outcomes of yesterday, today and those
+        shipments' due days (``logistics.sla.day``).
 
         :return: the number of shipments whose hand-offs were rebuilt (int)
         """
@@ -108,6 +110,20 @@ class LogisticsHandoff(models.Model):
         count = self._rebuild(
             SQL(
                 "SELECT DISTINCT shipment_id FROM logistics_event WHERE id > %s AND id <= %s",
+                since_id,
+                top,
+            )
+        )
+        self.env["logistics.sla.day"]._recount(
+            SQL(
+                """
+                SELECT r.due_at::date AS day
+                  FROM logistics_shipment_sla r
+                 WHERE r.shipment_id IN (
+                       SELECT shipment_id FROM logistics_event WHERE id > %s AND id <= %s)
+                 UNION SELECT (now() AT TIME ZONE 'UTC')::date
+                 UNION SELECT (now() AT TIME ZONE 'UTC')::date - 1
+                """,
                 since_id,
                 top,
             )
