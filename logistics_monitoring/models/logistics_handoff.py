@@ -11,6 +11,8 @@ WATERMARK_PARAM = "logistics_monitoring.handoff_event_id"
 # took an id before the last run but committed after it is not missed. Reading a shipment
 # again is harmless (its hand-offs are rebuilt, not added to).
 WATERMARK_OVERLAP = 1000
+# Above this many shipments, a rebuild gets more sort memory (a first run over a history).
+BIG_REBUILD = 10000
 # Serialises runs (cron and manual) of the rollup: a transaction-level advisory lock key.
 ROLLUP_LOCK = 7_114_023
 
@@ -157,6 +159,9 @@ class LogisticsHandoff(models.Model):
         cr.execute("ANALYZE logistics_handoff_todo")
         cr.execute("SELECT count(*) FROM logistics_handoff_todo")
         count = cr.fetchone()[0]
+        if count > BIG_REBUILD:
+            # A first run over a history: sort its million events in memory, not on disk.
+            cr.execute("SET LOCAL work_mem = '256MB'")
         # The days of the hand-offs replaced, and below of their replacements: the latency
         # histogram recounts them.
         cr.execute(
