@@ -1,3 +1,7 @@
+# The rollups' parent first: a model's _inherit must be in the registry before it.
+from . import logistics_rollup_dimensions
+
+# isort: split
 from . import (
     logistics_dashboard,
     logistics_dashboard_naive,

@@ -76,10 +76,10 @@ class LogisticsDashboard(models.AbstractModel):
             ``channel`` (crm.team), ``backend`` (a shipment's WMS or carrier backend, a
             message's backend) and ``company``: an id or a list of ids each; companies are
             always limited to the user's allowed companies.
-        :return: a dict of plain XML-RPC-safe values (no None, integers within 32 bits;
-            datetimes as ISO 8601 UTC strings):
+        :return: a dict of plain XML-RPC-safe values (no None, integers within 32 bits):
 
-            - ``period``: ``{code, date_from, date_to}``;
+            - ``period``: ``{code, date_from, date_to}``, the window as Odoo datetime strings
+              (``YYYY-MM-DD HH:MM:SS``, UTC);
             - ``filters``: the filters applied, ``{name: [ids]}``;
             - ``tiles``: ``[{code, name, help, value (int), details: [{label, value}],
               action: {name, res_model, domain}}]``, the action opening the list behind it;
@@ -88,7 +88,8 @@ class LogisticsDashboard(models.AbstractModel):
               p50, p95, p99}`` (seconds); ``breach_rate``: ``{carrier, warehouse, channel}``
               each ``{labels, values}`` (ratios 0..1); ``trend``: ``{labels (ISO hours),
               events, exceptions}``; ``success_rate`` and ``completeness``: ``{labels,
-              values}`` (ratios);
+              values}`` (ratios). Latency, completeness, events per hour and breach rates
+              come from rollups refreshed every 5 minutes (README, "SLA dashboard");
             - ``options``: the choices of each filter, ``{warehouses, carriers, channels,
               backends, companies: [{id, name}]}``.
         :raises UserError: an unknown period or filter, or a custom period out of bounds
@@ -161,7 +162,12 @@ class LogisticsDashboard(models.AbstractModel):
             if not value:
                 continue
             ids = value if isinstance(value, list | tuple) else [value]
-            scope[FILTERS[name]] = [int(record_id) for record_id in ids]
+            try:
+                scope[FILTERS[name]] = [int(record_id) for record_id in ids]
+            except (TypeError, ValueError) as error:
+                raise UserError(
+                    self.env._("The dashboard filter %(name)s takes ids.", name=name)
+                ) from error
         return scope
 
     # --- the answer ---------------------------------------------------------------------------
@@ -299,50 +305,27 @@ class LogisticsDashboard(models.AbstractModel):
                 ],
             )
         ]
-        for code, (policies, states) in TILE_SLA_POLICIES.items():
+
+        def sla_tile(code, domain, label, extra=()):
             rows = numbers[code]
-            label = next(iter(definitions[code].labels))
             details = [
                 (names[label].get(key, key), count)
                 for key, count in self._by_label(rows, label).items()
             ]
+            action_ = action(
+                definitions[code].name, "logistics.shipment.sla", [*domain, *sla_scope]
+            )
+            return tile(code, self._total(rows), action_, [*details, *extra])
+
+        for code, (policies, states) in TILE_SLA_POLICIES.items():
+            extra = ()
             if code in TILE_EXCEPTION_TYPES:
-                type_code = TILE_EXCEPTION_TYPES[code]
-                opened = exceptions_by_type.get(type_code, 0)
-                details.append((self.env._("Open exceptions"), opened))
-            tiles.append(
-                tile(
-                    code,
-                    self._total(rows),
-                    action(
-                        definitions[code].name,
-                        "logistics.shipment.sla",
-                        [
-                            ("policy_id.code", "in", list(policies)),
-                            ("state", "in", list(states)),
-                            *sla_scope,
-                        ],
-                    ),
-                    details,
-                )
-            )
-        for code, state in (("sla_at_risk", "at_risk"), ("sla_breached", "breached")):
-            rows = numbers[code]
-            tiles.append(
-                tile(
-                    code,
-                    self._total(rows),
-                    action(
-                        definitions[code].name,
-                        "logistics.shipment.sla",
-                        [("state", "=", state), *sla_scope],
-                    ),
-                    [
-                        (names["policy"].get(key, key), count)
-                        for key, count in self._by_label(rows, "policy").items()
-                    ],
-                )
-            )
+                opened = exceptions_by_type.get(TILE_EXCEPTION_TYPES[code], 0)
+                extra = [(self.env._("Open exceptions"), opened)]
+            domain = [("policy_id.code", "in", list(policies)), ("state", "in", list(states))]
+            tiles.append(sla_tile(code, domain, definitions[code].labels[0], extra))
+        tiles.append(sla_tile("sla_at_risk", [("state", "=", "at_risk")], "policy"))
+        tiles.append(sla_tile("sla_breached", [("state", "=", "breached")], "policy"))
         dead_domain = [("state", "=", "dead")]
         if scope.get("company_ids") is not None:
             dead_domain.append(("company_id", "in", scope["company_ids"]))

@@ -14,6 +14,7 @@ class LogisticsEventHour(models.Model):
     """
 
     _name = "logistics.event.hour"
+    _inherit = ["logistics.rollup.dimensions"]
     _description = "Logistics Events per Hour"
     _order = "hour desc"
     _log_access = False
@@ -21,11 +22,6 @@ class LogisticsEventHour(models.Model):
     hour = fields.Datetime(required=True, readonly=True, help="Start of the hour (UTC).")
     count = fields.Integer(string="Events", readonly=True)
     backend_id = fields.Many2one("logistics.backend", string="Source", readonly=True)
-    wms_backend_id = fields.Many2one("logistics.backend", string="WMS", readonly=True)
-    carrier_backend_id = fields.Many2one("logistics.backend", string="Carrier", readonly=True)
-    warehouse_id = fields.Many2one("stock.warehouse", readonly=True)
-    channel_id = fields.Many2one("crm.team", string="Sales Channel", readonly=True)
-    company_id = fields.Many2one("res.company", required=True, readonly=True)
 
     _hour_idx = models.Index("(hour, company_id)")
 

@@ -32,6 +32,7 @@ class LogisticsHandoff(models.Model):
     """
 
     _name = "logistics.handoff"
+    _inherit = ["logistics.rollup.dimensions"]
     _description = "Logistics Hand-off"
     _order = "to_at desc, id desc"
     _rec_name = "handoff"
@@ -72,11 +73,6 @@ class LogisticsHandoff(models.Model):
     backend_id = fields.Many2one(
         "logistics.backend", string="Reported By", readonly=True, help="Source of the later event."
     )
-    wms_backend_id = fields.Many2one("logistics.backend", string="WMS", readonly=True)
-    carrier_backend_id = fields.Many2one("logistics.backend", string="Carrier", readonly=True)
-    warehouse_id = fields.Many2one("stock.warehouse", readonly=True)
-    channel_id = fields.Many2one("crm.team", string="Sales Channel", readonly=True)
-    company_id = fields.Many2one("res.company", required=True, readonly=True)
 
     _shipment_to_uniq = models.UniqueIndex("(shipment_id, to_type_id)")
     # The dashboard's windows, by the later milestone's time, read from the indexes alone

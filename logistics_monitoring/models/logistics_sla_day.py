@@ -17,6 +17,7 @@ class LogisticsSlaDay(models.Model):
     """
 
     _name = "logistics.sla.day"
+    _inherit = ["logistics.rollup.dimensions"]
     _description = "Logistics SLA Outcomes per Day"
     _order = "day desc"
     _log_access = False
@@ -25,11 +26,6 @@ class LogisticsSlaDay(models.Model):
     policy_id = fields.Many2one("logistics.sla.policy", required=True, readonly=True)
     decided = fields.Integer(readonly=True, help="SLA rows due this day, already due.")
     late = fields.Integer(readonly=True, help="Of those, the ones late.")
-    wms_backend_id = fields.Many2one("logistics.backend", string="WMS", readonly=True)
-    carrier_backend_id = fields.Many2one("logistics.backend", string="Carrier", readonly=True)
-    warehouse_id = fields.Many2one("stock.warehouse", readonly=True)
-    channel_id = fields.Many2one("crm.team", string="Sales Channel", readonly=True)
-    company_id = fields.Many2one("res.company", required=True, readonly=True)
 
     _day_idx = models.Index("(day, company_id)")
 

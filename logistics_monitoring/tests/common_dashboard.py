@@ -250,27 +250,16 @@ def build_dashboard_data(case):
 
     env["logistics.handoff"]._cron_refresh()
 
-    case.user = new_test_user(
-        env,
-        "dash_user",
-        password="dash-user",
-        groups=f"base.group_user,{GROUP_USER}",
-        company_id=company_a.id,
-        company_ids=[company_a.id],
-    )
-    case.manager = new_test_user(
-        env,
-        "dash_manager",
-        password="dash-manager",
-        groups=f"base.group_user,{GROUP_MANAGER}",
-        company_id=company_a.id,
-        company_ids=[company_a.id],
-    )
-    case.user_b = new_test_user(
-        env,
-        "dash_user_b",
-        password="dash-user-b",
-        groups=f"base.group_user,{GROUP_USER}",
-        company_id=case.company_b.id,
-        company_ids=[case.company_b.id],
-    )
+    def user(login, group, company):
+        return new_test_user(
+            env,
+            login,
+            password=login.replace("_", "-"),
+            groups=f"base.group_user,{group}",
+            company_id=company.id,
+            company_ids=[company.id],
+        )
+
+    case.user = user("dash_user", GROUP_USER, company_a)
+    case.manager = user("dash_manager", GROUP_MANAGER, company_a)
+    case.user_b = user("dash_user_b", GROUP_USER, case.company_b)

@@ -182,6 +182,8 @@ class TestDashboardRpc(TransactionCase):
         with self.assertRaises(UserError):
             self.dashboard(filters={"planet": 1})
         with self.assertRaises(UserError):
+            self.dashboard(filters={"carrier": "DHL"})
+        with self.assertRaises(UserError):
             self.dashboard(period={"date_from": "2020-01-02", "date_to": "2020-01-01"})
 
     def test_the_naive_twin_gives_the_same_numbers(self):
