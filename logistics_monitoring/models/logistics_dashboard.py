@@ -191,7 +191,8 @@ class LogisticsDashboard(models.AbstractModel):
     @api.model
     def _dashboard_names(self, numbers):
         """Display names of the codes the metric labels of ``numbers`` hold: ``{kind: {code:
-        name}}`` for backends, warehouses, event types, SLA policies, severities, SLA states."""
+        name}}`` for backends, warehouses, event types, exception types, SLA policies,
+        severities, SLA states."""
         codes = set()
         for rows in numbers.values():
             for row in rows:
@@ -212,6 +213,7 @@ class LogisticsDashboard(models.AbstractModel):
             "backend": by_code("logistics.backend"),
             "warehouse": by_code("stock.warehouse"),
             "type": by_code("logistics.event.type"),
+            "exception_type": by_code("logistics.exception.type"),
             "policy": by_code("logistics.sla.policy"),
             "severity": dict(SEVERITIES),
             "state": dict(self.env["logistics.shipment.sla"]._fields["state"].selection),
@@ -355,7 +357,9 @@ class LogisticsDashboard(models.AbstractModel):
                     ),
                     sorted(
                         (
-                            names["type"].get(row["labels"]["type"], row["labels"]["type"]),
+                            names["exception_type"].get(
+                                row["labels"]["type"], row["labels"]["type"]
+                            ),
                             row["value"],
                         )
                         for row in open_exceptions

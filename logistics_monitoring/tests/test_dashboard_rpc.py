@@ -47,6 +47,9 @@ class TestDashboardRpc(TransactionCase):
         self.assertEqual(tiles["open_exceptions_high"], 1)
         self.assertEqual(tiles["open_exceptions_critical"], 1)
         self.assertEqual(tiles["open_exceptions_low"], 0)  # the closed one
+        high = next(t for t in self.dashboard()["tiles"] if t["code"] == "open_exceptions_high")
+        missing = self.env["logistics.exception.type"].search([("code", "=", "missing_tracking")])
+        self.assertEqual(high["details"], [{"label": missing.name, "value": 1}])
 
     def test_a_tile_action_opens_exactly_what_it_counts(self):
         for tile in self.dashboard()["tiles"]:

@@ -201,7 +201,10 @@ export class LogisticsDashboard extends Component {
                 indexAxis: "y",
                 maintainAspectRatio: false,
                 animation: false,
-                scales: { x: { ticks: { callback: (value) => formatSeconds(value) } } },
+                scales: {
+                    x: { ticks: { callback: (value) => formatSeconds(value) } },
+                    y: { ticks: { autoSkip: false } },
+                },
                 plugins: {
                     tooltip: {
                         callbacks: {
