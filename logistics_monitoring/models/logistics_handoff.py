@@ -78,10 +78,12 @@ class LogisticsHandoff(models.Model):
     # The dashboard's windows, by the later milestone's time, read from the indexes alone
     # (index-only scans): the latency percentiles, and the completeness of the deliveries.
     _to_at_idx = models.Index(
-        "(to_at) INCLUDE (from_type_id, to_type_id, backend_id, seconds, company_id, shipment_id)"
+        "(to_at) INCLUDE (from_type_id, to_type_id, backend_id, seconds, company_id, "
+        "wms_backend_id, carrier_backend_id, warehouse_id, channel_id)"
     )
     _to_rank_at_idx = models.Index(
-        "(to_rank, to_at) INCLUDE (step, carrier_backend_id, company_id, shipment_id)"
+        "(to_rank, to_at) INCLUDE (step, company_id, wms_backend_id, carrier_backend_id, "
+        "warehouse_id, channel_id)"
     )
 
     @api.model

@@ -551,7 +551,8 @@ class LogisticsMetric(models.AbstractModel):
                 since,
                 until,
                 self._scope_filter(scope, "company_ids", SQL("h.company_id")),
-                self._shipment_exists(scope, SQL("h.shipment_id")),
+                # The rollup's own copy of its shipment's dimensions: no join.
+                self._shipment_filter(dict(scope, company_ids=None), "h"),
                 list(QUANTILES),
             )
         )
@@ -612,7 +613,7 @@ class LogisticsMetric(models.AbstractModel):
             since,
             until,
             self._scope_filter(scope, "company_ids", SQL("h.company_id")),
-            self._shipment_exists(scope, SQL("h.shipment_id")),
+            self._shipment_filter(dict(scope, company_ids=None), "h"),
         )
 
     # --- SLA breach rates -------------------------------------------------------------------
