@@ -93,6 +93,7 @@ class LogisticsDashboard(models.AbstractModel):
             - ``options``: the choices of each filter, ``{warehouses, carriers, channels,
               backends, companies: [{id, name}]}``.
         :raises UserError: an unknown period or filter, or a custom period out of bounds
+        :raises AccessError: the user is not a Logistics User, Manager or Auditor
         """
         since, until, period_info = self._dashboard_period(period)
         scope = self._dashboard_scope(filters)

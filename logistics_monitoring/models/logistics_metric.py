@@ -254,6 +254,7 @@ class LogisticsMetric(models.AbstractModel):
         :param until: end of the window; default: now
         :return: ``[{"labels": {name: str}, "value": float}]``, XML-RPC-safe
         :raises UserError: an unknown metric code or scope key
+        :raises AccessError: the user is not a Logistics User, Manager or Auditor
         """
         metric = self._metric_definitions().get(code)
         if not metric:
@@ -290,6 +291,13 @@ class LogisticsMetric(models.AbstractModel):
 
     @api.model
     def _metric_scope(self, scope):
+        """The checked scope of ``measure``; the numbers are for those who may read the
+        monitoring's rollups (Logistics Users, Managers and Auditors): raw SQL passes by
+        Odoo's access rules, so they are checked here.
+
+        :raises AccessError: the user is not of the Logistics groups
+        """
+        self.env["logistics.handoff"].check_access("read")
         scope = dict(scope or {})
         unknown = set(scope) - set(SCOPE_KEYS)
         if unknown:

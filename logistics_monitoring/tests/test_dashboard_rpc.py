@@ -3,8 +3,8 @@
 
 import xmlrpc.client
 
-from odoo.exceptions import UserError
-from odoo.tests import TransactionCase, tagged
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import TransactionCase, new_test_user, tagged
 
 from .common_dashboard import build_dashboard_data
 
@@ -139,6 +139,13 @@ class TestDashboardRpc(TransactionCase):
         answer = self.dashboard(user=self.user_b, filters={"company": self.company_a.id})
         self.assertEqual(self.tiles(answer)["dead_letters"], 0)
         self.assertEqual(answer["charts"]["handoff_latency"]["labels"], [])
+
+    def test_only_logistics_users_read_the_numbers(self):
+        outsider = new_test_user(self.env, "dash_outsider", groups="base.group_user")
+        with self.assertRaises(AccessError):
+            self.dashboard(user=outsider)
+        with self.assertRaises(AccessError):
+            self.env(user=outsider)["logistics.metric"].measure("dead_letters")
 
     def test_filters_narrow_every_number(self):
         answer = self.dashboard(filters={"carrier": self.c2.id})
