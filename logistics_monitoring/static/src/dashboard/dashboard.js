@@ -1,4 +1,13 @@
-import { Component, onMounted, onPatched, onWillStart, onWillUnmount, useRef, useState } from "@odoo/owl";
+import {
+    Component,
+    onMounted,
+    onPatched,
+    onWillStart,
+    onWillUnmount,
+    toRaw,
+    useRef,
+    useState,
+} from "@odoo/owl";
 import { loadBundle } from "@web/core/assets";
 import { _t } from "@web/core/l10n/translation";
 import { registry } from "@web/core/registry";
@@ -168,7 +177,9 @@ export class LogisticsDashboard extends Component {
         }
         this.drawn = data;
         this.destroyCharts();
-        const charts = data.charts;
+        // Chart.js keeps and patches the arrays it is given: give it the plain data, not the
+        // component's reactive state.
+        const charts = toRaw(data).charts;
         this.latencyChart("latency", charts.handoff_latency);
         this.latencyChart("latencyBackend", charts.handoff_latency_by_backend);
         this.ratioChart("breachCarrier", charts.breach_rate.carrier, _t("Breach rate"), 2);
