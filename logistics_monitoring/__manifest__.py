@@ -10,9 +10,13 @@
     "data": [
         "security/ir.model.access.csv",
         "security/logistics_alert_rules.xml",
+        "security/logistics_rollup_security.xml",
         "data/logistics_alert_data.xml",
         "data/logistics_alert_mail_templates.xml",
         "views/logistics_alert_views.xml",
+        "data/ir_cron_data.xml",
+        "views/logistics_dashboard_views.xml",
+        "views/logistics_handoff_views.xml",
         "views/logistics_live_views.xml",
         "views/logistics_shipment_views.xml",
         "views/logistics_timeline_views.xml",
@@ -23,6 +27,7 @@
         "web.assets_backend": [
             "logistics_monitoring/static/src/live/**/*",
             "logistics_monitoring/static/src/timeline/*",
+            "logistics_monitoring/static/src/dashboard/*",
         ],
         "web.assets_tests": [
             "logistics_monitoring/static/tests/tours/*.js",

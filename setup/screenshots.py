@@ -53,6 +53,8 @@ ACTION = "/odoo/action-logistics_integration_base."
 # to give it ((model, domain, order, field): that field of the first result, as ?reference=),
 # and the element to scroll into view before the shot.
 PAGES = [
+    # the SLA dashboard, the Logistics app's home: tiles, then the charts of the last 30 days
+    {"name": "dashboard", "path": "/odoo/logistics-dashboard"},
     {"name": "shipments", "path": ACTION + "logistics_shipment_action"},
     {
         "name": "shipment",
@@ -101,7 +103,8 @@ READY_CHECK = """
         return "error: " + (document.querySelector(".o_dialog")?.innerText || "").slice(0, 400);
     if (document.querySelector(".o_loading_indicator, .o_blockUI")) return "loading indicator";
     if (!document.querySelector(
-        ".o_action_manager .o_view_controller, .o_action_manager .o_logistics_timeline_entry"
+        ".o_action_manager .o_view_controller, .o_action_manager .o_logistics_timeline_entry, "
+        + ".o_action_manager .o_logistics_dashboard_tile"
     )) return "no view yet";
     return "ready";
 })()

@@ -18,7 +18,17 @@ registry.category("web_tour.tours").add("logistics_app_menu", {
             trigger: '.o_menu_brand:contains("Logistics")',
         },
         {
-            content: "The shipment list opens first",
+            content: "Open Operations",
+            trigger: 'button[data-menu-xmlid="logistics_integration_base.menu_logistics_operations"]',
+            run: "click",
+        },
+        {
+            content: "Open the shipments (the app's home may be another addon's dashboard)",
+            trigger: '.o-dropdown-item[data-menu-xmlid="logistics_integration_base.menu_logistics_shipments"]',
+            run: "click",
+        },
+        {
+            content: "The shipment list shows the shipments",
             trigger: '.o_list_view .o_data_cell:contains("SHP/")',
             run: "click",
         },
