@@ -22,6 +22,7 @@ run takes seconds).
 """
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -47,6 +48,32 @@ def timed(call):
     started = time.perf_counter()
     result = call()
     return time.perf_counter() - started, result
+
+
+@contextlib.contextmanager
+def rolled_back(env):
+    """Run the block in a savepoint rolled back at its end, so that it can run again on the
+    same data; the block starts and ends with an empty record cache."""
+    env.flush_all()
+    env.invalidate_all()
+    env.cr.execute("SAVEPOINT bench_measure")
+    try:
+        yield
+    finally:
+        env.flush_all()
+        env.cr.execute("ROLLBACK TO SAVEPOINT bench_measure")
+        env.invalidate_all(flush=False)
+
+
+def cold_loads(env, call, loads):
+    """Seconds of ``loads`` calls, each with an empty record cache (as a new request has),
+    and the last call's result."""
+    seconds = []
+    for _n in range(loads):
+        env.invalidate_all()
+        spent, result = timed(call)
+        seconds.append(spent)
+    return seconds, result
 
 
 def bench_scope(env):
@@ -190,12 +217,7 @@ def board_request(env):
 
 
 def measure_board(env, measures, loads=20):
-    load = board_request(env)
-    seconds = []
-    for _n in range(loads):
-        env.invalidate_all()
-        spent, (board, _bars) = timed(load)
-        seconds.append(spent)
+    seconds, (board, _bars) = cold_loads(env, board_request(env), loads)
     cards = sum(group["__count"] for group in board["groups"])
     shown = sum(len(group.get("__records", [])) for group in board["groups"])
     add_percentiles(
@@ -212,16 +234,13 @@ def measure_sla(env, measures):
         "SELECT count(*) FROM logistics_shipment_sla WHERE state IN ('on_time', 'at_risk')"
     )
     open_rows = env.cr.fetchone()[0]
-    env.cr.execute("SAVEPOINT bench_sla")
-    env.invalidate_all()
-    spent, breached = timed(Sla._cron_evaluate)
-    env.cr.execute(
-        "SELECT count(*) FROM logistics_shipment_sla WHERE write_date >= %s",
-        [fields.Datetime.now().replace(microsecond=0)],
-    )
-    moved = env.cr.fetchone()[0]
-    env.cr.execute("ROLLBACK TO SAVEPOINT bench_sla")
-    env.invalidate_all()
+    with rolled_back(env):
+        started_at = fields.Datetime.now()
+        spent, breached = timed(Sla._cron_evaluate)
+        env.cr.execute(
+            "SELECT count(*) FROM logistics_shipment_sla WHERE write_date >= %s", [started_at]
+        )
+        moved = env.cr.fetchone()[0]
     measures.add(
         f"SLA evaluation, {open_rows:,} open rows ({moved} moved, {breached} breached)",
         f"{spent * 1000:.0f} ms",
@@ -230,16 +249,18 @@ def measure_sla(env, measures):
     )
 
 
+def built(env, model, part, measures):
+    """Whether ``model`` is installed; if not, ``part`` is reported as not built yet."""
+    if model not in env:
+        measures.missing.append(part)
+    return model in env
+
+
 def measure_dashboard(env, measures, loads=20):
-    if "logistics.dashboard" not in env:
-        measures.missing.append("dashboard")
+    if not built(env, "logistics.dashboard", "dashboard", measures):
         return
     Dashboard = env["logistics.dashboard"]
-    seconds = []
-    for _n in range(loads):
-        env.invalidate_all()
-        spent, _result = timed(lambda: Dashboard.get_dashboard("30d", {}))
-        seconds.append(spent)
+    seconds, _result = cold_loads(env, lambda: Dashboard.get_dashboard("30d", {}), loads)
     add_percentiles(measures, f"dashboard RPC (30 days), {loads} loads", seconds, "p95 < 300 ms")
     env.invalidate_all()
     naive, _result = timed(lambda: Dashboard._get_dashboard_naive("30d", {}))
@@ -253,25 +274,22 @@ def measure_dashboard(env, measures, loads=20):
 
 
 def measure_alert_rules(env, measures, count=50):
-    if "logistics.alert.rule" not in env:
-        measures.missing.append("alert rules")
+    if not built(env, "logistics.alert.rule", "alert rules", measures):
         return
     Rule = env["logistics.alert.rule"].sudo()
-    env.cr.execute("SAVEPOINT bench_alerts")
     shapes = Rule.search([])
     if not shapes:
         measures.missing.append("alert rules (no default rule to copy)")
-        env.cr.execute("ROLLBACK TO SAVEPOINT bench_alerts")
         return
-    # The default rules' shapes, copied up to `count` rules (the defaults among them).
-    rules = shapes
-    while len(rules) < count:
-        rules |= shapes[len(rules) % len(shapes)].copy()
-    Rule.search([("id", "not in", rules[:count].ids)]).active = False
-    env.invalidate_all()
-    spent, _result = timed(Rule._cron_evaluate)
-    env.cr.execute("ROLLBACK TO SAVEPOINT bench_alerts")
-    env.invalidate_all()
+    with rolled_back(env):
+        # The default rules' shapes, copied up to `count` rules (the defaults among them).
+        rules = shapes
+        while len(rules) < count:
+            rules |= shapes[len(rules) % len(shapes)].copy()
+        Rule.search([("id", "not in", rules[:count].ids)]).active = False
+        env.flush_all()
+        env.invalidate_all()
+        spent, _result = timed(Rule._cron_evaluate)
     measures.add(f"evaluating {count} alert rules, once", f"{spent * 1000:.0f} ms", "< 1 s", spent)
 
 
