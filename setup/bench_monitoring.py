@@ -282,10 +282,14 @@ def measure_alert_rules(env, measures, count=50):
         measures.missing.append("alert rules (no default rule to copy)")
         return
     with rolled_back(env):
-        # The default rules' shapes, copied up to `count` rules (the defaults among them).
+        # The default rules' shapes, copied up to `count` rules (the defaults among them); a
+        # copy of a windowed rule gets a window of its own, so that it is a query of its own
+        # (rules of one metric, scope and window share their query).
         rules = shapes
         while len(rules) < count:
-            rules |= shapes[len(rules) % len(shapes)].copy()
+            shape = shapes[len(rules) % len(shapes)]
+            window = shape.window_minutes and shape.window_minutes + 5 * len(rules)
+            rules |= shape.copy({"window_minutes": window} if window else {})
         Rule.search([("id", "not in", rules[:count].ids)]).active = False
         env.flush_all()
         env.invalidate_all()
