@@ -112,11 +112,13 @@ STAGES = (
     "_react",
     "_record_rejections",
 )
+# The SLA policies' bookkeeping of the batch (logistics.shipment.sla, called by _ingest).
+SLA_STAGES = ("_track_events", "_sla_start", "_sla_restart_silence", "_sla_meet")
 
 
-def time_stages(model_class):
-    """Wrap the ingest steps of the registry's logistics.event class with timers; returns the
-    {step: seconds} they fill."""
+def time_stages(model_class, sla_class):
+    """Wrap the ingest steps of the registry's logistics.event class (and the SLA bookkeeping
+    of logistics.shipment.sla) with timers; returns the {step: seconds} they fill."""
     spent = defaultdict(float)
 
     def timed(name, method):
@@ -131,6 +133,8 @@ def time_stages(model_class):
 
     for name in STAGES:
         setattr(model_class, name, timed(name, getattr(model_class, name)))
+    for name in SLA_STAGES:
+        setattr(sla_class, name, timed(name, getattr(sla_class, name)))
     return spent
 
 
@@ -161,7 +165,11 @@ def main():
 
     config.parse_config(["-c", args.config, "-d", args.database, "--log-level", "warn"])
     registry = Registry(args.database)
-    spent = time_stages(registry["logistics.event"]) if args.stages else {}
+    spent = (
+        time_stages(registry["logistics.event"], registry["logistics.shipment.sla"])
+        if args.stages
+        else {}
+    )
     with registry.cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
         company = env.company

@@ -33,7 +33,6 @@ breached; closed, auto-resolved, per week for the rows met late).
 """
 
 import argparse
-import bisect
 import logging
 import time
 from dataclasses import dataclass, field
@@ -522,47 +521,12 @@ def _messages(env, p, target):
     return count
 
 
-def _calendar_due_times(calendar, starts, minutes, ratio):
-    """``{start: (due, at_risk)}`` for a working calendar, as ``resource.calendar.plan_hours``
-    counts (its work intervals, leaves included), for many starts at once: the intervals are
-    read once and each start is a bisection in their running total."""
-    if not starts:
-        return {}
-    from pytz import utc  # noqa: PLC0415 - Odoo's own dependency, imported where it is used
-
-    low = min(starts).replace(tzinfo=utc)
-    high = max(starts).replace(tzinfo=utc) + timedelta(days=60)
-    intervals = [
-        (begin.astimezone(utc).replace(tzinfo=None), stop.astimezone(utc).replace(tzinfo=None))
-        for begin, stop, _meta in calendar._work_intervals_batch(low, high)[False]
-    ]
-    ends = [stop for _begin, stop in intervals]
-    before = [0.0]  # working seconds before each interval
-    for begin, stop in intervals:
-        before.append(before[-1] + (stop - begin).total_seconds())
-
-    def plan(start, seconds):
-        index = bisect.bisect_right(ends, start)
-        if index == len(intervals):
-            return None
-        begin, _stop = intervals[index]
-        target = before[index] + max((start - begin).total_seconds(), 0) + seconds
-        index = bisect.bisect_left(before, target, lo=index + 1) - 1
-        begin, _stop = intervals[index]
-        return begin + timedelta(seconds=target - before[index])
-
-    return {
-        start: (plan(start, minutes * 60), plan(start, minutes * 60 * ratio)) for start in starts
-    }
-
-
 def _sla_rows(env, p):
     """One row per shipment and active policy whose milestone A occurred, in the policy's
     scope, with the times and state the flow would have given it. :return: rows written"""
     cr = env.cr
     total = 0
     policies = env["logistics.sla.policy"].sudo().search([("active", "=", True)])
-    published = env["logistics.shipment.sla"]._published_companies(policies)
     for policy in policies:
         q = dict(
             p,
@@ -576,9 +540,7 @@ def _sla_rows(env, p):
             scope_warehouse=policy.warehouse_id.id or None,
             scope_channel=policy.channel_id.id or None,
             scope_company=policy.company_id.id or None,
-            companies=list(published.get(policy.start_type_id.id, ()))
-            if policy.start_on == "published"
-            else None,
+            published=policy.start_on == "published",
         )
         cr.execute(
             """
@@ -600,7 +562,14 @@ def _sla_rows(env, p):
                AND (%(scope_warehouse)s::int IS NULL OR s.warehouse_id = %(scope_warehouse)s)
                AND (%(scope_channel)s::int IS NULL OR s.channel_id = %(scope_channel)s)
                AND (%(scope_company)s::int IS NULL OR s.company_id = %(scope_company)s)
-               AND (%(companies)s::int[] IS NULL OR s.company_id = ANY(%(companies)s::int[]))
+               -- Published: only where a sales channel subscribes to A (as _sla_start).
+               AND (NOT %(published)s OR EXISTS (
+                    SELECT FROM logistics_subscription sub
+                      JOIN logistics_event_type_logistics_subscription_rel r
+                        ON r.logistics_subscription_id = sub.id
+                      JOIN logistics_backend c ON c.id = sub.backend_id
+                     WHERE r.logistics_event_type_id = %(a)s AND sub.active
+                       AND c.kind = 'channel' AND c.active AND c.company_id = s.company_id))
             """,
             q,
         )
@@ -633,9 +602,7 @@ def _sla_rows(env, p):
         elif policy.calendar_id:
             cr.execute("SELECT DISTINCT a_at FROM gen_sla")
             starts = [at for (at,) in cr.fetchall()]
-            times = _calendar_due_times(
-                policy.calendar_id, starts, policy.duration_minutes, policy.at_risk_ratio
-            )
+            times = policy._due_times(starts)  # the working calendar, read once
             cr.execute("CREATE TEMP TABLE gen_due (a_at timestamp, due timestamp, risk timestamp)")
             execute_values(
                 cr._obj,

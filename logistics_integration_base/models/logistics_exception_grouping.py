@@ -33,7 +33,8 @@ class LogisticsException(models.Model):
             optional ``cause`` (str) is the root cause: values with a cause join the open
             exception of the same type, backend and cause when there is one; an optional
             ``occurrence`` (str) describes this sighting (default: the name)
-        :return: the exceptions raised or joined, in the order of ``vals_list``
+        :return: the exceptions raised or joined, each once (values of one cause join one
+            exception: one search, one create of their occurrences, one write of its counts)
         :raises psycopg2.errors.SerializationFailure: a concurrent transaction raised the same
             group first (Odoo's and queue_job's retries then find it)
         """
@@ -42,6 +43,7 @@ class LogisticsException(models.Model):
         )
         held_by = {}
         exceptions = self.browse()
+        groups = {}  # grouping key -> (the first values, [occurrences]): joined in one go
         for vals in vals_list:
             vals = dict(vals, type_id=exception_type.id)
             vals["company_id"] = (
@@ -65,9 +67,11 @@ class LogisticsException(models.Model):
                 vals["grouping_key"] = "|".join(
                     (type_code, str(vals["company_id"]), str(backend_id or ""), cause)
                 )
-                exceptions |= self._join_or_create(vals, occurrence)
+                groups.setdefault(vals["grouping_key"], (vals, []))[1].append(occurrence)
             else:
                 exceptions |= self._create_occurring(vals, occurrence)
+        for vals, occurrences in groups.values():
+            exceptions |= self._join_or_create(vals, occurrences)
         return exceptions
 
     @api.model
@@ -95,19 +99,23 @@ class LogisticsException(models.Model):
         )
 
     @api.model
-    def _join_or_create(self, vals, occurrence):
+    def _join_or_create(self, vals, occurrences):
+        """The open exception of ``vals``'s grouping key, counting ``occurrences`` (a list):
+        joined when it is open, else created with the first and counting the others."""
         group = self.sudo().search(
             [("grouping_key", "=", vals["grouping_key"]), ("is_closed", "=", False)], limit=1
         )
-        if group:
-            group._add_occurrence(occurrence)
-            return self.browse(group.id)
-        try:
-            with self.env.cr.savepoint():
-                return self._create_occurring(vals, occurrence)
-        except errors.UniqueViolation:
-            self._serialization_failure(vals)
-            raise
+        if not group:
+            try:
+                with self.env.cr.savepoint():
+                    group = self._create_occurring(vals, occurrences[0]).sudo()
+            except errors.UniqueViolation:
+                self._serialization_failure(vals)
+                raise
+            occurrences = occurrences[1:]
+        if occurrences:
+            group._add_occurrences(occurrences)
+        return self.browse(group.id)
 
     def _serialization_failure(self, vals):
         """The group was raised by a transaction committed after this one's snapshot: Odoo's
@@ -151,21 +159,28 @@ class LogisticsException(models.Model):
             exception._notify_team()
         return self.browse(exception.id)
 
-    def _add_occurrence(self, occurrence):
-        """Count one more sighting of this open exception's cause: link its shipment and
-        message, update the count and last seen. Notifies nobody."""
+    def _add_occurrences(self, occurrences):
+        """Count more sightings of this open exception's cause (``occurrences``: a list of
+        ``{shipment_id, message_id, description}``): link their shipments and messages, update
+        the counts and last seen, in one create and one write. Notifies nobody."""
         self.ensure_one()
         now = fields.Datetime.now()
         Occurrence = self.env["logistics.exception.occurrence"].sudo()
-        shipment_id = occurrence["shipment_id"]
-        new_shipment = bool(shipment_id) and not Occurrence.search_count(
-            [("exception_id", "=", self.id), ("shipment_id", "=", shipment_id)], limit=1
+        new_shipments = {o["shipment_id"] for o in occurrences if o["shipment_id"]}
+        if new_shipments:
+            new_shipments -= set(
+                Occurrence.search_fetch(
+                    [("exception_id", "=", self.id), ("shipment_id", "in", list(new_shipments))],
+                    ["shipment_id"],
+                ).shipment_id.ids
+            )
+        Occurrence.create(
+            [dict(occurrence, exception_id=self.id, occurred_at=now) for occurrence in occurrences]
         )
-        Occurrence.create(dict(occurrence, exception_id=self.id, occurred_at=now))
         self.sudo().write(
             {
-                "occurrence_count": self.occurrence_count + 1,
-                "affected_shipment_count": self.affected_shipment_count + new_shipment,
+                "occurrence_count": self.occurrence_count + len(occurrences),
+                "affected_shipment_count": self.affected_shipment_count + len(new_shipments),
                 "last_seen_at": now,
             }
         )

@@ -1,7 +1,23 @@
-from datetime import timedelta
+import bisect
+from datetime import UTC, timedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+
+
+def _plan_hours(intervals, stops, start, hours):
+    """The time ``hours`` of working time after ``start``, given working ``intervals`` (sorted
+    ``[(begin, end)]``, naive UTC) and their ``stops`` (the ends, for bisect); None when the
+    intervals end first. The rule of ``resource.calendar.plan_hours``: counting starts at
+    ``start`` or at the next working interval."""
+    for begin, end in intervals[bisect.bisect_right(stops, start) :]:
+        begin = max(begin, start)
+        available = (end - begin).total_seconds() / 3600
+        if hours <= available:
+            return begin + timedelta(hours=hours)
+        hours -= available
+    return None
+
 
 POLICY_KINDS = [
     ("within", "B within T after A"),
@@ -159,64 +175,65 @@ class LogisticsSlaPolicy(models.Model):
             policy.at_risk_count = counts.get((policy.id, "at_risk"), 0)
             policy.breached_count = counts.get((policy.id, "breached"), 0)
 
-    def _due_times(self, start):
-        """When the promise started at ``start`` is due, and when it is at risk.
+    def _due_times(self, starts):
+        """When the promises started at ``starts`` are due, and when they are at risk.
 
-        :param datetime start: naive UTC (Odoo's Datetime), when A (or the carrier's last
+        :param starts: naive UTC datetimes (Odoo's Datetime): when A (or the carrier's last
             event, for a silence policy) occurred
-        :return: ``(due_at, at_risk_at)``, naive UTC; ``(False, False)`` for a promised-date
-            policy (the shipment's promised date decides, see ``_due_times_promised``)
+        :return: ``{start: (due_at, at_risk_at)}``, naive UTC; empty for a promised-date policy
+            (the shipment's promised date decides, in ``logistics.shipment.sla._sla_start``)
+        :raises ValidationError: the working calendar has no working time left to count in
         """
         self.ensure_one()
-        if self.kind == "promised":
-            return False, False
+        starts = set(starts)
+        if self.kind == "promised" or not starts:
+            return {}
         minutes = self.duration_minutes
         if not self.calendar_id:
-            return (
-                start + timedelta(minutes=minutes),
-                start + timedelta(minutes=minutes * self.at_risk_ratio),
-            )
-        # resource.calendar.plan_hours: a naive datetime is read as UTC and given back naive.
-        hours = minutes / 60
-        due = self.calendar_id.plan_hours(hours, start, compute_leaves=True)
-        at_risk = self.calendar_id.plan_hours(
-            hours * self.at_risk_ratio, start, compute_leaves=True
-        )
-        if not due:  # a calendar without working time in the next 1,400 days
-            raise ValidationError(
-                self.env._(
-                    "%(calendar)s has no working time to count %(policy)s in.",
-                    calendar=self.calendar_id.name,
-                    policy=self.name,
+            return {
+                start: (
+                    start + timedelta(minutes=minutes),
+                    start + timedelta(minutes=minutes * self.at_risk_ratio),
                 )
-            )
-        return due, at_risk
+                for start in starts
+            }
+        return self._working_due_times(starts, minutes / 60)
 
-    def _due_times_promised(self, start, promised):
-        """A promised-date policy's ``(due_at, at_risk_at)``: due at the promised date, at risk
-        after ``at_risk_ratio`` of the time from A to it. ``(False, False)`` without a promised
-        date: nothing was promised, so nothing can be late."""
-        self.ensure_one()
-        if not promised:
-            return False, False
-        span = max(promised - start, timedelta(0))
-        return promised, start + span * self.at_risk_ratio
-
-    def _covers(self, shipment):
-        """Whether ``shipment`` is in this policy's scope (an empty scope field means all)."""
-        self.ensure_one()
-        return (
-            (not self.company_id or self.company_id == shipment.company_id)
-            and (
-                not self.backend_id
-                or self.backend_id in (shipment.wms_backend_id | shipment.carrier_backend_id)
+    def _working_due_times(self, starts, hours):
+        """``_due_times`` in the policy's working calendar: T counted in its working intervals
+        (attendances less public holidays, as ``resource.calendar.plan_hours`` with
+        ``compute_leaves``), read once for the whole batch of starts (a thousand events of a
+        webhook batch would otherwise read the calendar a thousand times: 3 s instead of a few
+        milliseconds)."""
+        first, last = min(starts), max(starts)
+        horizon = timedelta(days=14) + timedelta(hours=hours * 7)
+        while horizon < timedelta(days=1400):
+            intervals = [
+                (
+                    begin.astimezone(UTC).replace(tzinfo=None),
+                    end.astimezone(UTC).replace(tzinfo=None),
+                )
+                for begin, end, _meta in self.calendar_id._work_intervals_batch(
+                    first.replace(tzinfo=UTC), (last + horizon).replace(tzinfo=UTC)
+                )[False]
+            ]
+            stops = [end for _begin, end in intervals]
+            due_times = {}
+            for start in starts:
+                due = _plan_hours(intervals, stops, start, hours)
+                at_risk = _plan_hours(intervals, stops, start, hours * self.at_risk_ratio)
+                if not due:
+                    break
+                due_times[start] = (due, at_risk)
+            else:
+                return due_times
+            horizon *= 4
+        raise ValidationError(
+            self.env._(
+                "%(calendar)s has no working time to count %(policy)s in.",
+                calendar=self.calendar_id.name,
+                policy=self.name,
             )
-            and (
-                not self.carrier_backend_id
-                or self.carrier_backend_id == shipment.carrier_backend_id
-            )
-            and (not self.warehouse_id or self.warehouse_id == shipment.warehouse_id)
-            and (not self.channel_id or self.channel_id == shipment.channel_id)
         )
 
     def _expected_owner_kind(self):

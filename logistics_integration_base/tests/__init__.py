@@ -20,6 +20,7 @@ from . import (
     test_shipment,
     test_shipment_readonly,
     test_sla,
+    test_sla_review,
     test_status_rule,
     test_webhook,
     test_webhook_hardening,

@@ -159,6 +159,31 @@ class TestSlaWithin(SlaCase):
         self.assertEqual(row.at_risk_at, monday.replace(hour=8, minute=24))
         self.assertEqual(self.evaluate(policy, datetime(2026, 3, 8, 23, 0)), 0, "Sunday night")
 
+    def test_working_time_counts_as_odoos_plan_hours_with_public_holidays(self):
+        """The batch computation reads the calendar once and agrees with
+        ``resource.calendar.plan_hours`` (``compute_leaves``), public holiday included."""
+        calendar = self.env["resource.calendar"].create({"name": "Weekdays 8-17 UTC", "tz": "UTC"})
+        self.env["resource.calendar.leaves"].create(
+            {
+                "name": "Public holiday",
+                "calendar_id": calendar.id,
+                "date_from": datetime(2026, 3, 10, 0, 0),
+                "date_to": datetime(2026, 3, 10, 23, 59),
+            }
+        )
+        policy = self.policy(calendar_id=calendar.id, duration_minutes=24 * 60)
+        starts = [T0 + timedelta(minutes=97 * n) for n in range(150)]  # 10 days, odd minutes
+        due_times = policy._due_times(starts)
+        for start in starts:
+            self.assertEqual(
+                due_times[start],
+                (
+                    calendar.plan_hours(24, start, compute_leaves=True),
+                    calendar.plan_hours(24 * 0.8, start, compute_leaves=True),
+                ),
+                start,
+            )
+
     def test_scope_by_backend_warehouse_and_channel(self):
         other_wms = self.env["logistics.backend"].create(
             {"name": "Other WMS", "code": "t_wms2", "kind": "wms"}
@@ -226,6 +251,10 @@ class TestSlaSilenceAndPromise(SlaCase):
         self.assertEqual(row.due_at, T0 + timedelta(hours=81 + 48))
         self.assertTrue(card.is_closed)
 
+        # At risk again: the first breach stays on record.
+        self.evaluate(policy, T0 + timedelta(hours=81 + 40))
+        self.assertEqual(row.state, "at_risk")
+        self.assertEqual(row.breached_at, T0 + timedelta(hours=78))
         self.report(self.carrier, self.shipment, "delivered", T0 + timedelta(hours=85), "t4")
         self.assertEqual(row.state, "met")
         self.assertEqual(row.breached_at, T0 + timedelta(hours=78), "the silence broke once")
@@ -258,3 +287,30 @@ class TestSlaSilenceAndPromise(SlaCase):
         self.assertEqual(
             due[self.shipment.id]["wms_acknowledged"], T0 + timedelta(minutes=30), policy.name
         )
+
+
+class TestSlaPublished(SlaCase):
+    """ "A milestone published to a sales channel → dispatch_confirmed within 15 minutes": the
+    clock starts only where a channel subscribes to the milestone."""
+
+    def test_the_channel_clock_starts_only_for_milestones_a_channel_subscribes_to(self):
+        policy = self.env.ref("logistics_integration_base.sla_policy_channel_confirmation")
+        policy.active = True
+        self.report(self.wms, self.shipment, "shipped", T0, "s1")
+        self.assertFalse(self.status(self.shipment, policy), "no channel subscribes")
+
+        channel = self.env["logistics.backend"].create(
+            {"name": "Marketplace", "code": "t_market", "kind": "channel"}
+        )
+        self.env["logistics.subscription"].create(
+            {
+                "backend_id": channel.id,
+                "event_type_ids": [Command.set(self.event_type("shipped").ids)],
+            }
+        )
+        other = self.other_shipment()
+        self.report(self.wms, other, "shipped", T0, "s2")
+        row = self.status(other, policy)
+        self.assertEqual(row.due_at, T0 + timedelta(minutes=15))
+        self.report(channel, other, "dispatch_confirmed", T0 + timedelta(minutes=3), "c1")
+        self.assertEqual((row.state, row.breached_at), ("met", False))

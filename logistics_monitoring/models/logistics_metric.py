@@ -89,7 +89,7 @@ class LogisticsMetric(models.AbstractModel):
                 unit="seconds",
             ),
         ]
-        return {metric.code: metric for metric in metrics}
+        return {metric.code: metric for metric in (*metrics, *self._alert_rule_metrics)}
 
     @api.model
     def measure(self, code, scope=None, since=None, until=None):
@@ -221,4 +221,61 @@ class LogisticsMetric(models.AbstractModel):
                 "EXTRACT(EPOCH FROM (%s - min(date_created)))",
                 until,
             ),
+        )
+
+    # --- metrics for alert rules
+    _alert_rule_metrics = (
+        Metric(
+            "backend_event_silence_seconds",
+            "Seconds since the last event",
+            "Seconds since the newest event recorded from each active backend that ever sent "
+            "one, by backend: the no-data rule's metric (no events from a backend for N "
+            "minutes).",
+            labels=("backend",),
+            unit="seconds",
+        ),
+        Metric(
+            "carrier_sla_breach_ratio",
+            "Carrier SLA breach rate",
+            "Of the SLA statuses of a carrier's shipments that fell due in the window, the "
+            "share that was breached (met late included), from 0 to 1, by carrier backend.",
+            labels=("carrier",),
+            unit="ratio",
+            windowed=True,
+        ),
+    )
+
+    def _metric_backend_event_silence_seconds(self, scope, since, until):
+        # One index probe per backend (logistics_event's (backend_id, recorded_at) index, added
+        # by the monitoring addon): max() reads the newest entry, not the backend's events.
+        return SQL(
+            """
+            SELECT b.code, EXTRACT(EPOCH FROM (%s - newest.recorded_at))
+              FROM logistics_backend b
+              CROSS JOIN LATERAL (SELECT max(e.recorded_at) AS recorded_at
+                                    FROM logistics_event e WHERE e.backend_id = b.id) newest
+             WHERE b.active AND newest.recorded_at IS NOT NULL AND %s AND %s
+          ORDER BY b.code
+            """,
+            until,
+            self._scope_filter(scope, "company_ids", SQL("b.company_id")),
+            self._scope_filter(scope, "backend_ids", SQL("b.id")),
+        )
+
+    def _metric_carrier_sla_breach_ratio(self, scope, since, until):
+        return SQL(
+            """
+            SELECT b.code, avg((r.breached_at IS NOT NULL)::int)
+              FROM logistics_shipment_sla r
+              JOIN logistics_shipment s ON s.id = r.shipment_id
+              JOIN logistics_backend b ON b.id = s.carrier_backend_id
+             WHERE r.due_at >= %s AND r.due_at < %s AND %s AND %s AND %s AND %s
+          GROUP BY b.code ORDER BY b.code
+            """,
+            since,
+            until,
+            self._scope_filter(scope, "company_ids", SQL("r.company_id")),
+            self._scope_filter(scope, "carrier_backend_ids", SQL("s.carrier_backend_id")),
+            self._scope_filter(scope, "warehouse_ids", SQL("s.warehouse_id")),
+            self._scope_filter(scope, "channel_ids", SQL("s.channel_id")),
         )

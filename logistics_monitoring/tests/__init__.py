@@ -1,4 +1,9 @@
 from . import (
+    test_alert_access,
+    test_alert_digest,
+    test_alert_rules,
+    test_alert_ui,
+    test_alert_webhook,
     test_history_generator,
     test_live,
     test_live_ui,

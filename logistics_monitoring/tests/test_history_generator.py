@@ -142,13 +142,16 @@ class TestHistoryGenerator(TransactionCase):
             )
             if policy.kind == "silence":
                 self.assertGreaterEqual(row.started_at, a.occurred_at)
-                due, at_risk = policy._due_times(row.started_at)
+                due, at_risk = policy._due_times([row.started_at])[row.started_at]
             elif policy.kind == "promised":
                 self.assertEqual(row.started_at, a.occurred_at)
-                due, at_risk = policy._due_times_promised(a.occurred_at, shipment.promised_date)
+                due = shipment.promised_date
+                at_risk = a.occurred_at + max(due - a.occurred_at, timedelta(0)) * (
+                    policy.at_risk_ratio
+                )
             else:
                 self.assertEqual(row.started_at, a.occurred_at)
-                due, at_risk = policy._due_times(a.occurred_at)
+                due, at_risk = policy._due_times([a.occurred_at])[a.occurred_at]
             self.assertAlmostEqual(row.due_at, due, delta=timedelta(seconds=1), msg=policy.code)
             self.assertAlmostEqual(row.at_risk_at, at_risk, delta=timedelta(seconds=1))
             self.assertEqual(row.met_at, b.occurred_at or False)
