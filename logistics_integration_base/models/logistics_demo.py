@@ -11,6 +11,15 @@ class LogisticsDemo(models.AbstractModel):
     _description = "Logistics Demo Story"
 
     @api.model
+    def _load_history_extras(self, start, end):
+        """Hook, called once after ``setup/run`` generated the demo database's history
+        (``setup/monitoring_history.py``: shipments, events, messages, SLA rows and exceptions
+        from ``start`` to ``end``, naive UTC datetimes). An addon adds what it shows of that
+        period (the alert rules: alerts that fired and resolved) by overriding it and calling
+        ``super()``. Returns nothing; the base adds nothing.
+        """
+
+    @api.model
     def _load_story(self):
         env = self.env
         wms = env.ref("logistics_integration_base.demo_backend_wms")

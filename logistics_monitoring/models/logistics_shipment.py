@@ -636,12 +636,17 @@ class LogisticsShipment(models.Model):
             by (who: a user's name, "Odoo", or ""), note, raw_available: False}``
         """
         Exception_ = self.env["logistics.exception"]
+        # The grouped exceptions' ids first: "shipment or occurrence on the shipment" as one
+        # domain (an OR with an EXISTS) filtered every exception row, 40-58 ms of a 70-100 ms
+        # timeline among 20,000 exceptions (monitoring benchmark); two id lists let
+        # PostgreSQL combine two index scans (under 1 ms).
+        grouped = (
+            self.env["logistics.exception.occurrence"]
+            .search_fetch([("shipment_id", "in", shipments.ids)], ["exception_id"])
+            .exception_id
+        )
         exceptions = Exception_.search_read(
-            [
-                "|",
-                ("shipment_id", "in", shipments.ids),
-                ("occurrence_ids.shipment_id", "in", shipments.ids),
-            ],
+            ["|", ("shipment_id", "in", shipments.ids), ("id", "in", grouped.ids)],
             [
                 "name",
                 "type_id",
