@@ -29,11 +29,12 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg2
 from lxml import etree
 
-from odoo import SUPERUSER_ID, api, fields
+from odoo import SUPERUSER_ID, api, fields, sql_db
 from odoo.modules.registry import Registry
-from odoo.tools import config
+from odoo.tools import SQL, config
 
 sys.path.insert(0, os.fspath(Path(__file__).parent))
 import monitoring_history
@@ -300,6 +301,19 @@ def measure_alert_rules(env, measures, count=50):
     measures.add(f"evaluating {count} alert rules, once", f"{spent * 1000:.0f} ms", "< 1 s", spent)
 
 
+def vacuum_analyze(database):
+    """VACUUM ANALYZE the tables the history filled, outside a transaction (VACUUM can't run
+    in one). A database in use has been through autovacuum: its visibility map lets the
+    dashboard's covering indexes answer alone (index-only scans); right after a bulk load it
+    hasn't, and PostgreSQL reads the tables instead (the dashboard's 30-day load measured
+    p95 576 ms then, 270 ms after the VACUUM)."""
+    connection = psycopg2.connect(**sql_db.connection_info_for(database)[1])
+    connection.autocommit = True
+    with contextlib.closing(connection), connection.cursor() as cr:
+        for table in monitoring_history.HISTORY_TABLES:
+            cr.execute(SQL("VACUUM ANALYZE %s", SQL.identifier(table)).code)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True)
@@ -338,11 +352,11 @@ def main():
             cr.commit()
             generated = time.perf_counter() - started
             started = time.perf_counter()
-            monitoring_history.analyze(env)
-            cr.commit()
+            vacuum_analyze(args.database)
             print(
-                f"generated in {generated:.0f} s (+ ANALYZE {time.perf_counter() - started:.0f}"
-                f" s): {counts['shipments']:,} shipments, {counts['events']:,} events, "
+                f"generated in {generated:.0f} s (+ VACUUM ANALYZE"
+                f" {time.perf_counter() - started:.0f} s): {counts['shipments']:,} shipments,"
+                f" {counts['events']:,} events, "
                 f"{counts['messages']:,} messages, {counts['sla_rows']:,} SLA rows, "
                 f"{counts['exceptions']:,} exceptions over {args.days:g} days"
             )

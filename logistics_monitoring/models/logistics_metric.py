@@ -687,14 +687,18 @@ class LogisticsMetric(models.AbstractModel):
     # --- trends and success rates -----------------------------------------------------------
     def _metric_events_hourly(self, scope, since, until):
         # From the hourly rollup (logistics.event.hour), whose rows carry the events' source
-        # backend and their shipments' dimensions.
+        # backend and their shipments' dimensions. Summed per hour before the hour is
+        # formatted: to_char on each of a month's 64,000 rollup rows cost 66 ms of the
+        # benchmark's dashboard load, on the 720 hours 25 ms.
         return SQL(
             """
-            SELECT to_char(h.hour, %s), sum(h.count)
-              FROM logistics_event_hour h
-             WHERE h.hour >= date_trunc('hour', %s::timestamp) AND h.hour < %s
-               AND %s AND %s
-          GROUP BY 1 ORDER BY 1
+            SELECT to_char(t.hour, %s), t.count
+              FROM (SELECT h.hour, sum(h.count) AS count
+                      FROM logistics_event_hour h
+                     WHERE h.hour >= date_trunc('hour', %s::timestamp) AND h.hour < %s
+                       AND %s AND %s
+                  GROUP BY h.hour) t
+          ORDER BY t.hour
             """,
             HOUR_FORMAT,
             since,
@@ -706,10 +710,12 @@ class LogisticsMetric(models.AbstractModel):
     def _metric_exceptions_hourly(self, scope, since, until):
         return SQL(
             """
-            SELECT to_char(date_trunc('hour', x.first_seen_at), %s), count(*)
-              FROM logistics_exception x
-             WHERE x.first_seen_at >= %s AND x.first_seen_at < %s AND %s AND %s AND %s
-          GROUP BY 1 ORDER BY 1
+            SELECT to_char(t.hour, %s), t.count
+              FROM (SELECT date_trunc('hour', x.first_seen_at) AS hour, count(*) AS count
+                      FROM logistics_exception x
+                     WHERE x.first_seen_at >= %s AND x.first_seen_at < %s AND %s AND %s AND %s
+                  GROUP BY 1) t
+          ORDER BY t.hour
             """,
             HOUR_FORMAT,
             since,
