@@ -301,7 +301,16 @@ def measure_alert_rules(env, measures, count=50):
     measures.add(f"evaluating {count} alert rules, once", f"{spent * 1000:.0f} ms", "< 1 s", spent)
 
 
-def vacuum_analyze(database):
+# The dashboard's rollups (logistics_monitoring), filled after the history.
+ROLLUP_TABLES = (
+    "logistics_handoff",
+    "logistics_handoff_bucket",
+    "logistics_event_hour",
+    "logistics_sla_day",
+)
+
+
+def vacuum_analyze(database, tables=monitoring_history.HISTORY_TABLES):
     """VACUUM ANALYZE the tables the history filled, outside a transaction (VACUUM can't run
     in one). A database in use has been through autovacuum: its visibility map lets the
     dashboard's covering indexes answer alone (index-only scans); right after a bulk load it
@@ -310,7 +319,7 @@ def vacuum_analyze(database):
     connection = psycopg2.connect(**sql_db.connection_info_for(database)[1])
     connection.autocommit = True
     with contextlib.closing(connection), connection.cursor() as cr:
-        for table in monitoring_history.HISTORY_TABLES:
+        for table in tables:
             cr.execute(SQL("VACUUM ANALYZE %s", SQL.identifier(table)).code)
 
 
@@ -370,6 +379,7 @@ def main():
             started = time.perf_counter()
             env["logistics.handoff"]._cron_refresh()
             cr.commit()
+            vacuum_analyze(args.database, ROLLUP_TABLES)
             print(f"  rollups refreshed in {time.perf_counter() - started:.0f} s")
         # A person's view (the admin: Logistics Manager, record rules apply), warm registry.
         user_env = api.Environment(cr, env.ref("base.user_admin").id, {})
