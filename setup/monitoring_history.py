@@ -932,6 +932,10 @@ def load_demo_history(env, sizes):
     counts = generate(env, demo_scope(env), sizes, end=end)
     analyze(env)
     env["logistics.demo"]._load_history_extras(end - timedelta(days=sizes.days), end)
+    # The dashboard's charts read rollups that a cron keeps every 5 minutes: fill them now,
+    # so that a new user's first look at the dashboard is not empty charts.
+    if "logistics.handoff" in env:
+        env["logistics.handoff"]._cron_refresh()
     parameters.set_param(DEMO_MARKER, end.isoformat())
     return counts
 
