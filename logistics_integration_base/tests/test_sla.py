@@ -33,6 +33,19 @@ class SlaCase(LogisticsCase):
         }
         return self.env["logistics.sla.policy"].create(dict(defaults, **values))
 
+    def silence_policy(self):
+        return self.policy(
+            name="Tracking moves every 48 hours",
+            code="t_silence",
+            kind="silence",
+            start_type_id=self.event_type("in_transit").id,
+            target_type_id=self.event_type("delivered").id,
+            duration_minutes=48 * 60,
+            exception_type_id=self.env.ref(
+                "logistics_integration_base.exception_type_missing_tracking"
+            ).id,
+        )
+
     def release(self, shipment, at, backend=None):
         shipment.sudo().wms_backend_id = backend or self.wms
         self.env["logistics.event"]._record_odoo_events(
@@ -225,17 +238,7 @@ class TestSlaSilenceAndPromise(SlaCase):
     """A carrier event at least every T (silence), and B by the promised date."""
 
     def test_silent_tracking_breaches_and_the_next_scan_clears_it(self):
-        policy = self.policy(
-            name="Tracking moves every 48 hours",
-            code="t_silence",
-            kind="silence",
-            start_type_id=self.event_type("in_transit").id,
-            target_type_id=self.event_type("delivered").id,
-            duration_minutes=48 * 60,
-            exception_type_id=self.env.ref(
-                "logistics_integration_base.exception_type_missing_tracking"
-            ).id,
-        )
+        policy = self.silence_policy()
         # Recent times: a scan restarts a clock only when its new due time is ahead of now.
         T0 = fields.Datetime.now().replace(microsecond=0) - timedelta(hours=70)
         self.shipment.sudo().carrier_backend_id = self.carrier

@@ -15,19 +15,6 @@ class TestSlaReview(SlaCase):
     def ack_policy(self, **values):
         return self.policy(**values)
 
-    def silence_policy(self):
-        return self.policy(
-            name="Tracking moves every 48 hours",
-            code="t_silence",
-            kind="silence",
-            start_type_id=self.event_type("in_transit").id,
-            target_type_id=self.event_type("delivered").id,
-            duration_minutes=48 * 60,
-            exception_type_id=self.env.ref(
-                "logistics_integration_base.exception_type_missing_tracking"
-            ).id,
-        )
-
     def open_cards(self, shipment, code):
         return self.env["logistics.exception"].search(
             [
