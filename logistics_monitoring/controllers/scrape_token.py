@@ -22,8 +22,9 @@ from functools import lru_cache
 from odoo.tools import config
 
 CONFIG_SECTION = "logistics"
-TOKEN_VARIABLE = "LOGISTICS_METRICS_TOKEN"
-TOKEN_OPTION = "logistics_metrics_token"
+# Names of settings, not secrets.
+TOKEN_VARIABLE = "LOGISTICS_METRICS_TOKEN"  # noqa: S105
+TOKEN_OPTION = "logistics_metrics_token"  # noqa: S105
 COMPANY_TOKENS_VARIABLE = "LOGISTICS_METRICS_COMPANY_TOKENS"
 COMPANY_TOKENS_OPTION = "logistics_metrics_company_tokens"
 
