@@ -422,7 +422,8 @@ def _status(cr, p):
         UPDATE logistics_shipment s
            SET status_id = last.type_id, status_code = last.code, status_at = last.occurred_at,
                status_event_ref = last.id, status_rank = reached.rank,
-               status_owner = o.owner_kind, delivered_at = reached.delivered_at,
+               status_owner = o.owner_kind, has_milestone = TRUE,
+               delivered_at = reached.delivered_at,
                write_date = reached.last_at
           FROM last
           JOIN reached USING (shipment_id)

@@ -50,3 +50,10 @@ class LogisticsShipment(models.Model):
     _dimensions_idx = models.Index(
         "(id) INCLUDE (carrier_backend_id, warehouse_id, channel_id, wms_backend_id, company_id)"
     )
+    # orders_awaiting_release: the few outgoing shipments without a milestone, instead of a
+    # scan of the table (30 ms of the benchmark's dashboard load). has_milestone flips once
+    # per shipment; the status columns themselves stay unindexed (HOT updates).
+    _awaiting_release_idx = models.Index(
+        "(warehouse_id) INCLUDE (company_id) "
+        "WHERE has_milestone IS NOT TRUE AND direction = 'outgoing'"
+    )
