@@ -20,6 +20,12 @@ class Metric:
     what happened between ``since`` and ``until`` (events, breaches…), the others are the state
     now (open exceptions, queue depth…). Its SQL lives in the registry's method
     ``_metric_<code>``.
+
+    ``type`` is its Prometheus metric type: a ``gauge`` (the default), a ``counter`` (a total
+    since the beginning, code ending in ``_total``) or a ``histogram``; alert rules take
+    gauges only. ``/logistics/metrics`` exposes every gauge that is not windowed, the
+    counters and histograms, and the windowed gauges that give ``scrape_window_minutes``
+    (measured over that many minutes before the scrape).
     """
 
     code: str
@@ -28,6 +34,8 @@ class Metric:
     labels: tuple = ()
     unit: str = ""
     windowed: bool = False
+    type: str = "gauge"
+    scrape_window_minutes: int = 0
 
 
 # The SLA policies (codes, shipped as data by the base and the connectors) behind the tiles, and
@@ -760,10 +768,12 @@ class LogisticsMetric(models.AbstractModel):
             "carrier_sla_breach_ratio",
             "Carrier SLA breach rate",
             "Of the SLA statuses of a carrier's shipments that fell due in the window, the "
-            "share that was breached (met late included), from 0 to 1, by carrier backend.",
+            "share that was breached (met late included), from 0 to 1, by carrier backend. "
+            "On /logistics/metrics: over the 60 minutes before the scrape.",
             labels=("carrier",),
             unit="ratio",
             windowed=True,
+            scrape_window_minutes=60,
         ),
     )
 
