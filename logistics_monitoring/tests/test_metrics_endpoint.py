@@ -302,3 +302,11 @@ class TestMetricsEndpoint(HttpCase):
         self.assertAlmostEqual(last, expected, delta=1)
         firing = frozenset({("rule", "Metrics test: dead letters"), ("severity", "critical")})
         self.assertEqual(samples[("logistics_alerts_firing", firing)], 1)
+
+    def test_alert_rules_take_gauges_only(self):
+        # A total since the beginning only grows: a threshold on it says nothing.
+        choices = dict(self.env["logistics.alert.rule"]._selection_metric_code())
+        self.assertIn("dead_letters", choices)
+        self.assertIn("messages", choices)
+        self.assertNotIn("events_total", choices)
+        self.assertNotIn("delivery_attempt_duration_seconds", choices)
