@@ -7,6 +7,7 @@
     "author": "Logistics Integration Suite",
     "website": "https://github.com/logistics-integration-suite/logistics-integration-suite",
     "depends": ["logistics_integration_base"],
+    "external_dependencies": {"python": ["prometheus_client"]},
     "data": [
         "security/ir.model.access.csv",
         "security/logistics_alert_rules.xml",
@@ -15,6 +16,7 @@
         "data/logistics_alert_mail_templates.xml",
         "views/logistics_alert_views.xml",
         "data/ir_cron_data.xml",
+        "views/logistics_backend_views.xml",
         "views/logistics_dashboard_views.xml",
         "views/logistics_handoff_views.xml",
         "views/logistics_live_views.xml",
