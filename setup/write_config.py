@@ -185,7 +185,10 @@ def main():
         "workers": str(job_slots(args.workers)),
         "max_cron_threads": "1",
         "limit_time_real": "600",
-        "server_wide_modules": "base,web,queue_job",
+        # queue_job for its job runner; logistics_monitoring so that /logistics/health answers
+        # a request no database serves (503, its database check failing): Odoo routes those
+        # to the server-wide modules' auth="none" routes only.
+        "server_wide_modules": "base,web,queue_job,logistics_monitoring",
         "list_db": "False",
         # Behind setup/run's reverse proxy, Odoo takes the client's host, scheme and address
         # from its X-Forwarded-* headers.

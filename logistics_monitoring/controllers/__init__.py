@@ -1,1 +1,1 @@
-from . import metrics
+from . import health, metrics

@@ -57,13 +57,15 @@ def configured_tokens():
     :raises TokenConfigError: a company token entry that is not ``<company id>:<token>``
     """
     tokens = {}
-    for entry in _raw(COMPANY_TOKENS_VARIABLE, COMPANY_TOKENS_OPTION).split(","):
+    entries = _raw(COMPANY_TOKENS_VARIABLE, COMPANY_TOKENS_OPTION).split(",")
+    for position, entry in enumerate(entries, start=1):
         if not entry.strip():
             continue
         company, _sep, token = entry.strip().partition(":")
         if not company.strip().isdigit() or not token.strip():
+            # The entry itself may hold a token: only its position goes to the log.
             raise TokenConfigError(
-                f"{COMPANY_TOKENS_OPTION}: {entry.strip()!r} is not <company id>:<token>"
+                f"{COMPANY_TOKENS_OPTION}: entry {position} is not <company id>:<token>"
             )
         tokens[token.strip()] = tokens.get(token.strip(), frozenset()) | {int(company)}
     for token in _raw(TOKEN_VARIABLE, TOKEN_OPTION).split(","):
