@@ -7,6 +7,7 @@
     "author": "Logistics Integration Suite",
     "website": "https://github.com/logistics-integration-suite/logistics-integration-suite",
     "depends": ["logistics_integration_base"],
+    "external_dependencies": {"python": ["prometheus_client"]},
     "data": [
         "security/ir.model.access.csv",
         "security/logistics_alert_rules.xml",

@@ -14,7 +14,9 @@ a warm registry and a cold record cache:
   kanban's fields, and ``read_progress_bar``), default filter "On the Board";
 - one SLA evaluation (``logistics.shipment.sla._cron_evaluate``), rolled back;
 - the dashboard RPC (``logistics.dashboard.get_dashboard("30d", {})``) and its naive twin;
-- evaluating 50 alert rules (``logistics.alert.rule._cron_evaluate``), rolled back.
+- evaluating 50 alert rules (``logistics.alert.rule._cron_evaluate``), rolled back;
+- a Prometheus scrape: the exposition of ``/logistics/metrics`` for every company
+  (``logistics.metric._scrape``), without the HTTP round trip.
 
 A part whose model is not installed prints "not built yet" and the run exits non-zero.
 Sizes: ``--shipments``, ``--events``, ``--messages``, ``--exceptions``, ``--days`` (a small
@@ -277,6 +279,21 @@ def measure_dashboard(env, measures, loads=20):
     )
 
 
+def measure_scrape(env, measures, loads=20):
+    if not built(env, "logistics.counter.day", "Prometheus scrape", measures):
+        return
+    # The endpoint scrapes as the superuser, scoped by its token (here: every company).
+    Metric = env["logistics.metric"].sudo()
+    seconds, body = cold_loads(env, lambda: Metric._scrape(None), loads)
+    add_percentiles(
+        measures,
+        f"Prometheus scrape, {loads} scrapes ({body.count(b'# TYPE')} families, "
+        f"{len(body):,} bytes)",
+        seconds,
+        "p95 < 200 ms",
+    )
+
+
 def measure_alert_rules(env, measures, count=50):
     if not built(env, "logistics.alert.rule", "alert rules", measures):
         return
@@ -307,6 +324,7 @@ ROLLUP_TABLES = (
     "logistics_handoff_bucket",
     "logistics_event_hour",
     "logistics_sla_day",
+    "logistics_counter_day",
 )
 
 
@@ -390,6 +408,7 @@ def main():
         measure_sla(user_env, measures)
         measure_dashboard(user_env, measures)
         measure_alert_rules(user_env, measures)
+        measure_scrape(user_env, measures)
         cr.rollback()
     measures.print()
     if measures.missing:

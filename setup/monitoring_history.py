@@ -303,10 +303,34 @@ def _shipments(cr, p):
 
 def _events(cr, p, target):
     """The milestones each shipment reached before ``end``, then carrier checkpoints up to
-    ``target`` events. :return: the number of events written"""
+    ``target`` events, written in the order of their recorded_at as ingest writes them (the
+    BRIN indexes on recorded_at, and the rollups' refresh, read a table in that order).
+    :return: the number of events written"""
+    columns = """shipment_id, type_id, occurred_at, recorded_at, backend_id, source_event_id,
+                 correlation_id, state, payload"""
+    cr.execute(
+        SQL(
+            "CREATE TEMPORARY TABLE gen_events AS SELECT %s FROM logistics_event WITH NO DATA",
+            SQL(columns),
+        )
+    )
+    count = _staged_events(cr, p, target)
+    cr.execute(
+        SQL(
+            "INSERT INTO logistics_event (%s) SELECT %s FROM gen_events ORDER BY recorded_at",
+            SQL(columns),
+            SQL(columns),
+        )
+    )
+    cr.execute("DROP TABLE gen_events")
+    return count
+
+
+def _staged_events(cr, p, target):
+    """The events of ``_events``, into the staging table gen_events. :return: their number"""
     cr.execute(
         """
-        INSERT INTO logistics_event
+        INSERT INTO gen_events
                (shipment_id, type_id, occurred_at, recorded_at, backend_id, source_event_id,
                 correlation_id, state, payload)
         SELECT p.id, st.type_id, st.at,
@@ -337,7 +361,7 @@ def _events(cr, p, target):
     # exception between the first scan and the delivery round, a failed attempt before delivery.
     cr.execute(
         """
-        INSERT INTO logistics_event
+        INSERT INTO gen_events
                (shipment_id, type_id, occurred_at, recorded_at, backend_id, source_event_id,
                 correlation_id, state, payload)
         SELECT p.id, st.type_id, st.at, LEAST(%(end)s, st.at + interval '5 seconds'),
@@ -385,7 +409,7 @@ def _events(cr, p, target):
                                             ELSE s.at + interval '30 seconds' END) AS recorded
               FROM scans s
         )
-        INSERT INTO logistics_event
+        INSERT INTO gen_events
                (shipment_id, type_id, occurred_at, recorded_at, backend_id, source_event_id,
                 correlation_id, state, payload)
         SELECT id, %(t_in_transit)s, at, GREATEST(at, recorded), carrier_id,
@@ -422,7 +446,8 @@ def _status(cr, p):
         UPDATE logistics_shipment s
            SET status_id = last.type_id, status_code = last.code, status_at = last.occurred_at,
                status_event_ref = last.id, status_rank = reached.rank,
-               status_owner = o.owner_kind, delivered_at = reached.delivered_at,
+               status_owner = o.owner_kind, has_milestone = TRUE,
+               delivered_at = reached.delivered_at,
                write_date = reached.last_at
           FROM last
           JOIN reached USING (shipment_id)
@@ -515,6 +540,9 @@ def _messages(env, p, target):
           FROM logistics_message m
          CROSS JOIN LATERAL generate_series(1, m.attempts) k
          WHERE m.shipment_id BETWEEN %(first)s AND %(last)s AND m.direction = 'outbound'
+         -- In the order they happened, as the delivery jobs write them (the BRIN index on
+         -- attempted_at).
+         ORDER BY 7
         """,
         p,
     )

@@ -1,8 +1,8 @@
 """Write the local Odoo configuration used by setup/run and setup/test.
 
-The file is git-ignored. Values that must survive re-runs (the admin password and the key that
-encrypts backend secrets) are generated once and then kept: a new secret key would make every
-stored backend secret unreadable.
+The file is git-ignored. Values that must survive re-runs (the admin password, the metrics token
+and the key that encrypts backend secrets) are generated once and then kept: a new secret key
+would make every stored backend secret unreadable.
 """
 
 import argparse
@@ -14,7 +14,11 @@ from base64 import urlsafe_b64encode
 from pathlib import Path
 
 # (section, option) pairs generated once and kept across runs.
-KEPT = (("options", "admin_passwd"), ("logistics", "logistics_secret_key"))
+KEPT = (
+    ("options", "admin_passwd"),
+    ("logistics", "logistics_secret_key"),
+    ("logistics", "logistics_metrics_token"),
+)
 # libpq's variables, when set, become Odoo's database options; unset, Odoo uses the local socket.
 DATABASE_OPTIONS = {
     "db_host": "PGHOST",
@@ -199,6 +203,9 @@ def main():
     config["logistics"] = {
         "logistics_secret_key": kept["logistics_secret_key"]
         or urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        # The bearer token of /logistics/metrics (and the details of /logistics/health), for
+        # every company; LOGISTICS_METRICS_TOKEN, when set, takes precedence.
+        "logistics_metrics_token": kept["logistics_metrics_token"] or secrets.token_urlsafe(32),
     }
 
     args.path.parent.mkdir(parents=True, exist_ok=True)

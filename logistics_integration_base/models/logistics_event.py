@@ -782,7 +782,7 @@ class LogisticsEvent(models.Model):
                    SET status_id = v.type_id, status_code = v.code, status_event_ref = v.event_id,
                        status_at = v.occurred_at,
                        status_rank = GREATEST(s.status_rank, v.rank_reached),
-                       status_owner = %(owner)s,
+                       status_owner = %(owner)s, has_milestone = TRUE,
                        write_uid = %(uid)s, write_date = now() AT TIME ZONE 'UTC'
                   FROM %(values)s
                  WHERE s.id = v.shipment_id AND %(guard)s

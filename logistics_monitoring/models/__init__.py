@@ -11,6 +11,7 @@ from . import (
     logistics_alert_rule_evaluation,
     logistics_alert_silence,
     logistics_backend_alert,
+    logistics_counter_day,
     logistics_dashboard,
     logistics_dashboard_naive,
     logistics_event_hour,
@@ -19,6 +20,7 @@ from . import (
     logistics_live,
     logistics_metric,
     logistics_metric_indexes,
+    logistics_metric_scrape,
     logistics_shipment,
     logistics_sla_day,
 )

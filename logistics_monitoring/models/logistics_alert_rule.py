@@ -152,6 +152,8 @@ class LogisticsAlertRule(models.Model):
         return [
             (code, metric.name)
             for code, metric in self.env["logistics.metric"]._metric_definitions().items()
+            # A counter or a histogram only grows: a threshold on it says nothing.
+            if metric.type == "gauge"
         ]
 
     @api.depends("metric_code")

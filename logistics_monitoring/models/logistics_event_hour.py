@@ -23,7 +23,11 @@ class LogisticsEventHour(models.Model):
     count = fields.Integer(string="Events", readonly=True)
     backend_id = fields.Many2one("logistics.backend", string="Source", readonly=True)
 
-    _hour_idx = models.Index("(hour, company_id)")
+    # The trend sums a month's rows (64,000 in the benchmark data set) from the index alone.
+    _hour_covering_idx = models.Index(
+        "(hour) INCLUDE (count, backend_id, wms_backend_id, carrier_backend_id, warehouse_id, "
+        "channel_id, company_id)"
+    )
 
     @api.model
     def _recount(self, events_query):

@@ -100,6 +100,8 @@ class LogisticsHandoff(models.Model):
         if not cr.fetchone()[0]:
             _logger.info("hand-off rollup: another run is under way")
             return 0
+        # Messages and attempts move without events: counted on every run.
+        self.env["logistics.counter.day"]._refresh()
         params = self.env["ir.config_parameter"].sudo()
         watermark = int(params.get_param(WATERMARK_PARAM, "0") or 0)
         cr.execute("SELECT COALESCE(max(id), 0) FROM logistics_event")
