@@ -16,11 +16,15 @@ import subprocess
 import time
 from datetime import timedelta
 from pathlib import Path
+from unittest.mock import patch
 
 import requests
 import yaml
 
 from odoo import fields
+from odoo.tests import HttpCase
+
+from ..controllers.scrape_token import TOKEN_VARIABLE
 
 ADDON_DIR = Path(__file__).resolve().parents[1]
 RULES_FILE = ADDON_DIR / "contrib" / "prometheus" / "logistics.rules.yml"
@@ -264,12 +268,29 @@ class PrometheusServer:
         )
 
 
+class MetricsCase(HttpCase):
+    """Records that give every family of ``/logistics/metrics`` at least one sample, and the
+    scrape token ``TOKEN`` in the environment, which the endpoint reads per request.
+
+    Sets ``wms`` (backend ``prom_wms``: 3 dead letters, events), ``carrier``
+    (``prom_carrier``: its circuit open, a delivered call with attempts, a breached SLA due in
+    the last hour), ``shipment``, ``dead_letters`` (3) and ``alert_rule`` (firing on
+    ``prom_wms``)."""
+
+    TOKEN = "prometheus-test-token"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        build_metrics_data(cls)
+
+    def setUp(self):
+        super().setUp()
+        self.startPatcher(patch.dict(os.environ, {TOKEN_VARIABLE: self.TOKEN}))
+
+
 def build_metrics_data(case):
-    """Records that give every family of ``/logistics/metrics`` at least one sample, on
-    ``case`` (a test class, in ``setUpClass``); sets ``case.wms`` (backend ``prom_wms``: 3 dead
-    letters, events), ``case.carrier`` (``prom_carrier``: its circuit open, a delivered call
-    with attempts, a breached SLA due in the last hour), ``case.shipment``,
-    ``case.dead_letters`` (3) and ``case.alert_rule`` (firing on ``prom_wms``)."""
+    """The records of ``MetricsCase``, on ``case`` (a test class, in ``setUpClass``)."""
     env = case.env
     env["logistics.subscription"].search([]).unlink()
     # The SLA rows are written below, as the evaluation would: the policies stay out of it.

@@ -3,16 +3,12 @@ metrics`` finds no problem in what ``GET /logistics/metrics`` answers with data 
 and the shipped rules file and Grafana dashboard read only metrics that answer exposes (or
 that the rules record)."""
 
-import os
-from unittest.mock import patch
-
 from prometheus_client.parser import text_string_to_metric_families
 
-from odoo.tests import HttpCase, tagged
+from odoo.tests import tagged
 
-from ..controllers.scrape_token import TOKEN_VARIABLE
 from .prometheus_common import (
-    build_metrics_data,
+    MetricsCase,
     dashboard_queries,
     load_dashboard,
     load_rules,
@@ -46,20 +42,12 @@ FAMILIES = {
 
 
 @tagged("post_install", "-at_install")
-class TestPrometheusExposition(HttpCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        build_metrics_data(cls)
-
-    def setUp(self):
-        super().setUp()
-        # The endpoint reads the token per request, from the environment first.
-        self.startPatcher(patch.dict(os.environ, {TOKEN_VARIABLE: TOKEN}))
-
+class TestPrometheusExposition(MetricsCase):
     def scrape(self):
         """The endpoint's answer (text), as Prometheus asks for it."""
-        response = self.url_open("/logistics/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        response = self.url_open(
+            "/logistics/metrics", headers={"Authorization": f"Bearer {self.TOKEN}"}
+        )
         self.assertEqual(response.status_code, 200, response.text)
         self.assertTrue(response.headers["Content-Type"].startswith("text/plain"))
         return response.text

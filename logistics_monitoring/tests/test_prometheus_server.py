@@ -9,39 +9,29 @@ The test Odoo serves the scrapes inside the test's transaction (HttpCase), so wh
 creates is what Prometheus sees; requests from Prometheus carry no test cookie, hence
 ``allow_requests(all_requests=True)`` while the test waits on Prometheus."""
 
-import os
 import tempfile
-from unittest.mock import patch
 
-from odoo.tests import HttpCase, tagged
+from odoo.tests import tagged
 
-from ..controllers.scrape_token import TOKEN_VARIABLE
 from .prometheus_common import (
+    MetricsCase,
     PrometheusServer,
-    build_metrics_data,
     dashboard_queries,
     grafana_to_promql,
     load_dashboard,
 )
 
-TOKEN = "prometheus-server-test-token"
-
 
 @tagged("post_install", "-at_install")
-class TestPrometheusServer(HttpCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        build_metrics_data(cls)
-
+class TestPrometheusServer(MetricsCase):
     def setUp(self):
         super().setUp()
-        # The endpoint reads the token per request, from the environment first.
-        self.startPatcher(patch.dict(os.environ, {TOKEN_VARIABLE: TOKEN}))
         directory = tempfile.TemporaryDirectory(prefix="logistics-prometheus-")
         self.addCleanup(directory.cleanup)
         # The test server has one database (pytest-odoo's db_name): no db to pick.
-        self.prometheus = PrometheusServer(directory.name, f"127.0.0.1:{self.http_port()}", TOKEN)
+        self.prometheus = PrometheusServer(
+            directory.name, f"127.0.0.1:{self.http_port()}", self.TOKEN
+        )
         self.addCleanup(self.prometheus.stop)
         self.prometheus.start()
 
