@@ -528,14 +528,14 @@ def _messages(env, p, target):
         """
         INSERT INTO logistics_message_attempt
                (message_id, number, http_status, error_class, error, latency_ms, attempted_at,
-                retry_in, company_id, create_uid, create_date, write_uid, write_date)
+                retry_in, company_id, backend_id, create_uid, create_date, write_uid, write_date)
         SELECT m.id, k,
                CASE WHEN k < m.attempts OR m.state != 'done' THEN COALESCE(m.http_status, 503)
                     ELSE m.http_status END,
                CASE WHEN k < m.attempts THEN 'transient' ELSE m.error_class END,
                CASE WHEN k < m.attempts THEN 'HTTP 503 Service Unavailable' ELSE m.error END,
                m.latency_ms, m.create_date + interval '1 minute' * (k - 1) * k,
-               CASE WHEN k < m.attempts THEN 60 * k END, m.company_id,
+               CASE WHEN k < m.attempts THEN 60 * k END, m.company_id, m.backend_id,
                m.create_uid, m.create_date, m.write_uid, m.write_date
           FROM logistics_message m
          CROSS JOIN LATERAL generate_series(1, m.attempts) k

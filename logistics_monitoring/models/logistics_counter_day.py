@@ -98,6 +98,8 @@ class LogisticsCounterDay(models.Model):
 
         :return: the number of days counted (int)
         """
+        # The counts are read in SQL: pending ORM writes (a stored related's value) first.
+        self.env.flush_all()
         cr = self.env.cr
         params = self.env["ir.config_parameter"].sudo()
         now = fields.Datetime.now()
@@ -191,11 +193,10 @@ class LogisticsCounterDay(models.Model):
                 """
                 INSERT INTO logistics_counter_day (day, counter, backend_id, company_id, key,
                                                    count, total)
-                SELECT t.day, 'attempts', m.backend_id, m.company_id, %(bucket)s, count(*),
+                SELECT t.day, 'attempts', a.backend_id, a.company_id, %(bucket)s, count(*),
                        sum(a.latency_ms) / 1000.0
                   FROM logistics_message_attempt a
                   JOIN logistics_counter_day_todo t ON t.day = a.attempted_at::date
-                  JOIN logistics_message m ON m.id = a.message_id
                  WHERE a.latency_ms IS NOT NULL AND %(attempts_span)s
               GROUP BY 1, 2, 3, 4, 5
                 """,

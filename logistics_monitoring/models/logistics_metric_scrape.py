@@ -101,6 +101,7 @@ class LogisticsMetric(models.AbstractModel):
         :return: the Prometheus text exposition format 0.0.4 (bytes), produced by
             prometheus_client's ``generate_latest``
         """
+        self.env.flush_all()
         scope = self._metric_scope({"company_ids": list(company_ids) if company_ids else None})
         now = fields.Datetime.now()
         families = []
@@ -215,9 +216,8 @@ class LogisticsMetric(models.AbstractModel):
                      WHERE c.counter = 'attempts' AND c.day < %(day)s AND %(day_companies)s
                   GROUP BY 1, 2
                  UNION ALL
-                    SELECT m.backend_id, %(bucket)s, count(*), sum(a.latency_ms) / 1000.0
+                    SELECT a.backend_id, %(bucket)s, count(*), sum(a.latency_ms) / 1000.0
                       FROM logistics_message_attempt a
-                      JOIN logistics_message m ON m.id = a.message_id
                      WHERE a.latency_ms IS NOT NULL AND a.attempted_at >= %(day)s
                        AND %(companies)s
                   GROUP BY 1, 2) t
@@ -226,7 +226,7 @@ class LogisticsMetric(models.AbstractModel):
             """,
             day=self._counted_day(),
             bucket=bucket_label_sql(SQL("a.latency_ms / 1000.0")),
-            companies=self._scope_filter(scope, "company_ids", SQL("m.company_id")),
+            companies=self._scope_filter(scope, "company_ids", SQL("a.company_id")),
             day_companies=self._scope_filter(scope, "company_ids", SQL("c.company_id")),
         )
 
