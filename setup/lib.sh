@@ -324,6 +324,20 @@ check_browser() {
         "Install it: 'apt-get update && apt-get install -y chromium' (Debian/Ubuntu)."
 }
 
+# --- Prometheus for the metrics tests ----------------------------------------------------------
+# The metrics endpoint's tests run Debian's promtool (check rules, check metrics, test rules) and
+# a Prometheus server of their own that scrapes the test Odoo: without them they would prove
+# nothing, so refuse to start instead.
+check_prometheus() {
+    local binary
+    for binary in prometheus promtool; do
+        command -v "$binary" >/dev/null 2>&1 ||
+            die "$binary is not installed: the metrics tests run Prometheus and promtool." \
+                "Install them: 'apt-get update && apt-get install -y prometheus' (Debian/Ubuntu)." \
+                "The tests start their own server on a free port; the package's service (:9090) is not used."
+    done
+}
+
 # --- Reverse proxy -----------------------------------------------------------------------------
 # With HTTP workers, Odoo serves websockets (the web client's live updates) only on its gevent
 # port: nginx in front of it sends /websocket there and everything else to the workers.

@@ -1,5 +1,6 @@
 """The setup entry points fail with an explanation, never a traceback or a silent success."""
 
+import os
 import socket
 import stat
 
@@ -46,3 +47,18 @@ def test_port_in_use(assert_clear_failure):
     assert_clear_failure(
         result, f"port {port} on 127.0.0.1 is already in use", "LOGISTICS_HTTP_PORT="
     )
+
+
+def test_prometheus_missing(tmp_path, assert_clear_failure):
+    # The user's commands less Debian's prometheus and promtool, which the metrics tests run.
+    commands = tmp_path / "bin"
+    commands.mkdir()
+    for directory in os.environ["PATH"].split(os.pathsep):
+        if not os.path.isdir(directory):
+            continue
+        for entry in os.scandir(directory):
+            link = commands / entry.name
+            if entry.name not in {"prometheus", "promtool"} and not link.exists():
+                link.symlink_to(entry.path)
+    result = run_setup("test", PATH=commands)
+    assert_clear_failure(result, "prometheus is not installed", "apt-get install -y prometheus")

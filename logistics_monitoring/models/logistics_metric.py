@@ -467,8 +467,9 @@ class LogisticsMetric(models.AbstractModel):
     def _metric_queue_oldest_pending_age_seconds(self, scope, since, until):
         return self._waiting_jobs(
             scope,
+            # Not below 0: ``until`` is truncated to the second, a job's date_created is not.
             SQL(
-                "EXTRACT(EPOCH FROM (%s - min(date_created)))",
+                "GREATEST(0, EXTRACT(EPOCH FROM (%s - min(date_created))))",
                 until,
             ),
         )
