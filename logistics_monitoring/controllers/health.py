@@ -4,8 +4,8 @@ probes and uptime checkers (issue 15 §2).
 The answer is a health document of the IETF draft "Health Check Response Format for HTTP
 APIs" (draft-inadarei-api-health-check-06, ``application/health+json``), 200 when every check
 passes and 503 otherwise (what load balancers and Kubernetes' HTTP probes read: a status from
-200 to 399 passes), never cached. ``?check=<name>`` runs one check; an unknown name is a 404
-that lists the names.
+200 to 399 passes), never cached. ``?check=<name>`` runs one check (repeated: those checks);
+an unknown name is a 404 that lists the names.
 
 No session and no login: anyone who reaches the URL reads each check's status and a generic
 output. A bearer token of ``scrape_token.py`` adds the details (which backend, channel or
@@ -67,12 +67,15 @@ class LogisticsHealthController(http.Controller):
                     {"output": "The bearer token is not valid."},
                     [("WWW-Authenticate", 'Bearer realm="logistics", error="invalid_token"')],
                 )
-        if check and check not in CHECKS:
+        # ?check=a&check=b runs both: Odoo passes only the first of a repeated parameter.
+        asked = [name for name in request.httprequest.args.getlist("check") if name]
+        unknown = [name for name in asked if name not in CHECKS]
+        if unknown:
             return self._json(
                 404,
-                {"output": f"Unknown check {check!r}.", "checkNames": list(CHECKS)},
+                {"output": f"Unknown check {unknown[0]!r}.", "checkNames": list(CHECKS)},
             )
-        names = [check] if check else None
+        names = list(dict.fromkeys(asked)) or None
         if not request.db:
             return self._no_database()
         env = request.env(user=SUPERUSER_ID, su=True)

@@ -51,7 +51,10 @@ class LogisticsMetrics(http.Controller):
             response = self._text(401, UNAUTHORIZED)
             response.headers["WWW-Authenticate"] = 'Bearer realm="logistics metrics"'
             return response
-        exposition = request.env(su=True)["logistics.metric"]._scrape(companies)
+        env = request.env(su=True)
+        if "logistics.metric" not in env.registry:
+            return self._text(503, "Logistics Monitoring is not installed in this database.\n")
+        exposition = env["logistics.metric"]._scrape(companies)
         return request.make_response(
             exposition,
             headers=[("Content-Type", CONTENT_TYPE_PLAIN_0_0_4), ("Cache-Control", "no-store")],

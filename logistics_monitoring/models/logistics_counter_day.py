@@ -73,6 +73,7 @@ class LogisticsCounterDay(models.Model):
             ("events", "Events recorded"),
             ("messages_done", "Messages done"),
             ("attempts", "Delivery attempts"),
+            ("events_deleted", "Events of deleted shipments"),
         ],
         required=True,
         readonly=True,
@@ -133,7 +134,10 @@ class LogisticsCounterDay(models.Model):
         params.set_param(EVENT_WATERMARK, str(max(event_top, event_mark)))
         params.set_param(ATTEMPT_WATERMARK, str(max(attempt_top, attempt_mark)))
         params.set_param(MESSAGE_WATERMARK, fields.Datetime.to_string(now))
-        params.set_param(COUNTED_DAY, fields.Date.to_string(now.date()))
+        # The scrape reads a day from here once it ended TIME_OVERLAP before this run began:
+        # an event recorded before midnight and committed during this run (or after the
+        # cron's transaction read the day) is still read from the table, never from neither.
+        params.set_param(COUNTED_DAY, fields.Date.to_string((now - TIME_OVERLAP).date()))
         _logger.info("counters per day: %s days counted", days)
         return days
 
@@ -153,9 +157,10 @@ class LogisticsCounterDay(models.Model):
             )
         )
         cr.execute("ANALYZE logistics_counter_day_todo")
+        # The deleted shipments' events are not in the tables any more: kept, never recounted.
         cr.execute(
             "DELETE FROM logistics_counter_day c USING logistics_counter_day_todo t "
-            "WHERE c.day = t.day"
+            "WHERE c.day = t.day AND c.counter IN ('events', 'messages_done', 'attempts')"
         )
         cr.execute(
             SQL(
@@ -209,3 +214,32 @@ class LogisticsCounterDay(models.Model):
         cr.execute("DROP TABLE logistics_counter_day_todo")
         self.env.invalidate_all()
         return days
+
+
+class LogisticsShipment(models.Model):
+    _inherit = "logistics.shipment"
+
+    def unlink(self):
+        """Keep the deleted shipments' events in ``logistics_events_total``: a Prometheus
+        counter that goes down reads as a reset (``rate()`` then counts the whole total
+        again). Their counts per day, backend and type go to the daily counters as
+        ``events_deleted``, which no refresh recounts."""
+        if self.ids:
+            self.env.flush_all()
+            self.env.cr.execute(
+                SQL(
+                    """
+                    INSERT INTO logistics_counter_day (day, counter, backend_id, company_id, key,
+                                                       count, total)
+                    SELECT e.recorded_at::date, 'events_deleted', e.backend_id, s.company_id,
+                           ty.code, count(*), 0
+                      FROM logistics_event e
+                      JOIN logistics_shipment s ON s.id = e.shipment_id
+                      JOIN logistics_event_type ty ON ty.id = e.type_id
+                     WHERE e.shipment_id IN %s
+                  GROUP BY 1, 3, 4, 5
+                    """,
+                    tuple(self.ids),
+                )
+            )
+        return super().unlink()

@@ -118,7 +118,7 @@ class LogisticsDashboard(models.AbstractModel):
             domain.append(("company_id", "in", scope["company_ids"]))
         jobs = defaultdict(list)
         for job in self.env["queue.job"].sudo().search(domain):
-            jobs[job.channel].append(job.date_created)
+            jobs[job.channel].append(job)
         return jobs
 
     def _naive_queue_depth(self, scope, since, until):
@@ -127,10 +127,15 @@ class LogisticsDashboard(models.AbstractModel):
 
     def _naive_queue_oldest_pending_age_seconds(self, scope, since, until):
         jobs = self._naive_waiting_jobs(scope)
-        return rows(
-            {(channel,): (until - min(dates)).total_seconds() for channel, dates in jobs.items()},
-            ("channel",),
-        )
+        ages = {}
+        for channel, channel_jobs in jobs.items():
+            due = [
+                job.eta or job.date_created
+                for job in channel_jobs
+                if not job.eta or job.eta <= until
+            ]
+            ages[(channel,)] = max((until - min(due)).total_seconds(), 0) if due else 0.0
+        return rows(ages, ("channel",))
 
     # --- hand-offs paired from the events, every call ----------------------------------------
     def _naive_handoffs(self, scope):

@@ -127,7 +127,8 @@ class LogisticsMetric(models.AbstractModel):
             Metric(
                 "queue_oldest_pending_age_seconds",
                 "Oldest pending job",
-                "Age in seconds of the oldest job waiting to run, by channel.",
+                "Age in seconds of the oldest job due to run (its eta passed, or none) and "
+                "not started, by channel; 0 when none is due.",
                 labels=("channel",),
                 unit="seconds",
             ),
@@ -317,9 +318,12 @@ class LogisticsMetric(models.AbstractModel):
         if allowed is not None:
             companies = [c for c in companies if c in allowed]
         # Every company of the database: no filter, and no join to find an event's company.
-        if companies is not None and len(set(companies)) >= self.env[
-            "res.company"
-        ].sudo().with_context(active_test=False).search_count([]):
+        # Compared by ids, not by number: ids of no company (a typo in a token's scope, a
+        # deleted company) must not widen the scope.
+        if companies is not None:
+            self.env.cr.execute("SELECT id FROM res_company")
+            every = {row[0] for row in self.env.cr.fetchall()}
+        if companies is not None and set(companies) >= every:
             companies = None
         scope["company_ids"] = companies
         return scope
@@ -465,12 +469,15 @@ class LogisticsMetric(models.AbstractModel):
         return self._waiting_jobs(scope, SQL("count(*)"))
 
     def _metric_queue_oldest_pending_age_seconds(self, scope, since, until):
+        # Of the jobs due to run: a job postponed on purpose (a retry's backoff, an eta) is
+        # not late before its eta, which is also when the health check's job_runner counts
+        # it. Not below 0: ``until`` is truncated to the second, a job's date_created is not.
         return self._waiting_jobs(
             scope,
-            # Not below 0: ``until`` is truncated to the second, a job's date_created is not.
             SQL(
-                "GREATEST(0, EXTRACT(EPOCH FROM (%s - min(date_created))))",
-                until,
+                "GREATEST(0, EXTRACT(EPOCH FROM (%(until)s - min(COALESCE(eta, date_created)) "
+                "FILTER (WHERE eta IS NULL OR eta <= %(until)s))))",
+                until=until,
             ),
         )
 
@@ -783,7 +790,7 @@ class LogisticsMetric(models.AbstractModel):
         # by the monitoring addon): max() reads the newest entry, not the backend's events.
         return SQL(
             """
-            SELECT b.code, EXTRACT(EPOCH FROM (%s - newest.recorded_at))
+            SELECT b.code, GREATEST(0, EXTRACT(EPOCH FROM (%s - newest.recorded_at)))
               FROM logistics_backend b
               CROSS JOIN LATERAL (SELECT max(e.recorded_at) AS recorded_at
                                     FROM logistics_event e WHERE e.backend_id = b.id) newest

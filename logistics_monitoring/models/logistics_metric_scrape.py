@@ -9,6 +9,7 @@ from prometheus_client.core import (
 from prometheus_client.utils import floatToGoString
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from .logistics_counter_day import ATTEMPT_BUCKETS, COUNTED_DAY, bucket_label_sql
@@ -86,6 +87,22 @@ class LogisticsMetric(models.AbstractModel):
     )
 
     @api.model
+    def measure(self, code, scope=None, since=None, until=None):
+        """As the registry's ``measure``; a histogram has no single value per label set.
+
+        :raises UserError: for a histogram (read it from ``/logistics/metrics``)
+        """
+        metric = self._metric_definitions().get(code)
+        if metric and metric.type == "histogram":
+            raise UserError(
+                self.env._(
+                    "%(code)s is a histogram: read its buckets from /logistics/metrics.",
+                    code=code,
+                )
+            )
+        return super().measure(code, scope=scope, since=since, until=until)
+
+    @api.model
     def _metric_definitions(self):
         definitions = super()._metric_definitions()
         definitions.update({metric.code: metric for metric in self._scrape_metrics})
@@ -154,19 +171,25 @@ class LogisticsMetric(models.AbstractModel):
             SELECT COALESCE(b.code, ''), t.type, sum(t.count)
               FROM (SELECT c.backend_id, c.key AS type, sum(c.count) AS count
                       FROM logistics_counter_day c
-                     WHERE c.counter = 'events' AND c.day < %(day)s AND %(day_companies)s
+                     -- The events of deleted shipments stay counted (a counter never goes
+                     -- down), whatever their day.
+                     WHERE (c.counter = 'events' AND c.day < %(day)s
+                            OR c.counter = 'events_deleted')
+                       AND %(day_companies)s AND %(day_backends)s
                   GROUP BY 1, 2
                  UNION ALL
                     SELECT e.backend_id, ty.code, count(*)
                       FROM logistics_event e
                       JOIN logistics_event_type ty ON ty.id = e.type_id
-                     WHERE e.recorded_at >= %(day)s AND %(event_companies)s
+                     WHERE e.recorded_at >= %(day)s AND %(event_companies)s AND %(backends)s
                   GROUP BY 1, 2) t
          LEFT JOIN logistics_backend b ON b.id = t.backend_id
           GROUP BY 1, 2 ORDER BY 1, 2
             """,
             day=self._counted_day(),
             day_companies=self._scope_filter(scope, "company_ids", SQL("c.company_id")),
+            day_backends=self._scope_filter(scope, "backend_ids", SQL("c.backend_id")),
+            backends=self._scope_filter(scope, "backend_ids", SQL("e.backend_id")),
             event_companies=SQL("TRUE")
             if companies is None
             else SQL(
@@ -186,24 +209,28 @@ class LogisticsMetric(models.AbstractModel):
               FROM (SELECT m.backend_id, m.direction, m.state,
                            COALESCE(m.error_class, '') AS error_class, count(*) AS count
                       FROM logistics_message m
-                     WHERE m.state <> 'done' AND %(companies)s
+                     WHERE m.state <> 'done' AND %(companies)s AND %(backends)s
                   GROUP BY 1, 2, 3, 4
                  UNION ALL
                     SELECT c.backend_id, c.key, 'done', '', sum(c.count)
                       FROM logistics_counter_day c
-                     WHERE c.counter = 'messages_done' AND c.day < %(day)s AND %(day_companies)s
+                     WHERE c.counter = 'messages_done' AND c.day < %(day)s
+                       AND %(day_companies)s AND %(day_backends)s
                   GROUP BY 1, 2
                  UNION ALL
                     SELECT m.backend_id, m.direction, 'done', '', count(*)
                       FROM logistics_message m
-                     WHERE m.state = 'done' AND m.state_changed_at >= %(day)s AND %(companies)s
+                     WHERE m.state = 'done' AND m.state_changed_at >= %(day)s
+                       AND %(companies)s AND %(backends)s
                   GROUP BY 1, 2) t
          LEFT JOIN logistics_backend b ON b.id = t.backend_id
           GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
             """,
             day=day,
             companies=self._scope_filter(scope, "company_ids", SQL("m.company_id")),
+            backends=self._scope_filter(scope, "backend_ids", SQL("m.backend_id")),
             day_companies=self._scope_filter(scope, "company_ids", SQL("c.company_id")),
+            day_backends=self._scope_filter(scope, "backend_ids", SQL("c.backend_id")),
         )
 
     def _metric_delivery_attempt_duration_seconds(self, scope, since, until):
@@ -213,13 +240,14 @@ class LogisticsMetric(models.AbstractModel):
               FROM (SELECT c.backend_id, c.key AS le, sum(c.count) AS count,
                            sum(c.total) AS total
                       FROM logistics_counter_day c
-                     WHERE c.counter = 'attempts' AND c.day < %(day)s AND %(day_companies)s
+                     WHERE c.counter = 'attempts' AND c.day < %(day)s
+                       AND %(day_companies)s AND %(day_backends)s
                   GROUP BY 1, 2
                  UNION ALL
                     SELECT a.backend_id, %(bucket)s, count(*), sum(a.latency_ms) / 1000.0
                       FROM logistics_message_attempt a
                      WHERE a.latency_ms IS NOT NULL AND a.attempted_at >= %(day)s
-                       AND %(companies)s
+                       AND %(companies)s AND %(backends)s
                   GROUP BY 1, 2) t
          LEFT JOIN logistics_backend b ON b.id = t.backend_id
           GROUP BY 1, 2
@@ -227,7 +255,9 @@ class LogisticsMetric(models.AbstractModel):
             day=self._counted_day(),
             bucket=bucket_label_sql(SQL("a.latency_ms / 1000.0")),
             companies=self._scope_filter(scope, "company_ids", SQL("a.company_id")),
+            backends=self._scope_filter(scope, "backend_ids", SQL("a.backend_id")),
             day_companies=self._scope_filter(scope, "company_ids", SQL("c.company_id")),
+            day_backends=self._scope_filter(scope, "backend_ids", SQL("c.backend_id")),
         )
 
     def _metric_alerts_firing(self, scope, since, until):
@@ -237,7 +267,9 @@ class LogisticsMetric(models.AbstractModel):
               FROM logistics_alert_rule r
          LEFT JOIN logistics_alert a ON a.rule_id = r.id AND a.state = 'firing'
              WHERE r.active AND %s
-          GROUP BY r.id ORDER BY 1
+          -- Rules of the same name and severity (one per company, say) are one series:
+          -- two samples with the same labels are one too many for Prometheus.
+          GROUP BY 1, 2 ORDER BY 1, 2
             """,
             self._backend_company_filter(scope, SQL("r.company_id")),
         )
@@ -248,11 +280,12 @@ class LogisticsMetric(models.AbstractModel):
             SELECT b.code, b.kind, s.state, (COALESCE(b.circuit_state, 'closed') = s.state)::int
               FROM logistics_backend b
         CROSS JOIN unnest(%s::varchar[]) AS s(state)
-             WHERE b.active AND %s
+             WHERE b.active AND %s AND %s
           ORDER BY 1, 3
             """,
             list(CIRCUIT_STATES),
             self._backend_company_filter(scope, SQL("b.company_id")),
+            self._scope_filter(scope, "backend_ids", SQL("b.id")),
         )
 
     def _metric_backend_last_success_timestamp_seconds(self, scope, since, until):
@@ -265,10 +298,11 @@ class LogisticsMetric(models.AbstractModel):
                               FROM logistics_message m
                              WHERE m.backend_id = b.id AND m.state = 'done'
                                AND m.direction = 'outbound') last
-             WHERE b.active AND last.at IS NOT NULL AND %s
+             WHERE b.active AND last.at IS NOT NULL AND %s AND %s
           ORDER BY 1
             """,
             self._backend_company_filter(scope, SQL("b.company_id")),
+            self._scope_filter(scope, "backend_ids", SQL("b.id")),
         )
 
     @staticmethod

@@ -366,9 +366,13 @@ class TestReview15CounterRace(TransactionCase):
             frozenset({("backend", ""), ("type", "order_released")}),
         )
         refresh_cr = self.registry.cursor()
+        # The refresh runs at 00:10, ten minutes after the event was stamped (a transaction
+        # lasts at most limit_time_real, 10 minutes in setup/run's configuration).
+        ten_past_midnight = datetime.combine(today, time(0, 10))
         try:
             # The refresh takes its snapshot and counts...
-            api.Environment(refresh_cr, SUPERUSER_ID, {})["logistics.counter.day"]._refresh()
+            with patch.object(fields.Datetime, "now", return_value=ten_past_midnight):
+                api.Environment(refresh_cr, SUPERUSER_ID, {})["logistics.counter.day"]._refresh()
             # ... while the late ingest commits.
             with self.registry.cursor() as cr:
                 cr.execute(
