@@ -4,6 +4,7 @@ from . import (
     test_alert_rules,
     test_alert_ui,
     test_alert_webhook,
+    test_backend_health_ui,
     test_history_generator,
     test_live,
     test_live_ui,
