@@ -139,6 +139,27 @@ def address(values):
     return result
 
 
+def partner_address(partner):
+    """The postal address of ``partner`` (a res.partner record, only read) as an EasyPost
+    Address (see :func:`address`): name, street1, street2, city, state (code), zip, country
+    (ISO code), phone, email; empty values are left out."""
+    return {
+        key: value
+        for key, value in (
+            ("name", partner.name),
+            ("street1", partner.street),
+            ("street2", partner.street2),
+            ("city", partner.city),
+            ("state", partner.state_id.code),
+            ("zip", partner.zip),
+            ("country", partner.country_id.code),
+            ("phone", partner.phone),
+            ("email", partner.email),
+        )
+        if value
+    }
+
+
 def parcel_from_kg(weight_kg, length_cm=None, width_cm=None, height_cm=None):
     """An EasyPost parcel (ounces and inches, one decimal) from a weight in kg and optional
     dimensions in cm. A zero weight becomes the smallest EasyPost takes (0.1 oz); a dimension

@@ -7,7 +7,7 @@ class LogisticsEvent(models.Model):
     def _on_event_packed(self):
         """A packed parcel of a transfer gets its label, once (a second packed event buys
         nothing)."""
-        result = getattr(super(), "_on_event_packed", lambda: None)()
+        result = super()._on_event_packed()
         for event in self:
             shipment = event.shipment_id
             # A label is for a parcel of a transfer, bought once: after a failed purchase, a
@@ -17,14 +17,14 @@ class LogisticsEvent(models.Model):
         return result
 
     def _on_event_shipped(self):
-        result = getattr(super(), "_on_event_shipped", lambda: None)()
+        result = super()._on_event_shipped()
         # Shipped and tracked: tell the customer. Not tracked yet: the label purchase will.
         self.shipment_id.filtered("tracking_number")._notify_customer("shipped")
         return result
 
     def _on_event_delivered(self):
         """Proof of delivery: when and who signed, and the customer is told."""
-        result = getattr(super(), "_on_event_delivered", lambda: None)()
+        result = super()._on_event_delivered()
         for event in self.filtered(lambda e: e.backend_id.kind == "carrier"):
             shipment = event.shipment_id
             shipment.sudo().write(
@@ -38,7 +38,7 @@ class LogisticsEvent(models.Model):
 
     def _on_event_exception(self):
         """A failed delivery is a business exception with the carrier's reason."""
-        result = getattr(super(), "_on_event_exception", lambda: None)()
+        result = super()._on_event_exception()
         for event in self._from_carrier_applied():
             shipment = event.shipment_id
             payload = event.payload or {}
@@ -57,7 +57,7 @@ class LogisticsEvent(models.Model):
         return result
 
     def _on_event_returning(self):
-        result = getattr(super(), "_on_event_returning", lambda: None)()
+        result = super()._on_event_returning()
         for event in self._from_carrier_applied():
             shipment = event.shipment_id
             event._raise_shipment_exception(

@@ -113,8 +113,10 @@ class LogisticsShipment(models.Model):
         )
         return easypost.shipment_request(
             reference=self.name,
-            from_address=self._postal_address(warehouse.partner_id or self.company_id.partner_id),
-            to_address=self._postal_address(self.partner_id or picking.partner_id),
+            from_address=easypost.partner_address(
+                warehouse.partner_id or self.company_id.partner_id
+            ),
+            to_address=easypost.partner_address(self.partner_id or picking.partner_id),
             parcel=easypost.parcel_from_kg(weight or carrier.carrier_default_weight),
             options={"label_format": "PDF"},
         )

@@ -883,6 +883,24 @@ class LogisticsEvent(models.Model):
         for code, event_ids in by_code.items():
             getattr(self.browse(event_ids), f"_on_event_{code}")()
 
+    # --- reactions: hooks connectors extend (``_react`` calls them on a batch's events) ------
+    def _on_event_packed(self):
+        """Hook: these events (a recordset, one batch's ``packed`` events) packed parcels. The
+        carrier connector buys their labels. Returns nothing."""
+
+    def _on_event_shipped(self):
+        """Hook: these ``shipped`` events left the warehouse (the WMS's confirmation updates the
+        transfer, the carrier connector makes sure the parcels have labels). Returns nothing."""
+
+    def _on_event_delivered(self):
+        """Hook: these ``delivered`` events are proof of delivery. Returns nothing."""
+
+    def _on_event_exception(self):
+        """Hook: these ``exception`` events are a failed delivery. Returns nothing."""
+
+    def _on_event_returning(self):
+        """Hook: these ``returning`` events are parcels on their way back. Returns nothing."""
+
     def _auto_resolve_exceptions(self, reacting):
         """Close the open exceptions of these events' shipments whose type is cleared by one
         of these event types (catalogue data: exception type -> resolving event types).

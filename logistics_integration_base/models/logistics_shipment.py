@@ -280,21 +280,6 @@ class LogisticsShipment(models.Model):
             shipment.open_exception_count = exceptions.get(shipment, 0)
 
     @api.model
-    def _postal_address(self, partner):
-        """A partner's postal address as partners' APIs take it (connectors translate it)."""
-        return {
-            "name": partner.name,
-            "street1": partner.street,
-            "street2": partner.street2,
-            "city": partner.city,
-            "state": partner.state_id.code,
-            "zip": partner.zip,
-            "country": partner.country_id.code,
-            "phone": partner.phone,
-            "email": partner.email,
-        }
-
-    @api.model
     def _create_for_pickings(self, pickings):
         """One shipment per outgoing transfer or return of one, unless it has one already."""
         eligible = pickings.filtered(

@@ -9,10 +9,17 @@ are in (``uom``); without one, they are in the release line's unit.
 
 Lots and serial numbers: a confirmation line lists what it shipped of each as
 ``lots: [{"lot": "<lot or serial number>", "quantity": <in the line's unit>}]``.
+
+Packages: a packed or shipped callback lists the parcels as
+``packages: [{"package_id": "PKG-00001", "weight_kg": 3.0, "length_cm": 30, "width_cm": 20,
+"height_cm": 10}]`` (dimensions optional); they become canonical packages (the base's
+``canonical_package``).
 """
 
 import json
 import math
+
+from odoo.addons.logistics_integration_base.models.logistics_package import canonical_package
 
 ORDERS_PATH = "/api/orders"
 STOCK_PATH = "/api/stock"
@@ -41,6 +48,27 @@ def cancel_path(order_ref):
 
 
 RELEASE_LINE_FIELDS = ("uom", "quantity_base", "base_uom")
+
+
+def partner_address(partner):
+    """The postal address of ``partner`` (a res.partner record, only read) as this WMS takes
+    it in ``ship_to``: name, street1, street2, city, state (code), zip, country (ISO code),
+    phone, email; empty values are left out."""
+    return {
+        key: value
+        for key, value in (
+            ("name", partner.name),
+            ("street1", partner.street),
+            ("street2", partner.street2),
+            ("city", partner.city),
+            ("state", partner.state_id.code),
+            ("zip", partner.zip),
+            ("country", partner.country_id.code),
+            ("phone", partner.phone),
+            ("email", partner.email),
+        )
+        if value
+    }
 
 
 def release_request(order_ref, shipment_ref, warehouse, ship_to, lines):
@@ -102,9 +130,35 @@ def canonical_event(native):
         "payload": {
             "order_ref": native["order_ref"],
             "lines": [canonical_line(line) for line in lines],
-            "packages": native.get("packages") or [],
+            "packages": canonical_packages(native.get("packages") or []),
         },
     }
+
+
+def canonical_packages(packages):
+    """The canonical packages of a callback's ``packages`` list (see the module's docstring).
+
+    Raises ValueError with the reason when the list or one of its packages is not one."""
+    if not isinstance(packages, list):
+        raise ValueError("'packages' must be a list")
+    result = []
+    for package in packages:
+        if not isinstance(package, dict):
+            raise ValueError(f"a package must be an object: {package!r}")
+        result.append(
+            canonical_package(
+                {
+                    "reference": package.get("package_id"),
+                    "weight": package.get("weight_kg"),
+                    "weight_unit": "kg",
+                    "length": package.get("length_cm"),
+                    "width": package.get("width_cm"),
+                    "height": package.get("height_cm"),
+                    "dimension_unit": "cm",
+                }
+            )
+        )
+    return result
 
 
 def canonical_line(line):

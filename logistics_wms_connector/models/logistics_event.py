@@ -6,7 +6,7 @@ class LogisticsEvent(models.Model):
 
     def _on_event_shipped(self):
         """The WMS shipped: its quantities become the transfer's done quantities."""
-        result = getattr(super(), "_on_event_shipped", lambda: None)()
+        result = super()._on_event_shipped()
         for event in self.filtered(lambda e: e.backend_id.kind == "wms"):
             picking = event.shipment_id.picking_id
             if picking and event.payload:

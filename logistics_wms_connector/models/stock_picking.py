@@ -59,7 +59,7 @@ class StockPicking(models.Model):
             order_ref=self.name,
             shipment_ref=shipment.name,
             warehouse=self.picking_type_id.warehouse_id.code,
-            ship_to=shipment._postal_address(self.partner_id),
+            ship_to=wms_rest.partner_address(self.partner_id),
             lines=[
                 {
                     "line_id": move.id,

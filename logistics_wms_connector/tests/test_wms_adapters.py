@@ -21,7 +21,21 @@ class TestWmsAdapters(BaseCase):
         self.assertEqual(event["event_id"], "wms-evt-7")
         self.assertEqual(event["shipment_ref"], "SHP/00012")
         self.assertEqual(event["payload"]["lines"][0]["quantity_done"], 2.0)
-        self.assertEqual(event["payload"]["packages"], [{"package_id": "PKG-1", "weight_kg": 1.5}])
+        self.assertEqual(
+            event["payload"]["packages"],
+            [
+                {
+                    "reference": "PKG-1",
+                    "weight": 1.5,
+                    "weight_unit": "kg",
+                    "length": None,
+                    "width": None,
+                    "height": None,
+                    "dimension_unit": "cm",
+                    "tracking_number": None,
+                }
+            ],
+        )
 
     def test_every_partner_event_has_a_canonical_type(self):
         for name, canonical in wms_rest.EVENT_TYPES.items():
