@@ -1,7 +1,7 @@
 {
     "name": "Logistics Carrier Connector",
     "summary": "Carrier aggregator connector: rates, labels, tracking, proof of delivery",
-    "version": "19.0.1.1.0",
+    "version": "19.0.1.2.0",
     "category": "Inventory/Delivery",
     "license": "LGPL-3",
     "author": "Logistics Integration Suite",
@@ -11,6 +11,7 @@
         "security/ir.model.access.csv",
         "security/logistics_carrier_rules.xml",
         "data/logistics_carrier_status_map_data.xml",
+        "data/logistics_exception_type_data.xml",
         "data/mail_template_data.xml",
         "data/logistics_sla_policy_data.xml",
         "views/logistics_backend_views.xml",

@@ -6,5 +6,8 @@ from . import (
     logistics_event,
     logistics_exception,
     logistics_message,
+    logistics_package,
     logistics_shipment,
+    logistics_shipment_label,
+    stock_picking,
 )

@@ -5,19 +5,21 @@ class LogisticsEvent(models.Model):
     _inherit = "logistics.event"
 
     def _on_event_packed(self):
-        """A packed parcel of a transfer gets its label, once (a second packed event buys
-        nothing)."""
+        """Packed parcels of a transfer get their labels, one per package, once (a second
+        packed event buys nothing; after a failed purchase, a person chooses: Route to
+        Alternate Carrier, or a replay)."""
         result = super()._on_event_packed()
-        for event in self:
-            shipment = event.shipment_id
-            # A label is for a parcel of a transfer, bought once: after a failed purchase, a
-            # person chooses (Route to Alternate Carrier, or a replay).
-            if shipment.picking_id and not (shipment.label_purchase_id or shipment.tracking_number):
-                shipment._buy_label(packages=(event.payload or {}).get("packages"))
+        self.shipment_id._request_labels_when_possible()
         return result
 
     def _on_event_shipped(self):
+        """Shipped without a packed confirmation before it (a WMS that skips it, or one lost):
+        the labels are bought then, by the same rule as at packing, so that no parcel leaves
+        without a label and none gets two. Shipped and tracked: the customer is told."""
         result = super()._on_event_shipped()
+        self.filtered(
+            lambda e: e.backend_id.kind == "wms"
+        ).shipment_id._request_labels_when_possible()
         # Shipped and tracked: tell the customer. Not tracked yet: the label purchase will.
         self.shipment_id.filtered("tracking_number")._notify_customer("shipped")
         return result

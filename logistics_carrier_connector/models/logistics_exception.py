@@ -107,13 +107,14 @@ class LogisticsException(models.Model):
         return (super()._replayable_messages() | waiting).sorted("id")
 
     def action_route_alternate_carrier(self):
-        """One click on a label_failed exception: buy the label from the next carrier backend
-        by priority. The exception closes itself when that label is created.
+        """One click on a label_failed exception: refund the labels the shipment's packages
+        got from the failing carrier, then buy every package's label from the next carrier
+        backend by priority. The exception closes itself when those labels are created.
 
-        :raises UserError: not a Logistics Manager (the call pays for a label), not a
-            label_failed exception of a shipment, no carrier after the
-            current one, or the shipment has a label purchase in progress or a label already
-            (see ``logistics.shipment._buy_label``)
+        :raises UserError: not a Logistics Manager (the call pays for labels), not a
+            label_failed exception of a shipment, no carrier after the current one, the
+            shipment went to that carrier already, or a purchase of the shipment is in progress
+            or unconfirmed (see ``logistics.shipment._reroute``)
         """
         check_manager(self.env, self.env._("buy a label from another carrier"))
         for exception in self:
@@ -130,7 +131,7 @@ class LogisticsException(models.Model):
                         carrier=current.name,
                     )
                 )
-            shipment._buy_label(alternate)
+            shipment._reroute(alternate)
             routed = self.env._(
                 "Routed from %(old)s to %(new)s by %(user)s.",
                 old=current.name,

@@ -41,6 +41,7 @@ class LogisticsMessage(models.Model):
             {
                 "carrier_shipment_create": self.env._("Create the carrier shipment (rates)"),
                 "label_buy": self.env._("Buy the label"),
+                "label_refund": self.env._("Refund the label"),
             }
         )
         return labels
@@ -48,13 +49,14 @@ class LogisticsMessage(models.Model):
     # --- label purchase -----------------------------------------------------------------------
     def _replay(self, reason, payload=None):
         """A replayed message of a failed label purchase takes that purchase up again; refused
-        (UserError) while the shipment has another purchase in progress or a label."""
+        (UserError) while its package has another purchase in progress or a label, or the
+        shipment's labels are at another carrier now."""
         for purchase in self.label_purchase_id.filtered(
             lambda p: p.state in ("failed", "unconfirmed")
         ):
             shipment = purchase.shipment_id.sudo()
-            if purchase.state == "failed":  # an unconfirmed one is the shipment's active one
-                shipment._check_no_label_purchase()
+            if purchase.state == "failed":  # an unconfirmed one is the package's active one
+                purchase._check_can_resume()
             purchase.sudo()._set_state("in_progress", failure=False)
             shipment.write(
                 {"label_purchase_id": purchase.id, "carrier_backend_id": purchase.backend_id.id}
@@ -65,29 +67,17 @@ class LogisticsMessage(models.Model):
         return replays
 
     def _on_delivered_carrier_shipment_create(self, response):
-        """Rates are in: buy the one the backend's rule chooses, with this shipment's key."""
+        """Rates are in: buy the one the shipping method (or the backend's rule) chooses, with
+        this package's purchase."""
         shipment = self.shipment_id
         backend = self.backend_id
         purchase = self.label_purchase_id
         try:
             carrier_shipment = easypost.parse_shipment(response)
-            rate = easypost.choose_rate(
-                carrier_shipment.rates,
-                backend.carrier_rate_rule or "cheapest",
-                backend.carrier_preferred,
-                backend.carrier_preferred_service,
-            )
+            rate = shipment._choose_rate(backend, carrier_shipment.rates)
         except (ValueError, TypeError, KeyError) as error:
             self._label_failed(self.env._("No usable rate: %(error)s", error=error))
             return
-        shipment.write(
-            {
-                "carrier_shipment_ref": carrier_shipment.id,
-                "carrier_name": rate.carrier,
-                "carrier_service": rate.service,
-                "freight_estimate": rate.amount,
-            }
-        )
         buy = self._create_outbound(
             backend,
             "label_buy",
@@ -96,57 +86,67 @@ class LogisticsMessage(models.Model):
             shipment=shipment,
             label_purchase_id=purchase.id,
         )
-        purchase.write({"carrier_shipment_ref": carrier_shipment.id, "message_id": buy.id})
+        purchase.write(
+            {
+                "carrier_shipment_ref": carrier_shipment.id,
+                "message_id": buy.id,
+                **purchase._rate_values(rate),
+            }
+        )
+        shipment.write(
+            {
+                "carrier_shipment_ref": carrier_shipment.id,
+                "carrier_name": rate.carrier,
+                "carrier_service": rate.service,
+                "freight_estimate": shipment._labels_estimate(),
+            }
+        )
 
     def _on_delivered_label_buy(self, response):
-        """The label is bought: tracking number on the transfer, the label PDF attached, and
-        the label_created milestone recorded."""
+        """The package's label is bought: its tracking number, rate and label PDF on the
+        package, the label_created milestone recorded, and the transfer told
+        (``logistics.shipment._labels_changed``)."""
         shipment = self.shipment_id
+        purchase = self.label_purchase_id
+        package = purchase.package_id
         try:
             bought = easypost.parse_shipment(response)
         except (ValueError, TypeError, KeyError) as error:
             # The carrier took the purchase (2xx): the label is likely paid for, so the
             # purchase counts as bought and no second one is started from here.
             reason = self.env._("Label answer not understood: %(error)s", error=error)
-            self.label_purchase_id._set_state("bought", failure=reason)
+            purchase._set_state("bought", failure=reason)
             self._label_failed(reason, purchase_state=None)
             return
-        self.label_purchase_id._set_state("bought", tracking_number=bought.tracking_code)
-        picking = shipment.picking_id
-        values = {
-            "tracking_number": bought.tracking_code,
-            "label_url": bought.label_url,
-            "tracking_url": bought.tracker_public_url
+        rate = bought.selected_rate
+        tracking_url = (
+            bought.tracker_public_url
             or (self.backend_id.carrier_tracking_url or "").format(tracking=bought.tracking_code)
-            or False,
-        }
-        if bought.selected_rate:
-            values["freight_actual"] = bought.selected_rate.amount
-        shipment.write(values)
-        if picking:
-            picking.carrier_tracking_ref = bought.tracking_code
+            or False
+        )
+        purchase._set_state(
+            "bought",
+            tracking_number=bought.tracking_code,
+            **(purchase._rate_values(rate) if rate else {}),
+        )
+        package.write(
+            {
+                "tracking_number": bought.tracking_code,
+                "tracking_url": tracking_url,
+                "carrier_name": purchase.carrier_name,
+                "carrier_service": purchase.carrier_service,
+                "rate_amount": purchase.rate_amount,
+                "rate_currency_id": purchase.rate_currency_id.id,
+            }
+        )
+        shipment.label_url = bought.label_url
         if bought.label_pdf_url:
             self._attach_label(bought.label_pdf_url, "application/pdf")
         else:
             self._attach_label(bought.label_url, bought.label_file_type or "application/pdf")
-        self.env["logistics.event"]._ingest(
-            self.backend_id,
-            [
-                {
-                    "type": "label_created",
-                    "event_id": f"{bought.id}:label",
-                    "occurred_at": fields.Datetime.now().isoformat() + "+00:00",
-                    "shipment_ref": shipment.name,
-                    "payload": {
-                        "tracking_number": bought.tracking_code,
-                        "carrier": shipment.carrier_name,
-                        "service": shipment.carrier_service,
-                        "label_url": bought.label_url,
-                    },
-                }
-            ],
-        )
-        shipment._notify_shipped_when_tracked()
+        if bought.tracking_code:
+            self.env["logistics.exception"]._retry_unmatched({bought.tracking_code})
+        shipment._labels_changed()
 
     def _attach_label(self, url, mimetype):
         """Download the label and attach it to the transfer. A label that can't be fetched now
@@ -177,9 +177,14 @@ class LogisticsMessage(models.Model):
         return response.content
 
     def _store_label(self, content, mimetype):
+        """Attach the label to the transfer (or the shipment), named after its tracking
+        number, and link it to its purchase and package."""
         shipment = self.shipment_id
-        name = (shipment.tracking_number or shipment.name).replace("/", "_")
-        shipment.label_attachment_id = self.env["ir.attachment"].create(
+        purchase = self.label_purchase_id
+        name = (purchase.tracking_number or purchase.package_id.name or shipment.name).replace(
+            "/", "_"
+        )
+        attachment = self.env["ir.attachment"].create(
             {
                 "name": f"Label-{name}{mimetypes.guess_extension(mimetype) or ''}",
                 "raw": content,
@@ -188,6 +193,10 @@ class LogisticsMessage(models.Model):
                 "res_id": shipment.picking_id.id or shipment.id,
             }
         )
+        purchase.label_attachment_id = attachment
+        if purchase.state == "bought":
+            purchase.package_id.label_attachment_id = attachment
+            shipment.label_attachment_id = shipment._merged_labels()
 
     def _on_dead_carrier_shipment_create(self, response):
         self._label_failed(self._carrier_error_text(response))
@@ -209,6 +218,21 @@ class LogisticsMessage(models.Model):
             return
         self._label_failed(self._carrier_error_text(response))
 
+    # --- refunds -----------------------------------------------------------------------------
+    def _on_delivered_label_refund(self, response):
+        """EasyPost took the refund request: the Shipment's ``refund_status`` says where it
+        stands (submitted, usually; refunded or rejected when the carrier answered at once)."""
+        try:
+            status = easypost.parse_shipment(response).refund_status
+        except (ValueError, TypeError, KeyError):
+            status = None
+        self.label_purchase_id._refund_outcome(status)
+
+    def _on_dead_label_refund(self, response):
+        """The refund could not be asked (the carrier refused it, or never answered): the label
+        stays paid for; a person asks the carrier."""
+        self.label_purchase_id._refund_outcome("rejected", self._carrier_error_text(response))
+
     def _carrier_error_text(self, response):
         error = easypost.parse_error(response, self.http_status)
         details = "; ".join(error.field_errors)
@@ -221,13 +245,15 @@ class LogisticsMessage(models.Model):
         if purchase_state:
             self.label_purchase_id._set_state(purchase_state, failure=reason)
         shipment = self.shipment_id
+        package = self.label_purchase_id.package_id
+        ref = shipment.picking_id.name or shipment.name
         self.env["logistics.exception"].sudo()._raise(
             "label_failed",
             [
                 {
                     "name": self.env._(
                         "No label for %(ref)s from %(carrier)s",
-                        ref=shipment.picking_id.name or shipment.name,
+                        ref=f"{ref} ({package.name})" if len(shipment.package_ids) > 1 else ref,
                         carrier=self.backend_id.name,
                     ),
                     "shipment_id": shipment.id,

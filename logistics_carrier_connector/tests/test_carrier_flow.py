@@ -74,7 +74,7 @@ class TestCarrierFlow(LoopbackPartnerMixin, LogisticsCase):
                         "packed",
                         fields.Datetime.now().isoformat() + "+00:00",
                         event_id,
-                        payload={"packages": [{"package_id": "PKG-1", "weight_kg": 2.0}]},
+                        payload={"packages": [{"reference": "PKG-1", "weight": 2.0}]},
                     )
                 ],
             )
@@ -124,7 +124,7 @@ class TestCarrierFlow(LoopbackPartnerMixin, LogisticsCase):
         create, buy, label = self.partner.requests
         self.assertEqual(create[:2], ("POST", "/v2/shipments"))
         document = json.loads(create[3])["shipment"]
-        self.assertEqual(document["reference"], self.shipment.name)
+        self.assertEqual(document["reference"], f"{self.shipment.name}/PKG-1")
         self.assertEqual(document["parcel"]["weight"], 70.5)  # 2 kg in ounces
         self.assertEqual(document["options"], {"label_format": "PDF"})
         self.assertTrue(create[2]["Authorization"].startswith("Basic "))
@@ -219,17 +219,30 @@ class TestCarrierFlow(LoopbackPartnerMixin, LogisticsCase):
         self.assertIn(self.shipment.tracking_number, mail.body_html)
         self.assertIn("customer@example.com", mail.email_to or mail.recipient_ids.email or "")
 
-    def test_shipped_before_the_label_emails_once_the_tracking_number_is_known(self):
-        self.env["logistics.event"].ingest_events(
-            self.wms.code,
-            [self.event("shipped", fields.Datetime.now().isoformat() + "+00:00", "wms-ship-0")],
-        )
+    def test_shipped_without_packed_buys_the_label_then_and_emails_once_it_is_known(self):
+        """A WMS's shipped confirmation with no packed one before it: the label is bought then
+        (one per package, the whole transfer here), and the customer is emailed once the
+        tracking number is known. The packed confirmation that comes late buys nothing."""
+        self.partner.answer(201, self.created).answer(200, self.bought).answer(200, PDF)
         domain = [("model", "=", "logistics.shipment"), ("res_id", "=", self.shipment.id)]
-        self.assertFalse(self.env["mail.mail"].search(domain), "no tracking number yet")
-        self.buy_label()
+        with trap_jobs() as trap:
+            self.env["logistics.event"].ingest_events(
+                self.wms.code,
+                [self.event("shipped", fields.Datetime.now().isoformat() + "+00:00", "wms-ship")],
+            )
+            self.assertFalse(self.env["mail.mail"].search(domain), "no tracking number yet")
+            self.run_jobs(trap)
+        package = self.shipment.package_ids
+        self.assertEqual(package.name, self.shipment.picking_id.name)
+        self.assertEqual(package.source, "transfer")
+        self.assertEqual(package.tracking_number, self.bought["tracking_code"])
         mail = self.env["mail.mail"].search(domain)
         self.assertEqual(len(mail), 1)
         self.assertIn(self.shipment.tracking_number, mail.body_html)
+        self.packed()  # late, with its own package list
+        self.assertEqual(self.shipment.package_ids, package)
+        self.assertEqual(len(self.partner.requests), 3)
+        self.assertIn("after the labels of", self.shipment.message_ids[0].body)
 
     def test_unmapped_and_other_events_record_nothing(self):
         self.buy_label()
@@ -306,9 +319,7 @@ class TestCarrierFlow(LoopbackPartnerMixin, LogisticsCase):
         with self.assertRaises(UserError) as refusal:
             exception.action_route_alternate_carrier()
         self.assertEqual(
-            str(refusal.exception),
-            f"{shipment.name} already has a label (tracking {self.bought['tracking_code']}, "
-            "Alternate Carrier): a second one would be paid for too.",
+            str(refusal.exception), f"{shipment.name} went to Alternate Carrier already."
         )
         self.assertEqual(len(self.partner.requests), 5)
         self.assertEqual(len(shipment.label_purchase_ids), 2)
@@ -399,10 +410,12 @@ class TestCarrierFlow(LoopbackPartnerMixin, LogisticsCase):
         self.assertEqual(self.shipment.label_purchase_id.state, "bought")
         self.assertEqual(self.shipment.carrier_backend_id, self.alternate)
 
-    def test_one_active_purchase_per_shipment_is_enforced_by_the_database(self):
+    def test_one_active_purchase_per_package_is_enforced_by_the_database(self):
         self.buy_label()
         Label = self.env["logistics.carrier.label"]
-        for state in ("in_progress", "bought"):
+        package = self.shipment.package_ids
+        self.assertEqual(package.name, "PKG-1")
+        for state in ("in_progress", "unconfirmed", "bought"):
             with (
                 self.assertRaises(psycopg2.errors.UniqueViolation),
                 mute_logger("odoo.sql_db"),
@@ -411,15 +424,22 @@ class TestCarrierFlow(LoopbackPartnerMixin, LogisticsCase):
                 Label.create(
                     {
                         "shipment_id": self.shipment.id,
+                        "package_id": package.id,
                         "backend_id": self.alternate.id,
                         "state": state,
                     }
                 )
-        # Failed purchases don't hold the shipment.
-        Label.create(
-            {"shipment_id": self.shipment.id, "backend_id": self.alternate.id, "state": "failed"}
-        )
-        self.assertEqual(len(self.shipment.label_purchase_ids), 2)
+        # Failed purchases and refunds asked don't hold the package.
+        for state in ("failed", "refund_submitted"):
+            Label.create(
+                {
+                    "shipment_id": self.shipment.id,
+                    "package_id": package.id,
+                    "backend_id": self.alternate.id,
+                    "state": state,
+                }
+            )
+        self.assertEqual(len(self.shipment.label_purchase_ids), 3)
 
     def test_silent_tracking_raises_missing_tracking_until_it_moves(self):
         """The carrier's promises are SLA policies shipped as data (they replaced the backend's

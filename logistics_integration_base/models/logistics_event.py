@@ -13,11 +13,13 @@ from odoo.tools import SQL
 from .event_time import event_time
 from .json_text import is_storable, pretty_json, storable_problem
 from .logistics_event_type import (
+    MAIN_PROGRESSION_TOP,
     STATUS_FINAL_SQL,
     STATUS_GUARD_SQL,
     ShipmentStatus,
     moves_status,
 )
+from .logistics_package import canonical_packages
 
 _logger = logging.getLogger(__name__)
 
@@ -138,6 +140,12 @@ class LogisticsEvent(models.Model):
         index="btree_not_null",
         readonly=True,
         ondelete="set null",
+    )
+    package_id = fields.Many2one(
+        "logistics.package",
+        readonly=True,
+        ondelete="set null",
+        help="The package this event is about, when it came by a package's tracking number.",
     )
     # What the event did; decided by ``_decide`` with the status rule (``moves_status``).
     state = fields.Selection(
@@ -420,6 +428,11 @@ class LogisticsEvent(models.Model):
         payload = event.get("payload")
         if payload is not None and not isinstance(payload, dict):
             raise invalid("'payload' must be an object")
+        if payload and "packages" in payload:
+            try:
+                payload = {**payload, "packages": canonical_packages(payload["packages"])}
+            except ValueError as error:
+                raise invalid(f"'payload.packages': {error}") from None
         traceparent = event.get("traceparent")
         match = TRACEPARENT.match(traceparent) if isinstance(traceparent, str) else None
         return {
@@ -491,9 +504,15 @@ class LogisticsEvent(models.Model):
         )
         self.env["stock.picking"].flush_model(["name"])
         self.env["sale.order"].flush_model(["name"])
+        if numbers:
+            self.env["logistics.package"].flush_model(["tracking_number", "shipment_id"])
         # Read before the query: reading it after may fetch the backend, and replace the
         # query's result set on the cursor before it is read.
         company = backend.company_id.id
+        shipment_columns = SQL(
+            "s.id, s.name, s.status_rank, s.status_at, %s, s.correlation_id, s.company_id",
+            STATUS_FINAL_SQL,
+        )
         self.env.cr.execute(
             SQL(
                 """
@@ -513,27 +532,65 @@ class LogisticsEvent(models.Model):
                 UNION ALL
                 SELECT 'tracking', numbers.number, %(columns)s
                   FROM numbers JOIN logistics_shipment s ON s.tracking_number = numbers.number
+                UNION ALL
+                SELECT 'tracking', numbers.number, %(shipment_columns)s, pk.id
+                  FROM numbers JOIN logistics_package pk ON pk.tracking_number = numbers.number
+                  JOIN logistics_shipment s ON s.id = pk.shipment_id
                 """,
                 refs=json.dumps(refs),
                 numbers=json.dumps(numbers),
-                columns=SQL(
-                    "s.id, s.name, s.status_rank, s.status_at, %s, s.correlation_id, s.company_id",
-                    STATUS_FINAL_SQL,
-                ),
+                columns=SQL("%s, NULL::int", shipment_columns),
+                shipment_columns=shipment_columns,
             )
         )
+        package_ids = set()
         for row in self.env.cr.fetchall():
-            kind, value, sid, name, rank, status_at, final, correlation, company_id = row
+            kind, value, sid, name, rank, status_at, final, correlation, company_id, package = row
             if company_id != company:  # another company's shipment is not this backend's
                 continue
             matches = found.setdefault((kind, value), {})
+            if sid in matches and not package:
+                continue  # the shipment's own number is also its one package's: keep that
             matches[sid] = {
                 "id": sid,
                 "name": name,
                 "status": ShipmentStatus(rank, status_at, final),
                 "correlation": correlation,
+                "package_id": package,
             }
-        return {key: list(matches.values()) for key, matches in found.items()}
+            if package:
+                package_ids.add(package)
+        result = {key: list(matches.values()) for key, matches in found.items()}
+        if package_ids:
+            self._add_package_statuses(result, package_ids)
+        return result
+
+    @api.model
+    def _add_package_statuses(self, found, package_ids):
+        """Give each match by a package's tracking number that package's status and its
+        shipment's packages' ranks (``_decide`` holds the shipment to its slowest package)."""
+        self.env["logistics.package"].flush_model(["status_rank", "status_at", "status_id"])
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT s.id, s.shipment_id, s.status_rank, s.status_at, %(final)s
+                  FROM logistics_package s
+                 WHERE s.shipment_id IN (
+                       SELECT shipment_id FROM logistics_package WHERE id = ANY(%(ids)s))
+                """,
+                final=STATUS_FINAL_SQL,
+                ids=list(package_ids),
+            )
+        )
+        packages, ranks = {}, {}
+        for package_id, shipment_id, rank, status_at, final in self.env.cr.fetchall():
+            packages[package_id] = ShipmentStatus(rank, status_at, final)
+            ranks.setdefault(shipment_id, {})[package_id] = rank
+        for matches in found.values():
+            for match in matches:
+                if match["package_id"]:
+                    match["package_status"] = packages[match["package_id"]]
+                    match["package_ranks"] = ranks[match["id"]]
 
     @api.model
     def _resolve_shipment(self, shipments, event):
@@ -576,14 +633,51 @@ class LogisticsEvent(models.Model):
         without setting the status. Each row carries the rank reached after it, for
         ``_apply_status``."""
         statuses = {}  # shipment id -> ShipmentStatus after the batch's events so far
+        package_statuses = {}  # package id -> ShipmentStatus after the batch's events so far
+        package_ranks = {}  # shipment id -> {package id: rank} after the batch's events so far
         rows = []
         for event in events:
             event_type = event["type"]
             shipment = event["shipment"]
             status = statuses.get(shipment["id"], shipment["status"])
             state, reason = "applied", None
+            package_id, package_rank, held = shipment.get("package_id"), None, False
             if event_type.owner_kind and event_type.owner_kind != source_kind:
                 state, reason = "ignored", "not_owner"
+            elif event_type.sets_status and package_id:
+                # A package's own event: the package's status moves by the status rule; the
+                # shipment's follows its slowest package on the main progression (delivered
+                # when all are), and any package's side branch or return.
+                package_status = package_statuses.get(package_id, shipment["package_status"])
+                if moves_status(event_type.rank, event["occurred_at"], package_status):
+                    package_status = ShipmentStatus(
+                        max(package_status.rank, event_type.rank),
+                        event["occurred_at"],
+                        event_type.is_final,
+                    )
+                    package_statuses[package_id] = package_status
+                    package_rank = package_status.rank
+                    ranks = package_ranks.setdefault(
+                        shipment["id"], dict(shipment["package_ranks"])
+                    )
+                    ranks[package_id] = package_status.rank
+                    held = 0 < event_type.rank <= MAIN_PROGRESSION_TOP and (
+                        min(ranks.values()) < event_type.rank
+                    )
+                    if not held:
+                        if moves_status(event_type.rank, event["occurred_at"], status):
+                            status = ShipmentStatus(
+                                max(status.rank, event_type.rank),
+                                event["occurred_at"],
+                                event_type.is_final,
+                            )
+                            statuses[shipment["id"]] = status
+                        elif len(ranks) == 1:
+                            state = "arrived_late"  # one parcel: the shipment's rule decides
+                        else:
+                            held = True  # the package moved; the shipment was past it
+                else:
+                    state = "arrived_late"
             elif event_type.sets_status:
                 if moves_status(event_type.rank, event["occurred_at"], status):
                     status = ShipmentStatus(
@@ -599,9 +693,12 @@ class LogisticsEvent(models.Model):
                 {
                     "event": event,
                     "type_id": event_type.id,
-                    "sets_status": event_type.sets_status and state == "applied",
+                    "sets_status": event_type.sets_status and state == "applied" and not held,
                     "rank_reached": status.rank,
                     "shipment_id": shipment["id"],
+                    "package_id": package_id,
+                    # The package's rank after the event, when it moved the package's status.
+                    "package_rank": package_rank,
                     "state": state,
                     "ignore_reason": reason,
                     "correlation_id": trace_id,
@@ -628,6 +725,7 @@ class LogisticsEvent(models.Model):
                 "state": row["state"],
                 "ignore_reason": row["ignore_reason"],
                 "message_id": row["event"]["message_id"],
+                "package_id": row["package_id"],
             }
             for row in rows
         ]
@@ -637,10 +735,10 @@ class LogisticsEvent(models.Model):
                 INSERT INTO logistics_event
                     (shipment_id, type_id, occurred_at, source_event_id, correlation_id,
                      traceparent, payload, state, ignore_reason, backend_id, message_id,
-                     recorded_at)
+                     package_id, recorded_at)
                 SELECT v.shipment_id, v.type_id, v.occurred_at, v.source_event_id,
                        v.correlation_id, v.traceparent, v.payload, v.state, v.ignore_reason,
-                       %(backend)s, v.message_id, %(now)s
+                       %(backend)s, v.message_id, v.package_id, %(now)s
                   FROM %(values)s
                 ON CONFLICT (backend_id, source_event_id) DO NOTHING
                 RETURNING source_event_id, id
@@ -650,7 +748,8 @@ class LogisticsEvent(models.Model):
                 values=json_recordset(
                     "shipment_id int, type_id int, occurred_at timestamp,"
                     " source_event_id varchar, correlation_id varchar, traceparent varchar,"
-                    " payload jsonb, state varchar, ignore_reason varchar, message_id int",
+                    " payload jsonb, state varchar, ignore_reason varchar, message_id int,"
+                    " package_id int",
                     values,
                 ),
             )
@@ -756,6 +855,7 @@ class LogisticsEvent(models.Model):
             "correlation_id": lambda row: row["correlation_id"],
             "traceparent": lambda row: row["traceparent"],
             "message_id": lambda row: row["event"]["message_id"],
+            "package_id": lambda row: row["package_id"],
             "state": lambda row: row["state"],
             "ignore_reason": lambda row: row["ignore_reason"],
             "duplicate_count": lambda row: 0,
@@ -768,6 +868,7 @@ class LogisticsEvent(models.Model):
         with the rank reached. The WHERE clause is the status rule again (``STATUS_GUARD_SQL``,
         the twin of ``moves_status``), checked against the row as it is when updated: the
         status never goes back, even against a concurrent batch."""
+        self._apply_package_status(rows, inserted)
         latest = {}
         for row in rows:
             event_id = inserted.get(row["event"]["event_id"])
@@ -819,6 +920,46 @@ class LogisticsEvent(models.Model):
                 "status_owner",
             ]
         )
+
+    def _apply_package_status(self, rows, inserted):
+        """Move each package to the last event of this batch that moved it (``_decide``), with
+        the status rule again in the WHERE clause (``STATUS_GUARD_SQL``, on the package)."""
+        latest = {}
+        for row in rows:
+            event_id = inserted.get(row["event"]["event_id"])
+            if event_id and row["package_rank"] is not None:
+                latest[row["package_id"]] = row
+        if not latest:
+            return
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE logistics_package s
+                   SET status_id = v.type_id, status_at = v.occurred_at,
+                       status_rank = GREATEST(s.status_rank, v.rank_reached),
+                       write_uid = %(uid)s, write_date = now() AT TIME ZONE 'UTC'
+                  FROM %(values)s
+                 WHERE s.id = v.package_id AND %(guard)s
+                """,
+                uid=self.env.uid,
+                guard=STATUS_GUARD_SQL,
+                values=json_recordset(
+                    "package_id int, type_id int, occurred_at timestamp, rank int,"
+                    " rank_reached int",
+                    [
+                        {
+                            "package_id": package_id,
+                            "type_id": row["type_id"],
+                            "occurred_at": row["event"]["occurred_at"].isoformat(),
+                            "rank": row["event"]["type"].rank,
+                            "rank_reached": row["package_rank"],
+                        }
+                        for package_id, row in latest.items()
+                    ],
+                ),
+            )
+        )
+        self.env["logistics.package"].invalidate_model(["status_id", "status_at", "status_rank"])
 
     def _publish(self, rows, inserted):
         """Fan milestones out to the backends subscribed to their type, as outbound messages
@@ -885,12 +1026,42 @@ class LogisticsEvent(models.Model):
 
     # --- reactions: hooks connectors extend (``_react`` calls them on a batch's events) ------
     def _on_event_packed(self):
-        """Hook: these events (a recordset, one batch's ``packed`` events) packed parcels. The
-        carrier connector buys their labels. Returns nothing."""
+        """Hook: these events (a recordset, one batch's ``packed`` events) packed parcels: the
+        packages they list (``payload.packages``, canonical packages) are recorded on their
+        shipments, and the carrier connector buys their labels. Returns nothing."""
+        self._record_payload_packages()
 
     def _on_event_shipped(self):
-        """Hook: these ``shipped`` events left the warehouse (the WMS's confirmation updates the
-        transfer, the carrier connector makes sure the parcels have labels). Returns nothing."""
+        """Hook: these ``shipped`` events left the warehouse with the packages they list (the
+        WMS's confirmation updates the transfer, the carrier connector makes sure the parcels
+        have labels). Returns nothing."""
+        self._record_payload_packages()
+
+    def _record_payload_packages(self):
+        """Record the packages these events list on their shipments, unless the shipment's
+        packages are settled (``_packages_settled``: their labels are being bought): a package
+        list that comes then (a packed confirmation after the shipped one) changes nothing,
+        and the shipment's chatter says so."""
+        for event in self:
+            packages = (event.payload or {}).get("packages")
+            if not packages:
+                continue
+            shipment = event.shipment_id
+            if not shipment._packages_settled():
+                shipment._record_packages(packages, event.backend_id.kind)
+                continue
+            listed = {package["reference"] for package in packages}
+            if listed != set(shipment.package_ids.mapped("name")):
+                shipment.sudo().message_post(
+                    body=self.env._(
+                        "%(backend)s listed the packages %(packages)s (event %(event)s) after "
+                        "the labels of %(known)s were asked: the labels stay as they are.",
+                        backend=event.backend_id.name,
+                        packages=", ".join(sorted(listed)),
+                        event=event.source_event_id,
+                        known=", ".join(shipment.package_ids.mapped("name")) or "-",
+                    )
+                )
 
     def _on_event_delivered(self):
         """Hook: these ``delivered`` events are proof of delivery. Returns nothing."""

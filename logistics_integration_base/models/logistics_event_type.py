@@ -59,6 +59,13 @@ def moves_status(rank, occurred_at, status):
     return rank > status.rank or (rank == status.rank and occurred_at >= status.at)
 
 
+# The last rank of the main progression (delivered). A shipment of several packages follows
+# its slowest package up to it: an event of one package of rank 1 to MAIN_PROGRESSION_TOP
+# moves the shipment only when every package has reached that rank (a shipment is delivered
+# when all its packages are); side branches (rank 0) and returns (above) of any package move
+# it as the status rule says (``logistics.event._decide``).
+MAIN_PROGRESSION_TOP = 100
+
 # Whether the status of shipment ``s`` is final, in SQL: read by ``_find_shipments`` for
 # ``moves_status`` and by ``STATUS_GUARD_SQL``.
 STATUS_FINAL_SQL = SQL(

@@ -69,6 +69,20 @@ def canonical_package(document):
     }
 
 
+def canonical_packages(documents):
+    """A list of canonical package documents, each checked (``canonical_package``), with
+    distinct references.
+
+    :raises ValueError: not a list, a package that is not one, or a reference given twice"""
+    if not isinstance(documents, list):
+        raise ValueError("packages must be a list")
+    packages = [canonical_package(document) for document in documents]
+    references = [package["reference"] for package in packages]
+    if len(set(references)) != len(references):
+        raise ValueError("a package reference is listed twice")
+    return packages
+
+
 def _measure(value, what, required=False):
     if value is None or value == "":
         if required:

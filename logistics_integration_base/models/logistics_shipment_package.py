@@ -65,6 +65,12 @@ class LogisticsShipment(models.Model):
             result |= package
         return result
 
+    def _packages_settled(self):
+        """Hook: whether the shipment's packages may no longer change (the carrier connector:
+        their labels are being bought or are bought). False here."""
+        self.ensure_one()
+        return False
+
     def _packages_to_ship(self):
         """The packages that get a label each: the ones recorded (from the WMS or earlier),
         else Odoo's packages of the transfer (their shipping weight, else Odoo's weight of their
@@ -74,15 +80,19 @@ class LogisticsShipment(models.Model):
         moves left out. A transfer with nothing to weigh
         gets a parcel of weight 0; the carrier connector applies its default then.
 
-        :return: ``logistics.package`` records, at least one when the shipment has a transfer
+        :return: ``logistics.package`` records, at least one
         """
         self.ensure_one()
         if self.package_ids:
             return self.package_ids
         picking = self.picking_id
-        if not picking:
-            return self.env["logistics.package"]
         weight_unit = self._odoo_weight_unit()
+        if not picking:  # a shipment of no transfer: one parcel Odoo can't weigh
+            package = self._record_packages(
+                [{"reference": self.name, "weight": 0, "weight_unit": weight_unit}], "odoo"
+            )
+            package.source = "transfer"
+            return package
         stock_packages = picking.move_line_ids.result_package_id
         if stock_packages:
             weights = stock_packages.sudo()._get_weight(picking.id)

@@ -19,7 +19,9 @@ Packages: a packed or shipped callback lists the parcels as
 import json
 import math
 
-from odoo.addons.logistics_integration_base.models.logistics_package import canonical_package
+from odoo.addons.logistics_integration_base.models.logistics_package import (
+    canonical_packages as base_canonical_packages,
+)
 
 ORDERS_PATH = "/api/orders"
 STOCK_PATH = "/api/stock"
@@ -141,24 +143,23 @@ def canonical_packages(packages):
     Raises ValueError with the reason when the list or one of its packages is not one."""
     if not isinstance(packages, list):
         raise ValueError("'packages' must be a list")
-    result = []
     for package in packages:
         if not isinstance(package, dict):
             raise ValueError(f"a package must be an object: {package!r}")
-        result.append(
-            canonical_package(
-                {
-                    "reference": package.get("package_id"),
-                    "weight": package.get("weight_kg"),
-                    "weight_unit": "kg",
-                    "length": package.get("length_cm"),
-                    "width": package.get("width_cm"),
-                    "height": package.get("height_cm"),
-                    "dimension_unit": "cm",
-                }
-            )
-        )
-    return result
+    return base_canonical_packages(
+        [
+            {
+                "reference": package.get("package_id"),
+                "weight": package.get("weight_kg"),
+                "weight_unit": "kg",
+                "length": package.get("length_cm"),
+                "width": package.get("width_cm"),
+                "height": package.get("height_cm"),
+                "dimension_unit": "cm",
+            }
+            for package in packages
+        ]
+    )
 
 
 def canonical_line(line):
