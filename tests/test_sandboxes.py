@@ -1021,6 +1021,83 @@ def test_wms_release_runs_through_signed_callbacks(wms, receiver):
     assert wms_call(wms, "GET", "/api/orders/WH/OUT/00012").json()["status"] == "shipped"
 
 
+def test_wms_packs_one_package_per_configured_weight(wms, receiver):
+    dimensions = {"length_cm": 40.0, "width_cm": 30.0, "height_cm": 20.0}
+    config = admin(
+        wms,
+        "/_admin/config",
+        {"package_weights": [3.0, 4.5], "package_dimensions_cm": dimensions},
+    )
+    assert config["package_weights"] == [3.0, 4.5]
+    assert config["package_dimensions_cm"] == dimensions
+    release(wms)
+    advance_to_the_end(wms, order_ref="WH/OUT/00012")
+    callbacks = [d.json() for d in receiver.wait_for(4)]
+    packed, shipped = callbacks[2], callbacks[3]
+    assert (packed["event"], shipped["event"]) == ("order.packed", "order.shipped")
+    assert packed["packages"] == shipped["packages"]
+    assert [
+        (p["weight_kg"], p["length_cm"], p["width_cm"], p["height_cm"]) for p in packed["packages"]
+    ] == [(3.0, 40.0, 30.0, 20.0), (4.5, 40.0, 30.0, 20.0)]
+    first_ids = [p["package_id"] for p in packed["packages"]]
+    assert len(set(first_ids)) == 2 and all(i.startswith("PKG-") for i in first_ids)
+    order = admin(wms, "/_admin/state")["orders"]["WH/OUT/00012"]
+    assert order["packages"] == packed["packages"]
+    # Another order's packages have ids of their own.
+    release(wms, order_ref="WH/OUT/00013")
+    advance_to_the_end(wms, order_ref="WH/OUT/00013")
+    other = [d.json() for d in receiver.wait_for(8)][7]
+    assert other["order_ref"] == "WH/OUT/00013" and len(other["packages"]) == 2
+    assert not {p["package_id"] for p in other["packages"]} & set(first_ids)
+    # Back to the default: one package weighed from the units, without dimensions.
+    admin(wms, "/_admin/config", {"package_weights": None, "package_dimensions_cm": None})
+    release(wms, order_ref="WH/OUT/00014")
+    advance_to_the_end(wms, order_ref="WH/OUT/00014")
+    [single] = [d.json() for d in receiver.wait_for(12)][11]["packages"]
+    assert set(single) == {"package_id", "weight_kg"} and single["weight_kg"] == 1.7
+    for bad in (
+        {"package_weights": [3.0, 0]},
+        {"package_weights": "3.0"},
+        {"package_weights": [True]},
+        {"package_dimensions_cm": {"length_cm": 10}},
+        {"package_dimensions_cm": {"length_cm": 10, "width_cm": 10, "height_cm": -1}},
+    ):
+        assert call("POST", wms.url + "/_admin/config", bad).status == 400, bad
+
+
+def test_wms_can_ship_without_a_packed_callback(wms, receiver):
+    admin(wms, "/_admin/config", {"skip_events": ["order.packed"], "package_weights": [3.0, 4.5]})
+    release(wms)
+    steps = advance_to_the_end(wms, order_ref="WH/OUT/00012")
+    assert steps == ["acknowledged", "picked", "shipped"]
+    callbacks = [d.json() for d in receiver.wait_for(3)]
+    assert [c["event"] for c in callbacks] == [
+        "order.acknowledged",
+        "order.picked",
+        "order.shipped",
+    ]
+    # Packed all the same: the shipped callback lists the packages and the quantities shipped.
+    assert [p["weight_kg"] for p in callbacks[2]["packages"]] == [3.0, 4.5]
+    assert callbacks[2]["lines"][0]["quantity_done"] == 3.0
+    order = admin(wms, "/_admin/state")["orders"]["WH/OUT/00012"]
+    assert order["steps_sent"] == ["order.acknowledged", "order.picked", "order.shipped"]
+    assert order["status"] == "shipped"
+    # Only the shipment reported: picked and packed on the way, silently.
+    admin(
+        wms,
+        "/_admin/config",
+        {"skip_events": ["order.acknowledged", "order.picked", "order.packed"]},
+    )
+    release(wms, order_ref="WH/OUT/00013")
+    assert advance_to_the_end(wms, order_ref="WH/OUT/00013") == ["shipped"]
+    [only] = [d.json() for d in receiver.wait_for(4)][3:]
+    assert only["event"] == "order.shipped" and only["lines"][0]["quantity_done"] == 3.0
+    assert len(only["packages"]) == 2
+    for bad in ({"skip_events": ["order.shipped"]}, {"skip_events": "order.packed"}):
+        assert call("POST", wms.url + "/_admin/config", bad).status == 400, bad
+    assert admin(wms, "/_admin/config", {"skip_events": []})["skip_events"] == []
+
+
 def test_wms_validates_and_authenticates(wms):
     body = release_body()
     assert call("POST", wms.url + "/api/orders", body).status == 401
