@@ -734,6 +734,234 @@ def test_failed_deliveries_are_retried_with_backoff(carrier):
         flaky.close()
 
 
+# --- carrier: label refunds -----------------------------------------------------------------------
+REFUND_KEYS = {
+    "id",
+    "object",
+    "created_at",
+    "updated_at",
+    "tracking_code",
+    "confirmation_number",
+    "status",
+    "carrier",
+    "shipment_id",
+}
+
+
+def refund(carrier, shipment_id, idempotency_key=None):
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    return carrier_call(carrier, "POST", f"/v2/shipments/{shipment_id}/refund", **headers)
+
+
+def refund_events(receiver, count, timeout=5):
+    """The first ``count`` refund.successful Events received (tracker Events left aside)."""
+
+    def found():
+        events = [
+            (delivery, delivery.json())
+            for delivery in list(receiver.deliveries)
+            if b'"refund.successful"' in delivery.body
+        ]
+        return events if len(events) >= count else None
+
+    return wait_until(found, timeout, f"{count} refund.successful Event(s)")
+
+
+def test_refund_is_submitted_then_refunded_with_a_signed_event(carrier, receiver):
+    admin(carrier, "/_admin/config", {"refund_delay_seconds": 0.2})
+    shipment = bought(carrier)
+    answer = refund(carrier, shipment["id"])
+    assert answer.status == 200, answer.body
+    submitted = answer.json()
+    # The Shipment, as EasyPost answers a refund request, with its refund pending.
+    assert list(submitted) == list(recorded_response("test_shipment_buy"))
+    assert submitted["id"] == shipment["id"]
+    assert submitted["tracking_code"] == shipment["tracking_code"]
+    assert submitted["postage_label"] == shipment["postage_label"]
+    assert submitted["refund_status"] == "submitted"
+    pending = carrier_call(carrier, "GET", f"/v2/shipments/{shipment['id']}").json()
+    assert pending["refund_status"] == "submitted"
+    [(delivery, event)] = refund_events(receiver, 1)
+    assert easypost_signature_valid(
+        delivery.body, delivery.headers["x-hmac-signature"], CARRIER_SECRET
+    )
+    assert event["object"] == "Event" and event["description"] == "refund.successful"
+    assert event["id"].startswith("evt_") and event["user_id"].startswith("user_")
+    assert event["mode"] == "test" and event["status"] == "pending"
+    assert event["previous_attributes"] == {"status": "submitted"}
+    assert EASYPOST_TIME.match(event["created_at"])
+    result = event["result"]
+    assert set(result) == REFUND_KEYS
+    assert result["object"] == "Refund" and result["id"].startswith("rfnd_")
+    assert result["status"] == "refunded"
+    assert result["shipment_id"] == shipment["id"]
+    assert result["tracking_code"] == shipment["tracking_code"]
+    assert result["carrier"] == shipment["selected_rate"]["carrier"] == "USPS"
+    assert result["confirmation_number"]
+    assert EASYPOST_TIME.match(result["created_at"]) and EASYPOST_TIME.match(result["updated_at"])
+    assert result["created_at"] <= result["updated_at"] == event["created_at"]
+    done = carrier_call(carrier, "GET", f"/v2/shipments/{shipment['id']}").json()
+    assert done["refund_status"] == "refunded"
+    assert done["fees"] and all(fee["refunded"] for fee in done["fees"])
+    # A refunded label's parcel does not move any more.
+    stopped = call(
+        "POST", carrier.url + "/_admin/advance", {"tracking_code": done["tracking_code"]}
+    )
+    assert stopped.status == 409
+    state = admin(carrier, "/_admin/state")
+    assert state["shipments"][shipment["id"]]["refunds"] == 1
+    assert state["shipments"][shipment["id"]]["refund_status"] == "refunded"
+    assert state["shipments"][shipment["id"]]["refund_events_sent"] == 1
+    assert state["references"] == {"SHP/00012": {"purchases": 1, "refunds": 1, "refunded": 1}}
+    assert state["purchases"] == [
+        {
+            "shipment_id": shipment["id"],
+            "reference": "SHP/00012",
+            "tracking_code": shipment["tracking_code"],
+            "carrier": "USPS",
+            "service": "GroundAdvantage",
+            "rate": "7.37",
+            "refund_status": "refunded",
+        }
+    ]
+    assert state["refunds_total"] == 1 and state["refunds"] == [result]
+    assert state["trackers"][shipment["tracker"]["id"]]["halted"] == "refunded"
+    assert state["trackers"][shipment["tracker"]["id"]]["status"] == "pre_transit"
+
+
+def test_a_refunded_label_stops_its_tracker_walking(carrier, receiver):
+    # The refund is asked well within the first step, and done before it would come.
+    admin(carrier, "/_admin/config", {"step_seconds": 0.5, "refund_delay_seconds": 0.05})
+    shipment = bought(carrier)
+    assert refund(carrier, shipment["id"]).status == 200
+    refund_events(receiver, 1)
+    time.sleep(1.6)  # three steps' worth: the parcel would be delivered by now
+    events = [delivery.json() for delivery in receiver.deliveries]
+    assert [(e["description"], e["result"]["status"]) for e in events] == [
+        ("tracker.updated", "pre_transit"),
+        ("refund.successful", "refunded"),
+    ]
+    tracker = carrier_call(carrier, "GET", f"/v2/trackers/{shipment['tracker']['id']}").json()
+    assert tracker["status"] == "pre_transit"
+
+
+def test_refund_is_rejected_on_demand_and_once_the_parcel_was_scanned(carrier, receiver):
+    admin(carrier, "/_admin/config", {"refund_delay_seconds": 0.05, "refund_reject": True})
+    refused = bought(carrier, reference="SHP/REJECT")
+    assert refund(carrier, refused["id"]).json()["refund_status"] == "submitted"
+    [(_delivery, event)] = refund_events(receiver, 1)
+    assert event["result"]["status"] == "rejected"
+    assert event["result"]["confirmation_number"] is None
+    again = carrier_call(carrier, "GET", f"/v2/shipments/{refused['id']}").json()
+    assert again["refund_status"] == "rejected"
+    assert not any(fee["refunded"] for fee in again["fees"])
+    # The label stays valid: its parcel walks on.
+    moved = call(
+        "POST", carrier.url + "/_admin/advance", {"tracking_code": refused["tracking_code"]}
+    )
+    assert moved.status == 200 and moved.json()["status"] == "in_transit"
+
+    admin(carrier, "/_admin/config", {"refund_reject": False})
+    scanned = bought(carrier, reference="SHP/SCANNED")
+    advanced = call(
+        "POST", carrier.url + "/_admin/advance", {"tracking_code": scanned["tracking_code"]}
+    )
+    assert advanced.json()["status"] == "in_transit"
+    assert refund(carrier, scanned["id"]).json()["refund_status"] == "submitted"
+    assert refund_events(receiver, 2)[1][1]["result"]["status"] == "rejected"
+    # EasyPost lets a rejected refund be asked again; a scanned parcel is rejected again.
+    retried = refund(carrier, scanned["id"])
+    assert retried.status == 200 and retried.json()["refund_status"] == "submitted"
+    third = refund_events(receiver, 3)[2][1]["result"]
+    assert third["status"] == "rejected" and third["shipment_id"] == scanned["id"]
+    state = admin(carrier, "/_admin/state")
+    assert state["references"] == {
+        "SHP/REJECT": {"purchases": 1, "refunds": 1, "refunded": 0},
+        "SHP/SCANNED": {"purchases": 1, "refunds": 2, "refunded": 0},
+    }
+    assert [p["refund_status"] for p in state["purchases"]] == ["rejected", "rejected"]
+    assert state["refunds_total"] == 3
+
+
+def test_refund_is_refused_without_a_label_and_once_asked(carrier, receiver):
+    recorded = recorded_response("test_error")
+    unbought = create_shipment(carrier, reference="SHP/NOLABEL")
+    answer = refund(carrier, unbought["id"])
+    assert answer.status == 422
+    error = answer.json()["error"]
+    assert set(error) == set(recorded["error"])
+    assert error["code"] == "SHIPMENT.REFUND.UNAVAILABLE"
+    assert error["errors"] and set(error["errors"][0]) == {"field", "message"}
+    assert refund(carrier, "shp_nope").status == 404
+
+    admin(carrier, "/_admin/config", {"refund_delay_seconds": 30})
+    pending = bought(carrier, reference="SHP/PENDING")
+    assert refund(carrier, pending["id"]).status == 200
+    twice = refund(carrier, pending["id"])
+    assert twice.status == 422
+    assert twice.json()["error"]["code"] == "SHIPMENT.REFUND.EXISTS"
+
+    admin(carrier, "/_admin/config", {"refund_delay_seconds": 0})
+    done = bought(carrier, reference="SHP/DONE")
+    assert refund(carrier, done["id"]).status == 200
+    refund_events(receiver, 1)
+    after = refund(carrier, done["id"])
+    assert after.status == 422
+    assert after.json()["error"]["code"] == "SHIPMENT.REFUND.EXISTS"
+    assert "refunded" in after.json()["error"]["message"]
+    state = admin(carrier, "/_admin/state")
+    assert state["refunds_total"] == 2
+    assert state["references"]["SHP/PENDING"] == {"purchases": 1, "refunds": 1, "refunded": 0}
+    assert state["references"]["SHP/DONE"] == {"purchases": 1, "refunds": 1, "refunded": 1}
+    assert "SHP/NOLABEL" not in state["references"]
+    bad = call("POST", carrier.url + "/_admin/config", {"refund_delay_seconds": -1})
+    assert bad.status == 400
+    bad = call("POST", carrier.url + "/_admin/config", {"refund_reject": "yes"})
+    assert bad.status == 400
+
+
+def test_refund_is_idempotent_on_its_key(carrier, receiver):
+    admin(carrier, "/_admin/config", {"refund_delay_seconds": 0.1})
+    shipment = bought(carrier)
+    first = refund(carrier, shipment["id"], idempotency_key="refund-1")
+    again = refund(carrier, shipment["id"], idempotency_key="refund-1")
+    assert first.status == again.status == 200
+    assert again.body == first.body and again.headers["Idempotent-Replayed"] == "true"
+    refund_events(receiver, 1)
+    # After the refund completed, the same key still gets the first answer, and nothing more.
+    late = refund(carrier, shipment["id"], idempotency_key="refund-1")
+    assert late.status == 200 and late.body == first.body
+    other = refund(carrier, shipment["id"], idempotency_key="refund-2")
+    assert other.status == 422
+    time.sleep(0.3)
+    assert len(refund_events(receiver, 1)) == 1
+    state = admin(carrier, "/_admin/state")
+    assert state["shipments"][shipment["id"]]["refunds"] == 1
+    assert state["refunds_total"] == 1
+
+    # The answer lost after the effect: the retry with the same key gets it, no second refund.
+    lost = bought(carrier, reference="SHP/LOST")
+    admin(carrier, "/_admin/faults", {"error_after_rate": 1.0})
+    assert refund(carrier, lost["id"], idempotency_key="refund-lost").status == 500
+    admin(carrier, "/_admin/faults", {"error_after_rate": 0.0})
+    retried = refund(carrier, lost["id"], idempotency_key="refund-lost")
+    assert retried.status == 200 and retried.json()["refund_status"] == "submitted"
+    assert admin(carrier, "/_admin/state")["references"]["SHP/LOST"]["refunds"] == 1
+
+
+def test_refund_events_get_the_webhook_faults(carrier, receiver):
+    admin(carrier, "/_admin/config", {"refund_delay_seconds": 0})
+    shipment = bought(carrier)
+    receiver.wait_for(1)
+    admin(carrier, "/_admin/faults", {"duplicate_rate": 1.0, "bad_signature_rate": 1.0})
+    assert refund(carrier, shipment["id"]).status == 200
+    copies = refund_events(receiver, 2)
+    assert copies[0][0].body == copies[1][0].body
+    assert not easypost_signature_valid(
+        copies[0][0].body, copies[0][0].headers["x-hmac-signature"], CARRIER_SECRET
+    )
+
+
 # --- WMS ------------------------------------------------------------------------------------------
 def wms_call(wms, method, path, body=None, **headers):
     return call(method, wms.url + path, body, {"Authorization": f"Bearer {WMS_KEY}", **headers})
@@ -792,6 +1020,83 @@ def test_wms_release_runs_through_signed_callbacks(wms, receiver):
     assert order["status"] == "shipped" and order["id"] == "wms-ord-1"
     assert order["steps_sent"] == [c["event"] for c in callbacks]
     assert wms_call(wms, "GET", "/api/orders/WH/OUT/00012").json()["status"] == "shipped"
+
+
+def test_wms_packs_one_package_per_configured_weight(wms, receiver):
+    dimensions = {"length_cm": 40.0, "width_cm": 30.0, "height_cm": 20.0}
+    config = admin(
+        wms,
+        "/_admin/config",
+        {"package_weights": [3.0, 4.5], "package_dimensions_cm": dimensions},
+    )
+    assert config["package_weights"] == [3.0, 4.5]
+    assert config["package_dimensions_cm"] == dimensions
+    release(wms)
+    advance_to_the_end(wms, order_ref="WH/OUT/00012")
+    callbacks = [d.json() for d in receiver.wait_for(4)]
+    packed, shipped = callbacks[2], callbacks[3]
+    assert (packed["event"], shipped["event"]) == ("order.packed", "order.shipped")
+    assert packed["packages"] == shipped["packages"]
+    assert [
+        (p["weight_kg"], p["length_cm"], p["width_cm"], p["height_cm"]) for p in packed["packages"]
+    ] == [(3.0, 40.0, 30.0, 20.0), (4.5, 40.0, 30.0, 20.0)]
+    first_ids = [p["package_id"] for p in packed["packages"]]
+    assert len(set(first_ids)) == 2 and all(i.startswith("PKG-") for i in first_ids)
+    order = admin(wms, "/_admin/state")["orders"]["WH/OUT/00012"]
+    assert order["packages"] == packed["packages"]
+    # Another order's packages have ids of their own.
+    release(wms, order_ref="WH/OUT/00013")
+    advance_to_the_end(wms, order_ref="WH/OUT/00013")
+    other = [d.json() for d in receiver.wait_for(8)][7]
+    assert other["order_ref"] == "WH/OUT/00013" and len(other["packages"]) == 2
+    assert not {p["package_id"] for p in other["packages"]} & set(first_ids)
+    # Back to the default: one package weighed from the units, without dimensions.
+    admin(wms, "/_admin/config", {"package_weights": None, "package_dimensions_cm": None})
+    release(wms, order_ref="WH/OUT/00014")
+    advance_to_the_end(wms, order_ref="WH/OUT/00014")
+    [single] = [d.json() for d in receiver.wait_for(12)][11]["packages"]
+    assert set(single) == {"package_id", "weight_kg"} and single["weight_kg"] == 1.7
+    for bad in (
+        {"package_weights": [3.0, 0]},
+        {"package_weights": "3.0"},
+        {"package_weights": [True]},
+        {"package_dimensions_cm": {"length_cm": 10}},
+        {"package_dimensions_cm": {"length_cm": 10, "width_cm": 10, "height_cm": -1}},
+    ):
+        assert call("POST", wms.url + "/_admin/config", bad).status == 400, bad
+
+
+def test_wms_can_ship_without_a_packed_callback(wms, receiver):
+    admin(wms, "/_admin/config", {"skip_events": ["order.packed"], "package_weights": [3.0, 4.5]})
+    release(wms)
+    steps = advance_to_the_end(wms, order_ref="WH/OUT/00012")
+    assert steps == ["acknowledged", "picked", "shipped"]
+    callbacks = [d.json() for d in receiver.wait_for(3)]
+    assert [c["event"] for c in callbacks] == [
+        "order.acknowledged",
+        "order.picked",
+        "order.shipped",
+    ]
+    # Packed all the same: the shipped callback lists the packages and the quantities shipped.
+    assert [p["weight_kg"] for p in callbacks[2]["packages"]] == [3.0, 4.5]
+    assert callbacks[2]["lines"][0]["quantity_done"] == 3.0
+    order = admin(wms, "/_admin/state")["orders"]["WH/OUT/00012"]
+    assert order["steps_sent"] == ["order.acknowledged", "order.picked", "order.shipped"]
+    assert order["status"] == "shipped"
+    # Only the shipment reported: picked and packed on the way, silently.
+    admin(
+        wms,
+        "/_admin/config",
+        {"skip_events": ["order.acknowledged", "order.picked", "order.packed"]},
+    )
+    release(wms, order_ref="WH/OUT/00013")
+    assert advance_to_the_end(wms, order_ref="WH/OUT/00013") == ["shipped"]
+    [only] = [d.json() for d in receiver.wait_for(4)][3:]
+    assert only["event"] == "order.shipped" and only["lines"][0]["quantity_done"] == 3.0
+    assert len(only["packages"]) == 2
+    for bad in ({"skip_events": ["order.shipped"]}, {"skip_events": "order.packed"}):
+        assert call("POST", wms.url + "/_admin/config", bad).status == 400, bad
+    assert admin(wms, "/_admin/config", {"skip_events": []})["skip_events"] == []
 
 
 def test_wms_validates_and_authenticates(wms):

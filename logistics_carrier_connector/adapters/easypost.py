@@ -28,6 +28,15 @@ SIGNATURE_HEADER = "X-Hmac-Signature"
 SIGNATURE_PREFIX = "hmac-sha256-hex="
 
 TRACKER_UPDATED = "tracker.updated"
+# The Event EasyPost sends when a non-instantaneous Refund completes (docs.easypost.com/docs/
+# events, "Refund"); its result is the Refund object, whose status says how it ended.
+REFUND_SUCCESSFUL = "refund.successful"
+
+# Every value of a Shipment's ``refund_status`` (EasyPost, "Shipping Refund"): "submitted" when
+# asked, then "refunded" or "rejected" (a rejected refund may be asked again);
+# "not_applicable" for bill-on-scan carriers, where an unused label costs nothing and never
+# changes. A Refund object's ``status`` takes the first three.
+REFUND_STATUSES = ("submitted", "refunded", "rejected", "not_applicable")
 
 OUNCES_PER_KG = 35.27396194958041
 CM_PER_INCH = 2.54
@@ -93,6 +102,8 @@ class CarrierShipment:
     label_pdf_url: str | None = None
     # Why carriers gave no rate (EasyPost's shipment ``messages``), as "CARRIER: text".
     messages: list[str] = field(default_factory=list)
+    # Where the label's refund is (one of REFUND_STATUSES); None while no refund was asked.
+    refund_status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,9 +131,33 @@ class TrackerUpdate:
     tracker_id: str | None = None
 
 
+@dataclass(frozen=True)
+class RefundUpdate:
+    """A completed label refund, from a ``refund.successful`` Event (see parse_refund_event)."""
+
+    event_id: str
+    shipment_id: str | None
+    tracking_code: str | None
+    status: str  # one of REFUND_STATUSES: "refunded" or "rejected" once completed
+    refund_id: str | None = None
+    confirmation_number: str | None = None
+    carrier: str | None = None
+    occurred_at: str | None = None  # the Refund's updated_at, ISO 8601 with its offset
+
+
 # --- requests -------------------------------------------------------------------------------------
 def buy_path(shipment_id):
     return f"{SHIPMENTS_PATH}/{_path_id(shipment_id, 'shipment')}/buy"
+
+
+def refund_path(shipment_id):
+    """The path of EasyPost's "Refund a Shipment": ``POST /v2/shipments/<id>/refund``, sent
+    without a body (docs.easypost.com/docs/shipments/shipping-refund). The answer is the
+    Shipment (parse it with :func:`parse_shipment`) whose ``refund_status`` is "submitted" (or
+    "not_applicable"); the outcome comes later, in a ``refund.successful`` Event (see
+    :func:`parse_refund_event`) or a later read of the Shipment. Raises ValueError without an id.
+    """
+    return f"{SHIPMENTS_PATH}/{_path_id(shipment_id, 'shipment')}/refund"
 
 
 def address(values):
@@ -215,6 +250,8 @@ def parse_shipment(body):
 
     Raises ValueError when the body is not a shipment (an error body included). Fields EasyPost
     leaves out or null are None; a rate without an id or a numeric price is left out.
+    ``refund_status`` is EasyPost's as given (see REFUND_STATUSES), None while no refund was
+    asked: a value EasyPost adds later is kept for the caller to judge, not refused here.
     """
     data = _json_object(body, "a Shipment")
     if "error" in data and "id" not in data:
@@ -238,6 +275,7 @@ def parse_shipment(body):
         tracker_public_url=tracker.get("public_url"),
         label_pdf_url=label.get("label_pdf_url"),
         messages=[_shipment_message(message) for message in _list(data.get("messages"))],
+        refund_status=_refund_status(data.get("refund_status")),
     )
 
 
@@ -351,6 +389,51 @@ def parse_event(body):
     )
 
 
+def parse_refund_event(body):
+    """A webhook Event: a :class:`RefundUpdate` for ``refund.successful``, None for any other
+    event (tracker.updated included: see :func:`parse_event`).
+
+    EasyPost sends ``refund.successful`` when a non-instantaneous Refund completes
+    (docs.easypost.com/docs/events); its ``result`` is the Refund object (docs.easypost.com/
+    docs/refunds): ``{"id": "rfnd_...", "object": "Refund", "tracking_code", "confirmation_number",
+    "status": "submitted" | "refunded" | "rejected", "carrier", "shipment_id", "created_at",
+    "updated_at"}``. The status is read from the Refund, never assumed from the description.
+
+    Raises ValueError when the body is not an EasyPost Event, or the refund Event has no id, no
+    Refund, neither shipment_id nor tracking_code, or a status that is not in REFUND_STATUSES.
+    """
+    data = _json_object(body, "an EasyPost Event")
+    if data.get("object") != "Event":
+        raise ValueError(f"not an EasyPost Event (object is {data.get('object')!r})")
+    if data.get("description") != REFUND_SUCCESSFUL:
+        return None
+    if not data.get("id"):
+        raise ValueError("the Event has no id")
+    refund = data.get("result")
+    if not isinstance(refund, dict):
+        raise ValueError("the refund.successful Event has no result (refund)")
+    _check_object(refund, "Refund")
+    shipment_id = _optional_text(refund.get("shipment_id"))
+    tracking_code = _optional_text(refund.get("tracking_code"))
+    if shipment_id is None and tracking_code is None:
+        raise ValueError("the refund has neither a shipment_id nor a tracking_code")
+    status = refund.get("status")
+    if status not in REFUND_STATUSES:
+        raise ValueError(
+            f"unknown refund status {status!r}: expected one of {', '.join(REFUND_STATUSES)}"
+        )
+    return RefundUpdate(
+        event_id=str(data["id"]),
+        shipment_id=shipment_id,
+        tracking_code=tracking_code,
+        status=status,
+        refund_id=_optional_text(refund.get("id")),
+        confirmation_number=_optional_text(refund.get("confirmation_number")),
+        carrier=_optional_text(refund.get("carrier")),
+        occurred_at=_iso(refund.get("updated_at") or data.get("updated_at")),
+    )
+
+
 def event_id(body):
     """The id of an EasyPost webhook Event (any event, whatever it describes), or None when the
     body is not an Event with an id. It is the partner's event id a redelivery repeats."""
@@ -442,6 +525,16 @@ def _rate(data):
         delivery_days=_int(days),
         carrier_account_id=data.get("carrier_account_id"),
     )
+
+
+def _optional_text(value):
+    if value is None or isinstance(value, bool) or value == "":
+        return None
+    return str(value)
+
+
+def _refund_status(value):
+    return value if isinstance(value, str) and value.strip() else None
 
 
 def _shipment_message(message):

@@ -57,6 +57,26 @@ def tracker_event(tracker, description="tracker.updated", **values):
     }
 
 
+# EasyPost's documented Refund object (docs.easypost.com/docs/refunds, "Refund Object"), as the
+# result of the refund.successful Event (docs.easypost.com/docs/events) once it completed.
+DOCUMENTED_REFUND = {
+    "id": "rfnd_92d852c508204fc3a34e62977eaa6c50",
+    "object": "Refund",
+    "created_at": "2025-05-09T20:40:01Z",
+    "updated_at": "2025-05-09T20:40:01Z",
+    "tracking_code": "9405500208303109884137",
+    "confirmation_number": None,
+    "status": "submitted",
+    "carrier": "USPS",
+    "shipment_id": "shp_744d6715c6794d8c8cd0874c368878ba",
+}
+
+
+def refund_event(refund, description="refund.successful", **values):
+    """An EasyPost webhook Event around a Refund, in the shape EasyPost posts."""
+    return tracker_event(refund, description, previous_attributes={"status": "submitted"}, **values)
+
+
 @tagged("post_install", "-at_install")
 class TestEasyPostAdapter(BaseCase):
     # --- shipments: the recordings, parsed as recorded --------------------------------------------
@@ -567,3 +587,93 @@ class TestEasyPostAdapter(BaseCase):
         self.assertEqual(easypost.event_id({"object": "Event", "id": 12}), "12")
         for body in (tracker, tracker_event(tracker, id=None), [], None, b"{}"):
             self.assertIsNone(easypost.event_id(body))
+
+    # --- label refunds --------------------------------------------------------------------------
+    def test_refund_path(self):
+        self.assertEqual(easypost.refund_path("shp_123"), "/v2/shipments/shp_123/refund")
+        self.assertEqual(easypost.refund_path("shp/../x"), "/v2/shipments/shp%2F..%2Fx/refund")
+        for argument in ("", None, 12):
+            with self.assertRaises(ValueError):
+                easypost.refund_path(argument)
+
+    def test_refund_status_of_the_shipment(self):
+        create, buy = load_cassette("test_shipment_buy")
+        # The recordings have asked for no refund: refund_status null.
+        self.assertIsNone(easypost.parse_shipment(response_text(create)).refund_status)
+        self.assertIsNone(easypost.parse_shipment(response_text(buy)).refund_status)
+        # EasyPost answers a refund request with the bought Shipment, its refund submitted.
+        recorded = response_json(buy)
+        for status in easypost.REFUND_STATUSES:
+            answer = dict(recorded, refund_status=status)
+            shipment = easypost.parse_shipment(json.dumps(answer))
+            self.assertEqual(shipment.refund_status, status)
+            self.assertEqual(shipment.id, recorded["id"])
+            self.assertEqual(shipment.tracking_code, "9400100208303109505657")
+        self.assertIsNone(easypost.parse_shipment(dict(recorded, refund_status="")).refund_status)
+        self.assertIsNone(easypost.parse_shipment({"id": "shp_1"}).refund_status)
+        self.assertEqual(
+            easypost.REFUND_STATUSES, ("submitted", "refunded", "rejected", "not_applicable")
+        )
+
+    def test_refund_successful_event(self):
+        refunded = dict(
+            DOCUMENTED_REFUND,
+            status="refunded",
+            confirmation_number="123456789012",
+            updated_at="2025-05-24T08:00:00Z",
+        )
+        update = easypost.parse_refund_event(json.dumps(refund_event(refunded)).encode())
+        self.assertEqual(
+            update,
+            easypost.RefundUpdate(
+                event_id="evt_5a0c2b8e3f9d4e6a8b1c7d2e4f6a8b0c",
+                shipment_id="shp_744d6715c6794d8c8cd0874c368878ba",
+                tracking_code="9405500208303109884137",
+                status="refunded",
+                refund_id="rfnd_92d852c508204fc3a34e62977eaa6c50",
+                confirmation_number="123456789012",
+                carrier="USPS",
+                occurred_at="2025-05-24T08:00:00+00:00",
+            ),
+        )
+        # A rejected refund completes with the same Event: the Refund's status tells them apart.
+        rejected = easypost.parse_refund_event(
+            refund_event(dict(DOCUMENTED_REFUND, status="rejected"))
+        )
+        self.assertEqual(rejected.status, "rejected")
+        self.assertIsNone(rejected.confirmation_number)
+        # Found by its tracking code alone (a refund asked by tracking code, POST /v2/refunds).
+        by_code = easypost.parse_refund_event(
+            refund_event(dict(DOCUMENTED_REFUND, shipment_id=None, status="refunded"))
+        )
+        self.assertEqual(
+            (by_code.shipment_id, by_code.tracking_code), (None, "9405500208303109884137")
+        )
+        # The refund Event is not a tracker update: the tracker parser leaves it alone.
+        self.assertIsNone(easypost.parse_event(refund_event(refunded)))
+        self.assertEqual(
+            easypost.event_id(refund_event(refunded)), "evt_5a0c2b8e3f9d4e6a8b1c7d2e4f6a8b0c"
+        )
+
+    def test_other_events_are_no_refund(self):
+        (interaction,) = load_cassette("test_tracker_create")
+        tracker = response_json(interaction)
+        for description in ("tracker.updated", "batch.created", "refund.created", None):
+            self.assertIsNone(easypost.parse_refund_event(tracker_event(tracker, description)))
+
+    def test_bodies_that_are_no_refund_event_are_refused_with_the_reason(self):
+        nowhere = dict(DOCUMENTED_REFUND, shipment_id=None, tracking_code="")
+        for body, reason in (
+            (DOCUMENTED_REFUND, "not an EasyPost Event"),
+            ([refund_event(DOCUMENTED_REFUND)], "JSON object"),
+            (b"not json", "not JSON"),
+            (refund_event(None), "no result"),
+            (refund_event("rfnd_1"), "no result"),
+            (refund_event(DOCUMENTED_REFUND, id=None), "no id"),
+            (refund_event({"object": "Shipment", "id": "shp_1"}), "Refund, got a Shipment"),
+            (refund_event(nowhere), "neither a shipment_id nor a tracking_code"),
+            (refund_event(dict(DOCUMENTED_REFUND, status=None)), "unknown refund status None"),
+            (refund_event(dict(DOCUMENTED_REFUND, status="voided")), "unknown refund status"),
+        ):
+            with self.assertRaisesRegex(ValueError, reason):
+                easypost.parse_refund_event(body)

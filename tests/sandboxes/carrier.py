@@ -1,6 +1,7 @@
 """An EasyPost-compatible carrier aggregator on 127.0.0.1: shipments with rates, label purchase
 honouring Idempotency-Key, label PDFs, trackers that walk to delivery (or failure, or return),
-and ``tracker.updated`` Events signed the way EasyPost signs them.
+label refunds (submitted, then refunded or rejected), and ``tracker.updated`` /
+``refund.successful`` Events signed the way EasyPost signs them.
 
 Answers have the shapes of EasyPost's own recordings in shared/fixtures/easypost (same keys,
 nesting, id prefixes, string money amounts, "Z" time stamps), so the adapter that parses the
@@ -109,6 +110,16 @@ SCENARIOS = {
 }
 
 
+TRACKER_UPDATED = "tracker.updated"
+# EasyPost's Event for a non-instantaneous Refund that completed (docs.easypost.com/docs/events);
+# its result is the Refund, whose status says how it ended (refunded or rejected).
+REFUND_COMPLETED = "refund.successful"
+# A label can be refunded until the carrier scans the parcel (EasyPost, "Shipping Refund": "To
+# qualify, a shipment must not have been scanned"): a tracker still in one of these states.
+UNSCANNED_STATUSES = frozenset({"unknown", "pre_transit"})
+DEFAULT_REFUND_DELAY_SECONDS = 1.0
+
+
 def easypost_time(moment):
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -141,6 +152,12 @@ class _TrackerWalk:
     reference: str | None = None
     position: int = 0
     events_sent: int = 0
+    # Why the parcel does not move on: "refund_submitted" while its label's refund is pending,
+    # "refunded" for good once it is refunded; None while it walks.
+    halted: str | None = None
+    # Bumped whenever the automatic walk is stopped or restarted: a step scheduled by an earlier
+    # run of the walk finds a different number and drops.
+    run: int = 0
 
     @property
     def steps(self):
@@ -150,12 +167,19 @@ class _TrackerWalk:
     def finished(self):
         return self.position >= len(self.steps)
 
+    @property
+    def moves(self):
+        return not self.finished and self.halted is None
+
 
 @dataclass
 class _Shipment:
     document: dict  # the Shipment as answered, its tracker embedded at answer time
     purchases: int = 0
     tracker_id: str | None = None
+    refunds: int = 0  # refund requests accepted (answered "submitted")
+    refund: dict | None = None  # the newest Refund object of its label
+    refund_events: int = 0
 
 
 class CarrierSandbox(Sandbox):
@@ -174,9 +198,15 @@ class CarrierSandbox(Sandbox):
         scenario="delivered",
         port=0,
         retry_base_seconds=1.0,
+        refund_delay_seconds=DEFAULT_REFUND_DELAY_SECONDS,
+        refund_reject=False,
     ):
         if not api_key:
             raise ValueError("the carrier sandbox needs an api_key")
+        # How long a submitted refund takes to complete, and whether the carrier refuses it
+        # (it always does once the parcel was scanned).
+        self.refund_delay_seconds = _checked_delay("refund_delay_seconds", refund_delay_seconds)
+        self.refund_reject = bool(refund_reject)
         self.api_key = api_key
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
@@ -187,6 +217,7 @@ class CarrierSandbox(Sandbox):
         self._shipments = {}
         self._walks = {}
         self._labels = {}
+        self._purchases = []  # shipment ids in the order their labels were bought
         super().__init__(
             port=port, step_seconds=step_seconds, retry_base_seconds=retry_base_seconds
         )
@@ -196,6 +227,7 @@ class CarrierSandbox(Sandbox):
             route("POST", "/v2/shipments", self._create_shipment),
             route("GET", "/v2/shipments/(?P<id>[^/]+)", self._get_shipment),
             route("POST", "/v2/shipments/(?P<id>[^/]+)/buy", self._buy),
+            route("POST", "/v2/shipments/(?P<id>[^/]+)/refund", self._refund),
             route("POST", "/v2/trackers", self._create_tracker),
             route("GET", "/v2/trackers/(?P<id>[^/]+)", self._get_tracker),
             route("GET", "/v2/addresses", self._list_addresses),
@@ -386,6 +418,7 @@ class CarrierSandbox(Sandbox):
         )
         record.tracker_id = walk.tracker["id"]
         record.purchases += 1
+        self._purchases.append(shipment["id"])
         self._labels[label_id] = _label_lines(shipment, selected, walk.tracker["tracking_code"])
         self._start_walk(walk)
         return json_response(200, self._render(record))
@@ -396,6 +429,113 @@ class CarrierSandbox(Sandbox):
             code = f"9400{uuid.uuid4().int % 10**18:018d}"
             if code not in known:
                 return code
+
+    # --- refunds ----------------------------------------------------------------------------------
+    def _refund(self, request, match):
+        """EasyPost's "Refund a Shipment", ``POST /v2/shipments/:id/refund`` (no body;
+        docs.easypost.com/docs/shipments/shipping-refund): 200 with the Shipment, its
+        ``refund_status`` "submitted". The refund completes ``refund_delay_seconds`` later:
+        "rejected" when ``refund_reject`` was set at the request or the carrier has scanned the
+        parcel by then (its tracker is past pre_transit), else "refunded"; a ``refund.successful``
+        Event whose result is the Refund tells the webhook URL either way. The tracker stops
+        walking while the refund is pending, for good once it is refunded, and walks on after a
+        rejection. A rejected refund may be asked again (EasyPost: "you may retry a refund with
+        the rejected status"); a shipment without a label, or with a refund pending or done,
+        is refused with 422 in EasyPost's error shape (the codes are the sandbox's own)."""
+        record = self._shipment_or_404(match["id"])
+        shipment = record.document
+        if shipment["postage_label"] is None:
+            raise self._unprocessable(
+                "SHIPMENT.REFUND.UNAVAILABLE",
+                "This shipment has no postage label to refund.",
+                [("shipment", f"{shipment['id']} has not been purchased")],
+            )
+        if shipment["refund_status"] in ("submitted", "refunded"):
+            raise self._unprocessable(
+                "SHIPMENT.REFUND.EXISTS",
+                f"A refund for this shipment is already {shipment['refund_status']}.",
+                [("refund_status", shipment["refund_status"])],
+            )
+        stamp = easypost_time(datetime.now(timezone.utc).replace(microsecond=0))
+        refund = {
+            "id": new_id("rfnd"),
+            "object": "Refund",
+            "created_at": stamp,
+            "updated_at": stamp,
+            "tracking_code": shipment["tracking_code"],
+            "confirmation_number": None,
+            "status": "submitted",
+            "carrier": shipment["selected_rate"]["carrier"],
+            "shipment_id": shipment["id"],
+        }
+        record.refund = refund
+        record.refunds += 1
+        shipment.update(refund_status="submitted", updated_at=stamp)
+        walk = self._walks.get(record.tracker_id)
+        if walk is not None:
+            self._halt(walk, "refund_submitted")
+        self.timeline.call_later(
+            self.refund_delay_seconds,
+            self._complete_refund,
+            shipment["id"],
+            refund["id"],
+            self.refund_reject,
+            self.generation,
+        )
+        return json_response(200, self._render(record))
+
+    def _complete_refund(self, shipment_id, refund_id, reject, generation):
+        with self.lock:
+            record = self._shipments.get(shipment_id)
+            if (
+                generation != self.generation
+                or record is None
+                or record.refund is None
+                or record.refund["id"] != refund_id
+            ):
+                return
+            walk = self._walks.get(record.tracker_id)
+            scanned = walk is not None and walk.tracker["status"] not in UNSCANNED_STATUSES
+            status = "rejected" if reject or scanned else "refunded"
+            refund = record.refund
+            created = datetime.strptime(refund["created_at"], "%Y-%m-%dT%H:%M:%SZ")
+            moment = max(
+                datetime.now(timezone.utc).replace(microsecond=0),
+                created.replace(tzinfo=timezone.utc),
+            )
+            stamp = easypost_time(moment)
+            refund.update(
+                status=status,
+                updated_at=stamp,
+                confirmation_number=(
+                    f"{uuid.uuid4().int % 10**12:012d}" if status == "refunded" else None
+                ),
+            )
+            record.document.update(refund_status=status, updated_at=stamp)
+            if status == "refunded":
+                for fee in record.document["fees"]:
+                    fee["refunded"] = True
+                if walk is not None:
+                    self._halt(walk, "refunded")
+            elif walk is not None:
+                self._resume(walk)
+            event = {
+                "object": "Event",
+                "id": new_id("evt"),
+                "mode": "test",
+                "description": REFUND_COMPLETED,
+                "created_at": stamp,
+                "updated_at": stamp,
+                "previous_attributes": {"status": "submitted"},
+                "pending_urls": [],
+                "completed_urls": [],
+                "status": "pending",
+                "user_id": self.user_id,
+                "result": dict(refund),
+            }
+            record.refund_events += 1
+            # One Event per refund: final, so an out_of_order fault never holds it back.
+            self.publish(refund_id, json_bytes(event), True, self._send_event)
 
     # --- labels and the public tracking page ------------------------------------------------------
     def _label(self, request, match):
@@ -519,19 +659,32 @@ class CarrierSandbox(Sandbox):
         # The new tracker's pre_transit state is an update of its own (label created, the
         # carrier not scanned it yet), as EasyPost sends it.
         self._publish_update(walk, previous="unknown")
-        if self.step_seconds > 0:
+        self._schedule_step(walk)
+
+    def _schedule_step(self, walk):
+        if walk.moves and self.step_seconds > 0:
             self.timeline.call_later(
-                self.step_seconds, self._auto_step, walk.tracker["id"], self.generation
+                self.step_seconds, self._auto_step, walk.tracker["id"], self.generation, walk.run
             )
 
-    def _auto_step(self, tracker_id, generation):
+    def _auto_step(self, tracker_id, generation, run):
         with self.lock:
             walk = self._walks.get(tracker_id)
-            if generation != self.generation or walk is None or walk.finished:
+            if generation != self.generation or walk is None or walk.run != run or not walk.moves:
                 return
             self._step(walk)
-            if not walk.finished and self.step_seconds > 0:
-                self.timeline.call_later(self.step_seconds, self._auto_step, tracker_id, generation)
+            self._schedule_step(walk)
+
+    def _halt(self, walk, reason):
+        """Stop the parcel's walk (its label's refund is pending, or done)."""
+        walk.halted = reason
+        walk.run += 1
+
+    def _resume(self, walk):
+        """Let the parcel walk on (its label's refund was rejected: the label stays valid)."""
+        walk.halted = None
+        walk.run += 1
+        self._schedule_step(walk)
 
     def _step(self, walk):
         """Move the parcel one scan on, and tell the webhook URL with an Event."""
@@ -563,7 +716,7 @@ class CarrierSandbox(Sandbox):
             "object": "Event",
             "id": new_id("evt"),
             "mode": "test",
-            "description": "tracker.updated",
+            "description": TRACKER_UPDATED,
             "created_at": stamp,
             "updated_at": stamp,
             "previous_attributes": {"status": previous},
@@ -595,6 +748,10 @@ class CarrierSandbox(Sandbox):
             raise RequestRejected(
                 admin_error(409, f"tracker {walk.tracker['id']} is {walk.tracker['status']}: done")
             )
+        if walk.halted:
+            raise RequestRejected(
+                admin_error(409, f"tracker {walk.tracker['id']} is halted: {walk.halted}")
+            )
         self._step(walk)
         return {
             "tracker_id": walk.tracker["id"],
@@ -615,7 +772,7 @@ class CarrierSandbox(Sandbox):
                 for record in reversed(self._shipments.values())
                 if record.tracker_id and record.document["reference"] == str(document["reference"])
             ]
-            return next((w for w in walks if not w.finished), walks[0] if walks else None)
+            return next((w for w in walks if w.moves), walks[0] if walks else None)
         return None
 
     # --- admin ------------------------------------------------------------------------------------
@@ -630,6 +787,12 @@ class CarrierSandbox(Sandbox):
                 checked[key] = value or None
             elif key == "step_seconds":
                 checked[key] = _checked_number(key, value)
+            elif key == "refund_delay_seconds":
+                checked[key] = _checked_delay(key, value)
+            elif key == "refund_reject":
+                if not isinstance(value, bool):
+                    raise ValueError("refund_reject must be true or false")
+                checked[key] = value
             elif key == "scenario":
                 checked[key] = _checked_scenario(value)
             elif key == "scenarios":
@@ -653,12 +816,19 @@ class CarrierSandbox(Sandbox):
             "webhook_url": self.webhook_url,
             "webhook_secret_set": bool(self.webhook_secret),
             "step_seconds": self.step_seconds,
+            "refund_delay_seconds": self.refund_delay_seconds,
+            "refund_reject": self.refund_reject,
             "scenario": self.scenario,
             "scenarios": dict(self.scenarios),
             "rates": [dict(spec) for spec in self.rate_specs],
         }
 
     def business_state(self):
+        """The ledger tests read: per shipment id its purchases and refunds; ``purchases``, one
+        entry per label bought in purchase order (shipment id, reference, tracking code, carrier,
+        service, rate, refund status); ``references``, per shipment reference the labels bought,
+        the refunds asked (accepted as submitted) and the refunds done; ``refunds``, the newest
+        Refund object of each refunded-or-refunding label; the trackers and their walks."""
         shipments = {}
         for shipment_id, record in self._shipments.items():
             walk = self._walks.get(record.tracker_id)
@@ -668,7 +838,35 @@ class CarrierSandbox(Sandbox):
                 "tracking_code": record.document["tracking_code"],
                 "tracker_id": record.tracker_id,
                 "tracker_status": walk.tracker["status"] if walk else None,
+                "refunds": record.refunds,
+                "refund_status": record.document["refund_status"],
+                "refund_events_sent": record.refund_events,
             }
+        purchases = []
+        for shipment_id in self._purchases:
+            document = self._shipments[shipment_id].document
+            rate = document["selected_rate"] or {}
+            purchases.append(
+                {
+                    "shipment_id": shipment_id,
+                    "reference": document["reference"],
+                    "tracking_code": document["tracking_code"],
+                    "carrier": rate.get("carrier"),
+                    "service": rate.get("service"),
+                    "rate": rate.get("rate"),
+                    "refund_status": document["refund_status"],
+                }
+            )
+        references = {}
+        for record in self._shipments.values():
+            if not record.purchases and not record.refunds:
+                continue
+            counts = references.setdefault(
+                str(record.document["reference"]), {"purchases": 0, "refunds": 0, "refunded": 0}
+            )
+            counts["purchases"] += record.purchases
+            counts["refunds"] += record.refunds
+            counts["refunded"] += record.document["refund_status"] == "refunded"
         trackers = {
             tracker_id: {
                 "tracking_code": walk.tracker["tracking_code"],
@@ -677,12 +875,17 @@ class CarrierSandbox(Sandbox):
                 "status": walk.tracker["status"],
                 "events_sent": walk.events_sent,
                 "finished": walk.finished,
+                "halted": walk.halted,
             }
             for tracker_id, walk in self._walks.items()
         }
         return {
             "shipments": shipments,
             "purchases_total": sum(record.purchases for record in self._shipments.values()),
+            "purchases": purchases,
+            "references": references,
+            "refunds_total": sum(record.refunds for record in self._shipments.values()),
+            "refunds": [dict(r.refund) for r in self._shipments.values() if r.refund is not None],
             "trackers": trackers,
         }
 
@@ -690,6 +893,7 @@ class CarrierSandbox(Sandbox):
         self._shipments.clear()
         self._walks.clear()
         self._labels.clear()
+        self._purchases.clear()
 
 
 # --- documents ------------------------------------------------------------------------------------
@@ -897,6 +1101,13 @@ def _checked_number(key, value):
     return float(value)
 
 
+def _checked_delay(key, value):
+    delay = _checked_number(key, value)
+    if delay < 0:
+        raise ValueError(f"{key} must not be negative")
+    return delay
+
+
 def _checked_rates(value):
     """Rate specs from POST /_admin/config {"rates": [...]}; null restores the default three."""
     if value is None:
@@ -998,8 +1209,16 @@ def main(argv=None):
         default="sandbox-carrier-key",
         help="the key clients must send (HTTP Basic user name, or Bearer token)",
     )
-    parser.add_argument("--webhook-url", help="where tracker.updated Events are POSTed")
+    parser.add_argument(
+        "--webhook-url", help="where tracker.updated and refund.successful Events are POSTed"
+    )
     parser.add_argument("--webhook-secret", help="the secret of the X-Hmac-Signature header")
+    parser.add_argument(
+        "--refund-delay-seconds",
+        type=float,
+        default=DEFAULT_REFUND_DELAY_SECONDS,
+        help="how long a submitted label refund takes to complete (refunded or rejected)",
+    )
     parser.add_argument(
         "--scenario",
         choices=sorted(SCENARIOS),
@@ -1013,6 +1232,7 @@ def main(argv=None):
         webhook_secret=args.webhook_secret,
         step_seconds=args.step_seconds,
         scenario=args.scenario,
+        refund_delay_seconds=args.refund_delay_seconds,
         port=args.port,
         retry_base_seconds=args.retry_base_seconds,
     )

@@ -1,6 +1,6 @@
 """A WMS / 3PL on 127.0.0.1: order releases in (REST, or CSV files in a drop directory),
 acknowledge / pick / pack / ship confirmations out (signed HTTP callbacks, or CSV files), partial
-shipments, cancellations and stock snapshots.
+shipments, one or several packages per order, cancellations and stock snapshots.
 
 Callbacks are signed with the suite's generic scheme (DESIGN.md §4):
 ``X-Logistics-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, b"<t>." + raw body)>``.
@@ -72,6 +72,10 @@ STATUS_AFTER = {
     CANCELLED: "cancelled",
 }
 PACKAGE_EVENTS = frozenset({"order.packed", "order.shipped"})
+# The steps a WMS may leave unreported (knob skip_events): their effect happens (goods are
+# picked, packed), only the callback is not sent. The shipment is always reported.
+SKIPPABLE_EVENTS = frozenset(STEPS) - {"order.shipped"}
+DIMENSIONS = ("length_cm", "width_cm", "height_cm")
 # Callbacks that report no quantity done: nothing is picked yet, or nothing will ship.
 NOTHING_DONE_EVENTS = frozenset({"order.acknowledged", CANCELLED})
 
@@ -241,7 +245,7 @@ class _Order:
     status: str = "received"
     position: int = 0
     steps_sent: list = field(default_factory=list)
-    package: dict | None = None
+    packages: list = field(default_factory=list)  # {"package_id", "weight_kg", dimensions}
 
     @property
     def finished(self):
@@ -256,7 +260,7 @@ class _Order:
             "source": self.source,
             "status": self.status,
             "lines": [dict(line) for line in self.lines],
-            "packages": [dict(self.package)] if self.package else [],
+            "packages": [dict(package) for package in self.packages],
             "steps_sent": list(self.steps_sent),
         }
 
@@ -296,6 +300,12 @@ class WmsSandbox(Sandbox):
         self.lots = {}
         self.count_units = "release"
         self.ship_after_cancel = False
+        # How the goods are packed (see configure): one package per weight in kg (none set: one
+        # package weighed from the units), each with these dimensions in cm when set.
+        self.package_weights = None
+        self.package_dimensions_cm = None
+        # Steps whose callback this WMS never sends (e.g. "order.packed": shipped, never packed).
+        self.skip_events = []
         # A WMS that keeps no Idempotency-Key for order releases (many don't): an order
         # reference it already has is refused with 409 ORDER_EXISTS, whatever the key.
         self.refuse_repeated_orders = False
@@ -485,18 +495,23 @@ class WmsSandbox(Sandbox):
                 self.timeline.call_later(self.step_seconds, self._auto_step, order_ref, generation)
 
     def _step(self, order):
-        event = STEPS[order.position]
-        order.position += 1
-        if event == "order.picked":
-            for line in order.lines:
-                line["quantity_done"] = self._picked_quantity(line)
-        elif event == "order.packed":
-            order.package = self._package(order)
-        elif event == "order.shipped":
-            for line in order.lines:
-                if line["sku"] in self._stock:
-                    left = self._stock[line["sku"]] - line["quantity_done"]
-                    self._stock[line["sku"]] = max(0.0, left)
+        """Walk the order to its next reported step: the steps in ``skip_events`` on the way
+        happen (goods picked, packed) without their callback."""
+        while True:
+            event = STEPS[order.position]
+            order.position += 1
+            if event == "order.picked":
+                for line in order.lines:
+                    line["quantity_done"] = self._picked_quantity(line)
+            elif event == "order.packed":
+                order.packages = self._packages(order)
+            elif event == "order.shipped":
+                for line in order.lines:
+                    if line["sku"] in self._stock:
+                        left = self._stock[line["sku"]] - line["quantity_done"]
+                        self._stock[line["sku"]] = max(0.0, left)
+            if event not in self.skip_events:
+                break
         order.status = STATUS_AFTER[event]
         self._notify(order, event)
 
@@ -516,14 +531,22 @@ class WmsSandbox(Sandbox):
             return ordered + self.over_ship[line["sku"]]
         return float(min(ordered, max(0.0, ordered - missing)))
 
-    def _package(self, order):
+    def _packages(self, order):
+        """The packages the goods go in: none when nothing was picked; one per weight of
+        ``package_weights`` when set, else one weighed from the units; each with the
+        ``package_dimensions_cm`` when set. Package ids are unique across orders."""
         units = sum(line["quantity_done"] for line in order.lines)
         if units <= 0:
-            return None
-        return {
-            "package_id": f"PKG-{next(self._package_numbers):05d}",
-            "weight_kg": round(units * KG_PER_UNIT + PACKAGING_KG, 3),
-        }
+            return []
+        weights = self.package_weights or [round(units * KG_PER_UNIT + PACKAGING_KG, 3)]
+        return [
+            {
+                "package_id": f"PKG-{next(self._package_numbers):05d}",
+                "weight_kg": weight,
+                **(self.package_dimensions_cm or {}),
+            }
+            for weight in weights
+        ]
 
     def _notify(self, order, event):
         """Tell Odoo about one step: a signed callback, or a confirmation file for orders that
@@ -537,7 +560,7 @@ class WmsSandbox(Sandbox):
             "lines": self._reported_lines(order, event),
         }
         if event in PACKAGE_EVENTS:
-            document["packages"] = [dict(order.package)] if order.package else []
+            document["packages"] = [dict(package) for package in order.packages]
         order.steps_sent.append(event)
         final = event in FINAL_EVENTS
         if order.source == "file":
@@ -784,6 +807,8 @@ class WmsSandbox(Sandbox):
                     raise ValueError("short_ratio must be between 0 and 1")
             elif key in DIFFERENCE_KNOBS:
                 checked[key] = _checked_difference(key, value)
+            elif key in PACKING_KNOBS:
+                checked[key] = _checked_packing(key, value)
             else:
                 raise ValueError(f"unknown setting {key!r}")
         for key, value in checked.items():
@@ -797,6 +822,10 @@ class WmsSandbox(Sandbox):
             "short": dict(self.short),
             "short_ratio": self.short_ratio,
             **{key: getattr(self, key) for key in DIFFERENCE_KNOBS},
+            "package_weights": self.package_weights and list(self.package_weights),
+            "package_dimensions_cm": self.package_dimensions_cm
+            and dict(self.package_dimensions_cm),
+            "skip_events": list(self.skip_events),
             "refuse_repeated_orders": self.refuse_repeated_orders,
             "warehouse": self.warehouse,
             "drop_dir": str(self.drop_dir) if self.drop_dir else None,
@@ -866,6 +895,38 @@ def _checked_difference(key, value):
     if not isinstance(value, bool):
         raise ValueError(f"{key} must be true or false")
     return value
+
+
+# Knobs for how an order is packed and reported: ``package_weights`` (a list of kg: one
+# package per weight, e.g. [3.0, 4.5]; null or [] for one package weighed from the units),
+# ``package_dimensions_cm`` ({"length_cm", "width_cm", "height_cm"} on every package; null for
+# none) and ``skip_events`` (steps whose callback is never sent, among order.acknowledged,
+# order.picked and order.packed: ["order.packed"] ships without a packed callback).
+PACKING_KNOBS = ("package_weights", "package_dimensions_cm", "skip_events")
+
+
+def _checked_packing(key, value):
+    if key == "package_weights":
+        if value is None or value == []:
+            return None
+        if not isinstance(value, list):
+            raise ValueError("package_weights must be a list of weights in kg (or null)")
+        weights = [_checked_number(key, weight) for weight in value]
+        if any(weight <= 0 for weight in weights):
+            raise ValueError("a package weight must be greater than 0 kg")
+        return weights
+    if key == "package_dimensions_cm":
+        if value is None:
+            return None
+        if not isinstance(value, dict) or set(value) != set(DIMENSIONS):
+            raise ValueError(f"package_dimensions_cm needs exactly {', '.join(DIMENSIONS)}")
+        dimensions = {name: _checked_number(key, value[name]) for name in DIMENSIONS}
+        if any(size <= 0 for size in dimensions.values()):
+            raise ValueError("a package dimension must be greater than 0 cm")
+        return dimensions
+    if not isinstance(value, list) or not set(value) <= SKIPPABLE_EVENTS:
+        raise ValueError(f"skip_events must be a list among {', '.join(sorted(SKIPPABLE_EVENTS))}")
+    return list(value)
 
 
 def _checked_number(key, value):
