@@ -190,7 +190,7 @@ def delivered(server, sale):
     return check
 
 
-def assert_delivered_shipment(server, carrier, shipment):
+def assert_delivered_shipment(server, carrier, shipment, missing_milestones=()):
     events = server.call(
         "logistics.event",
         "search_read",
@@ -202,7 +202,8 @@ def assert_delivered_shipment(server, carrier, shipment):
         row["name"]: row["code"]
         for row in server.call("logistics.event.type", "search_read", [], ["name", "code"])
     }
-    assert set(MILESTONES) <= {type_codes.get(name, name) for name in codes}, codes
+    expected = set(MILESTONES) - set(missing_milestones)
+    assert expected <= {type_codes.get(name, name) for name in codes}, codes
     assert shipment["tracking_number"]
     assert shipment["pod_signed_by"]
     # The label: a real PDF attached to the transfer.
@@ -216,12 +217,32 @@ def assert_delivered_shipment(server, carrier, shipment):
     )[0]
     assert picking["state"] == "done"
     assert picking["carrier_tracking_ref"] == shipment["tracking_number"]
-    # Exactly one label bought for the parcel.
-    state = admin(carrier, "/_admin/state")
-    purchases = [
-        s["purchases"] for s in state["shipments"].values() if s["reference"] == shipment["name"]
-    ]
-    assert sum(purchases) == 1, purchases
+    assert_one_label_per_package(server, carrier, shipment)
+
+
+def assert_one_label_per_package(server, carrier, shipment):
+    """Exactly one label bought for each package (the carrier's ledger, by the reference
+    ``<shipment>/<package>`` each EasyPost shipment carries), none refunded, and the transfer's
+    tracking reference joins the packages' tracking numbers."""
+    packages = server.call(
+        "logistics.package",
+        "search_read",
+        [("shipment_id", "=", shipment["id"])],
+        ["name", "tracking_number", "status_code"],
+        order="sequence, id",
+    )
+    assert packages
+    ledger = {
+        reference: counts
+        for reference, counts in admin(carrier, "/_admin/state")["references"].items()
+        if reference.startswith(f"{shipment['name']}/")
+    }
+    assert ledger == {
+        f"{shipment['name']}/{package['name']}": {"purchases": 1, "refunds": 0, "refunded": 0}
+        for package in packages
+    }, ledger
+    assert shipment["tracking_number"] == ",".join(p["tracking_number"] for p in packages)
+    return packages
 
 
 def emails(server, shipment):
@@ -252,6 +273,53 @@ def test_order_to_delivery(suite):
     )
     shipped_mail = next(m for m in body if "has shipped" in m["subject"])
     assert shipment["tracking_number"] in shipped_mail["body_html"]
+
+
+def test_two_packages_get_two_labels_and_two_trackers(suite):
+    """The WMS packs two parcels (3.0 kg and 4.5 kg): each gets its own EasyPost shipment,
+    label, tracking number and tracker; the shipment is delivered when both are, and the
+    customer gets one delivered email."""
+    server, wms, carrier = suite
+    admin(wms, "/_admin/config", {"package_weights": [3.0, 4.5]})
+    try:
+        sale = place_order(server, "TWO-PACKAGES")
+        shipment = wait_for(delivered(server, sale), what="delivery")[0]
+    finally:
+        admin(wms, "/_admin/config", {"package_weights": None})
+    assert_delivered_shipment(server, carrier, shipment)
+    packages = server.call(
+        "logistics.package",
+        "search_read",
+        [("shipment_id", "=", shipment["id"])],
+        ["weight", "weight_unit", "tracking_number", "status_code", "source"],
+        order="sequence, id",
+    )
+    assert [(p["weight"], p["weight_unit"], p["source"]) for p in packages] == [
+        (3.0, "kg", "wms"),
+        (4.5, "kg", "wms"),
+    ]
+    assert [p["status_code"] for p in packages] == ["delivered", "delivered"]
+    numbers = [p["tracking_number"] for p in packages]
+    assert len(set(numbers)) == 2
+    trackers = admin(carrier, "/_admin/state")["trackers"].values()
+    assert sorted(t["tracking_code"] for t in trackers if t["tracking_code"] in numbers) == sorted(
+        numbers
+    )
+    subjects = emails(server, shipment)
+    assert sum("was delivered" in s for s in subjects) == 1, subjects
+
+
+def test_shipped_without_packed_gets_its_label_then(suite):
+    """A WMS that never sends its packed confirmation: the label is bought when it reports the
+    parcel shipped, once, and the parcel is tracked to the door."""
+    server, wms, carrier = suite
+    admin(wms, "/_admin/config", {"skip_events": ["order.packed"]})
+    try:
+        sale = place_order(server, "NO-PACKED")
+        shipment = wait_for(delivered(server, sale), what="delivery")[0]
+    finally:
+        admin(wms, "/_admin/config", {"skip_events": []})
+    assert_delivered_shipment(server, carrier, shipment, missing_milestones=["packed"])
 
 
 def test_partial_shipment(suite):

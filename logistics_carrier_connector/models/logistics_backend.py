@@ -74,6 +74,7 @@ class LogisticsBackend(models.Model):
         other messages are processed as usual."""
         if self.adapter != "easypost":
             return super()._process_inbound(messages)
+        self._apply_refund_events(messages)
         waiting = {}
         for message in messages:
             unmapped = self._unmapped_tracker_status(message.payload)
@@ -99,6 +100,26 @@ class LogisticsBackend(models.Model):
         if messages - held:
             summary = f"{super()._process_inbound(messages - held)}; {summary}"
         return summary
+
+    def _apply_refund_events(self, messages):
+        """EasyPost's refund.successful Events settle the refunds this backend was asked for
+        (``logistics.carrier.label._refund_outcome``: refunded, or rejected). The messages
+        carry no milestone; the normal processing then marks them done. A refund of a label
+        we don't know (or not waiting for its refund) changes nothing."""
+        Label = self.env["logistics.carrier.label"].sudo()
+        for message in messages:
+            try:
+                update = easypost.parse_refund_event(message.payload)
+            except ValueError:
+                continue  # not an Event: the normal processing tells what is wrong with it
+            if update is None:
+                continue
+            domain = [("backend_id", "=", self.id), ("state", "=", "refund_submitted")]
+            if update.shipment_id:
+                domain.append(("carrier_shipment_ref", "=", update.shipment_id))
+            else:
+                domain.append(("tracking_number", "=", update.tracking_code))
+            Label.search(domain)._refund_outcome(update.status)
 
     def _unmapped_tracker_status(self, payload):
         """(status, status detail) of an EasyPost tracker.updated body when no mapping row maps

@@ -29,6 +29,8 @@ class LogisticsEvent(models.Model):
         result = super()._on_event_delivered()
         for event in self.filtered(lambda e: e.backend_id.kind == "carrier"):
             shipment = event.shipment_id
+            if shipment.status_code != "delivered":
+                continue  # one package of several: the shipment is delivered with the last
             shipment.sudo().write(
                 {
                     "delivered_at": event.occurred_at,

@@ -227,11 +227,13 @@ class LogisticsMessage(models.Model):
         except (ValueError, TypeError, KeyError):
             status = None
         self.label_purchase_id._refund_outcome(status)
+        self.shipment_id._continue_reroute(settled=self)
 
     def _on_dead_label_refund(self, response):
         """The refund could not be asked (the carrier refused it, or never answered): the label
         stays paid for; a person asks the carrier."""
         self.label_purchase_id._refund_outcome("rejected", self._carrier_error_text(response))
+        self.shipment_id._continue_reroute(settled=self)
 
     def _carrier_error_text(self, response):
         error = easypost.parse_error(response, self.http_status)

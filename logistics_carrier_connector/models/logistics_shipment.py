@@ -27,6 +27,14 @@ class LogisticsShipment(models.Model):
     label_attachment_id = fields.Many2one(
         "ir.attachment", string="Label", readonly=True, copy=False
     )
+    reroute_backend_id = fields.Many2one(
+        "logistics.backend",
+        string="Rerouting To",
+        readonly=True,
+        copy=False,
+        help="The carrier the labels are bought from once the first carrier has taken the "
+        "refunds of its labels.",
+    )
     label_url = fields.Char(readonly=True, copy=False)
     tracking_url = fields.Char(string="Tracking Page", readonly=True, copy=False)
     pod_signed_by = fields.Char(string="Signed By", readonly=True, copy=False)

@@ -1,3 +1,5 @@
+import logging
+
 from odoo import fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
@@ -6,6 +8,8 @@ from odoo.tools.pdf import merge_pdf
 from ..adapters import easypost
 from .logistics_carrier_label import ACTIVE_STATES
 from .stock_picking import open_pdf_action
+
+_logger = logging.getLogger(__name__)
 
 
 class LogisticsShipment(models.Model):
@@ -68,10 +72,17 @@ class LogisticsShipment(models.Model):
 
     def _labels_refusal(self, carrier):
         """Why no label purchase may start for this shipment at ``carrier``, in a person's
-        words, or None: a purchase's outcome is unknown (the carrier may have sold the label:
-        a person decides), or the shipment's labels are at another carrier (reroute it, or
-        cancel them first)."""
+        words, or None: the shipment waits for refunds before a reroute, a purchase's outcome is
+        unknown (the carrier may have sold the label: a person decides), or the shipment's
+        labels are at another carrier (reroute it, or cancel them first)."""
         self.ensure_one()
+        if self.reroute_backend_id:
+            return self.env._(
+                "%(ref)s is being routed to %(carrier)s: its labels are bought there once the "
+                "first carrier has taken the refunds of its labels.",
+                ref=self.name,
+                carrier=self.reroute_backend_id.name,
+            )
         active = self.label_purchase_ids.filtered(lambda p: p.state in ACTIVE_STATES)
         unconfirmed = active.filtered(lambda p: p.state == "unconfirmed")
         if unconfirmed:
@@ -300,11 +311,16 @@ class LogisticsShipment(models.Model):
             return attachments
         pdfs = attachments.filtered(lambda a: a.mimetype == "application/pdf")
         if len(pdfs) != len(attachments):
+            return attachments[:1]  # ZPL or PNG labels: each stays on its package
+        try:
+            merged = merge_pdf([attachment.raw for attachment in pdfs])
+        except Exception as error:  # pypdf raises its own errors on a damaged file
+            _logger.warning("labels of %s not merged into one PDF: %s", self.name, error)
             return attachments[:1]
         return self.env["ir.attachment"].create(
             {
                 "name": f"Labels-{(self.picking_id.name or self.name).replace('/', '_')}.pdf",
-                "raw": merge_pdf([attachment.raw for attachment in pdfs]),
+                "raw": merged,
                 "mimetype": "application/pdf",
                 "res_model": "stock.picking" if self.picking_id else "logistics.shipment",
                 "res_id": self.picking_id.id or self.id,
@@ -355,7 +371,8 @@ class LogisticsShipment(models.Model):
     def _reroute(self, alternate):
         """Move the shipment's labels to ``alternate`` (a carrier backend): the labels bought at
         the current carrier are refunded first, then every package is bought from
-        ``alternate``.
+        ``alternate``, once the carrier has taken the refund requests (``_continue_reroute``);
+        at once when there is nothing to refund.
 
         :raises UserError: the shipment went to ``alternate`` already, or a purchase is in
             progress or unconfirmed (see ``_cancel_labels``)"""
@@ -366,7 +383,7 @@ class LogisticsShipment(models.Model):
             )
             if pending:
                 raise UserError(pending[0]._refusal())
-            if shipment.carrier_backend_id == alternate:
+            if alternate in (shipment.carrier_backend_id, shipment.reroute_backend_id):
                 raise UserError(
                     self.env._(
                         "%(ref)s went to %(carrier)s already.",
@@ -374,6 +391,23 @@ class LogisticsShipment(models.Model):
                         carrier=alternate.name,
                     )
                 )
-            shipment._cancel_labels(self.env._("routed to %(carrier)s", carrier=alternate.name))
-            shipment.carrier_backend_id = alternate
+            refunds = shipment._cancel_labels(
+                self.env._("routed to %(carrier)s", carrier=alternate.name)
+            )
+            shipment.write({"carrier_backend_id": alternate.id, "reroute_backend_id": alternate.id})
+            if not refunds:
+                shipment._continue_reroute()
+
+    def _continue_reroute(self, settled=None):
+        """Buy every package's label from the carrier the shipment is being rerouted to, once
+        no refund request of it is waiting for the carrier's answer (``settled``: the refund
+        message that just got its answer, or died)."""
+        for shipment in self.sudo().filtered("reroute_backend_id"):
+            waiting = shipment.label_purchase_ids.refund_message_id.filtered(
+                lambda m: m != settled and m.state not in ("done", "dead")
+            )
+            if waiting:
+                continue
+            alternate = shipment.reroute_backend_id
+            shipment.reroute_backend_id = False
             shipment._request_labels(alternate, retry_failed=True)

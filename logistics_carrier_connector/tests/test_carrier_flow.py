@@ -8,116 +8,17 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.logistics_integration_base.tests.common import LogisticsCase
-from odoo.addons.logistics_integration_base.tests.partner_server import (
-    LoopbackPartnerMixin,
-    ScriptedPartner,
-)
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from ..adapters import easypost
+from .common import PDF, CarrierFlowCase
 from .fixtures import load_cassette, response_json
-
-PDF = b"%PDF-1.4\n% a label\n%%EOF\n"
 
 
 @tagged("post_install", "-at_install")
-class TestCarrierFlow(LoopbackPartnerMixin, LogisticsCase):
+class TestCarrierFlow(CarrierFlowCase):
     """Label purchase, tracking webhooks, proof of delivery, failures and alternate routing,
     against a real HTTP partner on 127.0.0.1 answering EasyPost's recorded bodies."""
-
-    def setUp(self):
-        super().setUp()
-        self.partner = ScriptedPartner().__enter__()
-        self.addCleanup(self.partner.__exit__)
-        self.carrier.write(
-            {
-                "adapter": "easypost",
-                "base_url": self.partner.url,
-                "auth_type": "basic",
-                "carrier_rate_rule": "cheapest",
-                "sequence": 1,
-            }
-        )
-        self.carrier.api_key = "EZTK_test_key"
-        self.carrier.webhook_secret = "whsec_carrier"
-        self.alternate = self.env["logistics.backend"].create(
-            {
-                "name": "Alternate Carrier",
-                "code": "t_carrier_alt",
-                "kind": "carrier",
-                "adapter": "easypost",
-                "base_url": self.partner.url,
-                "auth_type": "basic",
-                "sequence": 2,
-            }
-        )
-        self.alternate.api_key = "EZTK_alt_key"
-        self.customer.write({"email": "customer@example.com", "city": "Redondo Beach"})
-        self.created = response_json(load_cassette("test_shipment_create")[0])
-        bought = response_json(load_cassette("test_shipment_buy")[-1])
-        bought["postage_label"]["label_pdf_url"] = f"{self.partner.url}/labels/label.pdf"
-        self.bought = bought
-
-    def run_jobs(self, trap):
-        for _round in range(10):
-            if not trap.enqueued_jobs:
-                return
-            trap.perform_enqueued_jobs()
-
-    def packed(self, event_id="wms-packed-1"):
-        with trap_jobs() as trap:
-            self.env["logistics.event"].ingest_events(
-                self.wms.code,
-                [
-                    self.event(
-                        "packed",
-                        fields.Datetime.now().isoformat() + "+00:00",
-                        event_id,
-                        payload={"packages": [{"reference": "PKG-1", "weight": 2.0}]},
-                    )
-                ],
-            )
-            self.run_jobs(trap)
-
-    def tracker_event(self, status, status_detail, event_id, **tracker):
-        body = {
-            "object": "Event",
-            "id": event_id,
-            "description": "tracker.updated",
-            "result": dict(
-                {
-                    "object": "Tracker",
-                    "id": "trk_1",
-                    "tracking_code": self.shipment.tracking_number,
-                    "status": status,
-                    "status_detail": status_detail,
-                    "carrier": "USPS",
-                    "tracking_details": [
-                        {
-                            "object": "TrackingDetail",
-                            "message": f"{status} ({status_detail})",
-                            "status": status,
-                            "status_detail": status_detail,
-                            "datetime": (
-                                fields.Datetime.now() + timedelta(minutes=len(event_id))
-                            ).isoformat()
-                            + "Z",
-                        }
-                    ],
-                },
-                **tracker,
-            ),
-        }
-        return body
-
-    def deliver_webhook(self, body):
-        events = self.carrier._parse_webhook_events(body)
-        return self.env["logistics.event"].ingest_events(self.carrier.code, events)
-
-    def buy_label(self):
-        self.partner.answer(201, self.created).answer(200, self.bought).answer(200, PDF)
-        self.packed()
 
     def test_packed_parcel_gets_the_cheapest_label_once(self):
         self.buy_label()
@@ -255,15 +156,6 @@ class TestCarrierFlow(LoopbackPartnerMixin, LogisticsCase):
             ),
             [],
         )
-
-    def label_failed_at_the_first_carrier(self):
-        error = response_json(load_cassette("test_error")[0])
-        self.partner.answer(201, self.created).answer(422, error)
-        self.packed()
-        return self.shipment.exception_ids.filtered(lambda e: e.type_code == "label_failed")
-
-    def outbound_calls(self):
-        return [request[:2] for request in self.partner.requests]
 
     def test_label_failure_routes_to_the_alternate_carrier_in_one_click(self):
         error = response_json(load_cassette("test_error")[0])

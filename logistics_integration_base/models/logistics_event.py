@@ -959,7 +959,9 @@ class LogisticsEvent(models.Model):
                 ),
             )
         )
-        self.env["logistics.package"].invalidate_model(["status_id", "status_at", "status_rank"])
+        self.env["logistics.package"].invalidate_model(
+            ["status_id", "status_code", "status_at", "status_rank"]
+        )
 
     def _publish(self, rows, inserted):
         """Fan milestones out to the backends subscribed to their type, as outbound messages
