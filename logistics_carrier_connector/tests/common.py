@@ -20,7 +20,7 @@ def label_pdf(pages=1):
     """A real PDF of blank label pages (4 x 6 in), as a carrier's label: PDFs are merged."""
     writer = PdfFileWriter()
     for _page in range(pages):
-        writer.addBlankPage(288, 432)
+        writer.add_blank_page(288, 432)
     stream = io.BytesIO()
     writer.write(stream)
     return stream.getvalue()

@@ -88,7 +88,7 @@ class LogisticsShipment(models.Model):
 
         :param str reference: any of a shipment's references, matched exactly (surrounding
             spaces ignored): shipment reference, transfer (stock.picking name), sale order,
-            tracking number, correlation id, or a W3C trace id / ``traceparent`` found on the
+            tracking number (the shipment's, or one of its packages'), correlation id, or a W3C trace id / ``traceparent`` found on the
             shipment, its events or its messages
         :return: a dict that XML-RPC and JSON-RPC carry as is (no None, no integer past 2^31;
             times as ISO 8601 strings in UTC with "Z", "" when absent; links as ``model`` and
@@ -115,7 +115,9 @@ class LogisticsShipment(models.Model):
                 stored, status unchanged), ``mark_label``, ``duplicate_count`` (redeliveries
                 absorbed), ``marks`` (the badges: the mark unless applied, plus ``duplicate``),
                 ``is_status`` (this event set the current status), ``location`` and
-                ``signed_by`` of a carrier checkpoint, ``detail`` (the partner's words),
+                ``signed_by`` of a carrier checkpoint, ``package`` (the package's reference
+                when the event came by its tracking number, else ""), ``detail`` (the
+                partner's words),
                 ``message_res_id`` (the raw message, or False);
               * ``message``: ``direction`` (inbound | outbound), ``direction_label``,
                 ``operation``, ``operation_label`` (in words), ``state``, ``state_label``,
@@ -235,6 +237,7 @@ class LogisticsShipment(models.Model):
                 Domain("picking_id", "any!", [("name", "=", reference)]),
                 Domain("sale_id", "any!", [("name", "=", reference)]),
                 Domain("tracking_number", "=", reference),
+                Domain("package_ids", "any!", [("tracking_number", "=", reference)]),
                 Domain("correlation_id", "in", list({reference, trace})),
             ]
         )
@@ -305,6 +308,7 @@ class LogisticsShipment(models.Model):
                 "state",
                 "ignore_reason",
                 "duplicate_count",
+                "package_id",
             ],
             order="occurred_at, id",
             load=None,
@@ -350,6 +354,12 @@ class LogisticsShipment(models.Model):
             "kinds": kinds,
             "owner_kinds": owner_kinds,
             "status_events": {s["status_event_ref"] for s in shipments if s["status_event_ref"]},
+            "packages": {
+                row["id"]: row["name"]
+                for row in self.env["logistics.package"].search_read(
+                    [("shipment_id", "in", self.ids)], ["name"]
+                )
+            },
         }
         entries = [self._timeline_event_entry(event, context) for event in events]
         entries += self._timeline_message_entries(messages, attempts, backends, kinds)
@@ -474,6 +484,7 @@ class LogisticsShipment(models.Model):
             "is_status": event["id"] in context["status_events"],
             "location": location_text(payload.get("location")),
             "signed_by": text(payload.get("signed_by")).strip(),
+            "package": text(context["packages"].get(event["package_id"])),
             "detail": text(payload.get("message") or payload.get("reason")).strip(),
             "message_res_id": event["message_id"] or False,
             "raw_available": bool(payload or event["message_id"]),
