@@ -88,8 +88,8 @@ class LogisticsShipment(models.Model):
 
         :param str reference: any of a shipment's references, matched exactly (surrounding
             spaces ignored): shipment reference, transfer (stock.picking name), sale order,
-            tracking number (the shipment's, or one of its packages'), correlation id, or a W3C trace id / ``traceparent`` found on the
-            shipment, its events or its messages
+            tracking number (the shipment's, or one of its packages'), correlation id, or a
+            W3C trace id / ``traceparent`` found on the shipment, its events or its messages
         :return: a dict that XML-RPC and JSON-RPC carry as is (no None, no integer past 2^31;
             times as ISO 8601 strings in UTC with "Z", "" when absent; links as ``model`` and
             ``res_id``, ``False`` when absent):
