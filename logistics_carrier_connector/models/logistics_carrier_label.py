@@ -167,6 +167,8 @@ class LogisticsCarrierLabel(models.Model):
                     "label_attachment_id": False,
                 }
             )
+        for shipment in self.shipment_id:
+            shipment._refresh_label_pdf()
         self.shipment_id._labels_changed()
 
     def _refund_outcome(self, status, reason=None):

@@ -196,7 +196,7 @@ class LogisticsMessage(models.Model):
         purchase.label_attachment_id = attachment
         if purchase.state == "bought":
             purchase.package_id.label_attachment_id = attachment
-            shipment.label_attachment_id = shipment._merged_labels()
+            shipment._refresh_label_pdf()
 
     def _on_dead_carrier_shipment_create(self, response):
         self._label_failed(self._carrier_error_text(response))

@@ -179,17 +179,20 @@ class LogisticsShipment(models.Model):
         )
 
     def _set_transfer_carrier(self, carrier):
-        """The transfer shows the carrier its labels come from: its shipping method, or the
-        first shipping method of that carrier backend when it has none (so that Odoo's Tracking
-        button appears)."""
+        """The transfer shows the carrier its labels come from: its shipping method; the first
+        shipping method of that carrier backend when it has none (so that Odoo's Tracking button
+        appears), or when its method is of another carrier backend (a reroute); a shipping
+        method of another provider stays."""
         self.ensure_one()
         picking = self.picking_id
         method = picking.carrier_id
-        if not picking or (method.delivery_type == "logistics" and method.logistics_backend_id):
+        if not picking or (
+            method.delivery_type == "logistics" and method.logistics_backend_id == carrier
+        ):
             return
-        if method:
-            return  # a shipping method chosen by a person stays
-        picking.carrier_id = self.env["delivery.carrier"].search(
+        if method and method.delivery_type != "logistics":
+            return  # a shipping method of another provider, chosen by a person, stays
+        alternate = self.env["delivery.carrier"].search(
             [
                 ("delivery_type", "=", "logistics"),
                 ("logistics_backend_id", "=", carrier.id),
@@ -197,6 +200,8 @@ class LogisticsShipment(models.Model):
             ],
             limit=1,
         )
+        if alternate or not method:
+            picking.carrier_id = alternate
 
     # --- what the labels bought change ----------------------------------------------------------
     def _labels_changed(self):
@@ -216,7 +221,6 @@ class LogisticsShipment(models.Model):
                     "tracking_number": ",".join(numbers) or False,
                     "tracking_url": packages[:1].tracking_url or False,
                     "freight_actual": shipment._labels_cost(shipment.currency_id),
-                    "label_attachment_id": shipment._merged_labels().id,
                 }
             )
             picking = shipment.picking_id
@@ -298,22 +302,34 @@ class LogisticsShipment(models.Model):
             for purchase in self.label_purchase_ids.filtered(lambda p: p.state in ACTIVE_STATES)
         )
 
-    def _merged_labels(self):
-        """The bought labels as one PDF attachment on the transfer (or the shipment), made
-        again when the labels change; the label itself when there is one."""
+    def _refresh_label_pdf(self):
+        """The shipment's label: the bought labels as one PDF attachment on the transfer (or
+        the shipment), the label itself when there is one. The merged PDF is made again only
+        when the labels change (the ids of its labels are its description), and the one it
+        replaces is deleted."""
         self.ensure_one()
         attachments = (
             self._bought_labels()
-            .sorted(lambda p: p.package_id.sequence)
+            .sorted(lambda p: (p.package_id.sequence, p.package_id.id))
             .mapped("label_attachment_id")
         )
+        previous = self.label_attachment_id
+        signature = ",".join(str(attachment.id) for attachment in attachments)
         if len(attachments) <= 1:
-            return attachments
-        pdfs = attachments.filtered(lambda a: a.mimetype == "application/pdf")
-        if len(pdfs) != len(attachments):
+            label = attachments
+        elif previous and previous not in attachments and previous.description == signature:
+            label = previous
+        else:
+            label = self._merge_label_pdfs(attachments, signature)
+        if previous and previous not in attachments and previous != label:
+            previous.sudo().unlink()  # a merged PDF of labels that changed
+        self.label_attachment_id = label
+
+    def _merge_label_pdfs(self, attachments, signature):
+        if any(attachment.mimetype != "application/pdf" for attachment in attachments):
             return attachments[:1]  # ZPL or PNG labels: each stays on its package
         try:
-            merged = merge_pdf([attachment.raw for attachment in pdfs])
+            merged = merge_pdf([attachment.raw for attachment in attachments])
         except Exception as error:  # pypdf raises its own errors on a damaged file
             _logger.warning("labels of %s not merged into one PDF: %s", self.name, error)
             return attachments[:1]
@@ -322,6 +338,7 @@ class LogisticsShipment(models.Model):
                 "name": f"Labels-{(self.picking_id.name or self.name).replace('/', '_')}.pdf",
                 "raw": merged,
                 "mimetype": "application/pdf",
+                "description": signature,
                 "res_model": "stock.picking" if self.picking_id else "logistics.shipment",
                 "res_id": self.picking_id.id or self.id,
             }

@@ -69,7 +69,8 @@ class StockPicking(models.Model):
             joins them; False until every package has one)"""
         self.ensure_one()
         shipment = self._logistics_shipment()
-        shipment._request_labels(self.carrier_id.logistics_backend_id or None)
+        # The shipment's carrier backend first (a reroute moves it), else the method's.
+        shipment._request_labels()
         packages = shipment.package_ids
         if not packages or not all(packages.mapped("tracking_number")):
             return {"exact_price": 0.0, "tracking_number": False}

@@ -70,6 +70,10 @@ class TestLabelPackages(CarrierFlowCase):
             (merged.res_model, merged.res_id), ("stock.picking", shipment.picking_id.id)
         )
         self.assertEqual(len(PdfFileReader(io.BytesIO(merged.raw)).pages), 2)
+        merged_pdfs = self.env["ir.attachment"].search(
+            [("res_model", "=", "stock.picking"), ("name", "=like", "Labels-%")]
+        )
+        self.assertEqual(merged_pdfs, merged, "one merged PDF, not one per label bought")
         action = shipment.picking_id.action_open_logistics_labels()
         self.assertEqual(action["url"], f"/web/content/{merged.id}?download=false")
         # One label_created milestone, once every package has its label.
