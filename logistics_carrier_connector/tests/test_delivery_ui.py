@@ -2,13 +2,27 @@
 real headless Chromium, as a salesperson does it (static/tests/tours/logistics_delivery_*.js),
 the carrier being the EasyPost sandbox (tests/sandboxes/carrier.py) on 127.0.0.1."""
 
+import importlib.util
+
 from odoo import Command
 from odoo.tests import HttpCase, new_test_user, tagged
 
 from odoo.addons.logistics_integration_base.tests.partner_server import LoopbackPartnerMixin
-from odoo.addons.logistics_integration_base.tests.sandbox_servers import sandbox_class
+from odoo.addons.logistics_integration_base.tests.sandbox_servers import (
+    REPOSITORY_TESTS,
+    sandbox_class,
+)
 
 KEY = "EZTK_tour_key"
+DEMO_STREAM = REPOSITORY_TESTS.parent / "setup" / "demo_stream.py"
+
+
+def demo_stream():
+    """setup/demo_stream.py (the demo of setup/run), loaded as a module."""
+    spec = importlib.util.spec_from_file_location("logistics_demo_stream", DEMO_STREAM)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @tagged("post_install", "-at_install")
@@ -67,3 +81,20 @@ class TestDeliveryScreens(LoopbackPartnerMixin, HttpCase):
         # 2 units of 1.5 kg, in ounces.
         self.assertEqual(rate_request["body"]["shipment"]["parcel"]["weight"], 105.8)
         self.assertEqual(self.sandbox.business_state()["purchases_total"], 0)
+
+    def test_the_demo_stream_ships_its_orders_with_the_demo_method(self):
+        """setup/run's demo stream puts the method on its orders over JSON-RPC as the wizard
+        does (rate, then Add), so their transfers get it as their carrier."""
+        stream = demo_stream()
+        odoo = stream.Odoo(self.base_url(), self.env.cr.dbname)
+        self.env.flush_all()
+        # Requests of an HTTP client of its own, as the demo stream is (not the test's opener).
+        with self.allow_requests(all_requests=True):
+            method_id = stream.demo_shipping_method(odoo)
+            self.assertEqual(method_id, self.method.id)
+            stream.add_shipping(odoo, self.order.id, method_id)
+            odoo.call("sale.order", "action_confirm", [self.order.id])
+        self.env.invalidate_all()
+        line = self.order.order_line.filtered("is_delivery")
+        self.assertAlmostEqual(line.price_unit, 8.11)
+        self.assertEqual(self.order.picking_ids.carrier_id, self.method)
