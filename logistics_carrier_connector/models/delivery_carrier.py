@@ -9,6 +9,7 @@ which rate to buy (``_logistics_choose_rate``).
 """
 
 import json
+import logging
 import secrets
 
 import requests
@@ -17,6 +18,8 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from ..adapters import easypost
+
+_logger = logging.getLogger(__name__)
 
 
 class DeliveryCarrier(models.Model):
@@ -329,6 +332,13 @@ class DeliveryCarrier(models.Model):
                 backend._record_call(None)
                 return shipment, None
         error_class = self.env["logistics.error.rule"].sudo()._classify(failure, status)
+        _logger.info(
+            "rate request to %s failed (%s, correlation %s): %s",
+            backend.code,
+            error_class,
+            probe.correlation_id,
+            error,
+        )
         backend._record_call(error_class, error=error)
         if error_class == "transient":
             return None, self.env._(

@@ -7,6 +7,7 @@ UPSDAP Ground 11.45 in 3 days, in USD). Odoo's own ``rate_shipment`` applies the
 import json
 
 from odoo import Command, fields
+from odoo.exceptions import ValidationError
 from odoo.tests import TransactionCase, tagged
 
 from odoo.addons.logistics_integration_base.tests.partner_server import (
@@ -113,6 +114,17 @@ class TestDeliveryRate(LoopbackPartnerMixin, TransactionCase):
             for call in self.sandbox.received()
             if (call["method"], call["path"]) == ("POST", "/v2/shipments")
         ]
+
+    def test_a_method_needs_an_easypost_carrier_backend(self):
+        wms = self.env["logistics.backend"].create(
+            {"name": "Some WMS", "code": "t_rate_wms", "kind": "wms"}
+        )
+        with self.assertRaisesRegex(ValidationError, "not a carrier backend"):
+            self.method.logistics_backend_id = wms
+        with self.assertRaisesRegex(ValidationError, "needs a carrier backend"):
+            self.method.logistics_backend_id = False
+        # Another provider needs none.
+        self.method.write({"delivery_type": "fixed", "logistics_backend_id": False})
 
     # --- prices -----------------------------------------------------------------------------------
     def test_add_shipping_prices_the_carrier_cost_with_the_margin(self):
