@@ -7,8 +7,8 @@ UPSDAP Ground 11.45 in 3 days, in USD). Odoo's own ``rate_shipment`` applies the
 import json
 
 from odoo import Command, fields
-from odoo.exceptions import ValidationError
-from odoo.tests import TransactionCase, tagged
+from odoo.exceptions import UserError, ValidationError
+from odoo.tests import TransactionCase, new_test_user, tagged
 
 from odoo.addons.logistics_integration_base.tests.partner_server import (
     LoopbackPartnerMixin,
@@ -176,6 +176,19 @@ class TestDeliveryRate(LoopbackPartnerMixin, TransactionCase):
         self.assertAlmostEqual(result["carrier_price"], 7.37 * 1.1)
         self.assertIn("The shipping is free", result["warning_message"])
 
+    def test_a_salesperson_without_logistics_rights_gets_rates_and_failures(self):
+        salesperson = new_test_user(
+            self.env, "rate_salesperson", groups="base.group_user,sales_team.group_sale_salesman"
+        )
+        order = self.quotation().with_user(salesperson)
+        method = self.method.with_user(salesperson)
+        self.assertAlmostEqual(method.rate_shipment(order)["price"], 7.37 * 1.1)
+        self.sandbox.set_faults({"down": True})
+        result = method.rate_shipment(order)
+        self.assertIn("Rate Carrier is unavailable (HTTP 503)", result["error_message"])
+        # The failure counts on the backend's health all the same.
+        self.assertEqual(self.backend.consecutive_failures, 1)
+
     # --- which rate: the method's service, else the backend's rule --------------------------------
     def test_the_method_service_beats_the_backend_rule(self):
         order = self.quotation()
@@ -306,9 +319,16 @@ class TestDeliveryRate(LoopbackPartnerMixin, TransactionCase):
 
     def test_a_partner_not_listening_gives_a_clear_message(self):
         self.point_backend_at(f"http://127.0.0.1:{closed_port()}")
-        result = self.method.rate_shipment(self.quotation())
+        order = self.quotation()
+        result = self.method.rate_shipment(order)
         self.assertFalse(result["success"])
         self.assertIn("Rate Carrier is unavailable (connection error", result["error_message"])
+        # Get rate in Add shipping shows the same message.
+        wizard = self.env["choose.delivery.carrier"].create(
+            {"order_id": order.id, "carrier_id": self.method.id}
+        )
+        with self.assertRaisesRegex(UserError, "Rate Carrier is unavailable \\(connection error"):
+            wizard.update_price()
 
     def test_a_partner_too_slow_times_out_within_the_backend_timeout(self):
         self.backend.read_timeout = 0.5
