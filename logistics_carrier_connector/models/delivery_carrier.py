@@ -146,7 +146,9 @@ class DeliveryCarrier(models.Model):
 
         No call is made while the backend is paused, refuses our credentials, has its circuit
         open or has reached its rate limit. The outcome of a call feeds the backend's health
-        and circuit breaker (``logistics.backend._record_call``) like a pipeline call's.
+        and circuit breaker (``logistics.backend._record_call``, in this transaction) like a
+        pipeline call's; a caller that raises on a failure (the *Add shipping* wizard's *Get
+        rate*) rolls that record back with its error.
 
         :param order: a ``sale.order``
         :return: Odoo's rate dict: ``success`` (bool), ``price`` (float, the chosen rate's
