@@ -41,15 +41,15 @@ class DeliveryCarrier(models.Model):
     )
     logistics_carrier = fields.Char(
         string="Carrier",
-        help="The carrier this method ships with, as the backend names it (e.g. USPS, UPSDAP). "
-        "Empty: any carrier of the backend's account, by the backend's Rate Choice.",
+        help="The carrier this method ships with, as the backend names it (e.g. USPS, UPSDAP): "
+        "its cheapest rate (for the service, when one is set) is used. With carrier and service "
+        "empty, the backend's Rate Choice picks among every carrier of its account.",
     )
     logistics_service = fields.Char(
         string="Service",
         help="The carrier's service this method ships with (e.g. Priority, Ground). Empty: the "
-        "carrier's rates are chosen from by the backend's Rate Choice. When the carrier does "
-        "not offer the service for a parcel, the backend's Rate Choice applies and the rate "
-        "says so.",
+        "carrier's cheapest service. When the carrier and service are not offered for a "
+        "parcel, the backend's Rate Choice applies and the rate says so in a warning.",
     )
 
     @api.constrains("delivery_type", "logistics_backend_id", "company_id")
