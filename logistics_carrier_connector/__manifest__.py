@@ -18,9 +18,11 @@
         "views/logistics_shipment_views.xml",
         "views/logistics_exception_views.xml",
         "views/logistics_carrier_status_map_views.xml",
+        "views/delivery_carrier_views.xml",
     ],
     "demo": [
         "demo/logistics_carrier_demo.xml",
+        "demo/delivery_carrier_demo.xml",
     ],
     "assets": {
         "web.assets_tests": [

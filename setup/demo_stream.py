@@ -1,6 +1,8 @@
 """The live demo of `setup/run`: wires the demo backends to the partner sandboxes, then places
-a new sale order every few seconds, which flows through the WMS and carrier sandboxes (release,
-pick, pack, label, tracking, delivery) so a user sees shipments move.
+a new sale order every few seconds, shipped with the demo shipping method backed by the carrier
+sandbox (its rate asked with *Add shipping*, as a salesperson does), which flows through the WMS
+and carrier sandboxes (release, pick, pack, label, tracking, delivery) so a user sees shipments
+move.
 
 It talks to Odoo over JSON-RPC, like any external system.
 """
@@ -130,12 +132,13 @@ def main():
         [("email", "!=", False), ("is_company", "=", False), ("street", "!=", False)],
         limit=20,
     )
+    shipping_method = demo_shipping_method(odoo)
     rng = random.Random(19)
     placed = 0
     print(f"demo stream: a new order every {args.every:g} s on {args.odoo_url}", flush=True)
     while not args.orders or placed < args.orders:
         try:
-            name = place_order(odoo, rng, products, customers, location_id)
+            name = place_order(odoo, rng, products, customers, location_id, shipping_method)
         except (RuntimeError, OSError) as error:
             # Odoo restarting or busy: the stream goes on with the next order.
             print(f"demo stream: order not placed: {error}", flush=True)
@@ -146,8 +149,36 @@ def main():
         time.sleep(args.every)
 
 
-def place_order(odoo, rng, products, customers, location_id):
-    """A new sale order of one or two products for a demo customer, confirmed; its name."""
+def demo_shipping_method(odoo):
+    """The id of the demo shipping method backed by the sandbox carrier (the carrier
+    connector's demo data), or None when the database has none."""
+    ids = odoo.call(
+        "delivery.carrier",
+        "search",
+        [
+            ("delivery_type", "=", "logistics"),
+            ("logistics_backend_id.code", "=", "sandbox_carrier"),
+        ],
+        limit=1,
+    )
+    return ids[0] if ids else None
+
+
+def add_shipping(odoo, sale, carrier_id):
+    """The shipping method on the quotation the way a salesperson puts it with *Add shipping*
+    (Odoo's wizard choose.delivery.carrier): get the rate, then add the delivery line; the
+    order's transfers get the method as their carrier when it is confirmed."""
+    wizard = odoo.call(
+        "choose.delivery.carrier", "create", {"order_id": sale, "carrier_id": carrier_id}
+    )
+    odoo.call("choose.delivery.carrier", "update_price", [wizard])
+    odoo.call("choose.delivery.carrier", "button_confirm", [wizard])
+
+
+def place_order(odoo, rng, products, customers, location_id, shipping_method=None):
+    """A new sale order of one or two products for a demo customer, with the demo shipping
+    method when it gives a rate (a carrier sandbox that is down gives none: the order goes
+    without, as a salesperson would send it), confirmed; its name."""
     lines = rng.sample(products, k=rng.randint(1, min(2, len(products))))
     restock(odoo, [p["id"] for p in lines], location_id)
     sale = odoo.call(
@@ -160,6 +191,11 @@ def place_order(odoo, rng, products, customers, location_id):
             ],
         },
     )
+    if shipping_method:
+        try:
+            add_shipping(odoo, sale, shipping_method)
+        except RuntimeError as error:
+            print(f"demo stream: no shipping rate for the order: {error}", flush=True)
     odoo.call("sale.order", "action_confirm", [sale])
     return odoo.call("sale.order", "read", [sale], ["name"])[0]["name"]
 

@@ -1,4 +1,5 @@
 from . import (
+    delivery_carrier,
     logistics_backend,
     logistics_backend_connection,
     logistics_carrier_label,

@@ -3,6 +3,8 @@ from . import (
     test_carrier_ui,
     test_concurrent_reroute,
     test_connection_test,
+    test_delivery_rate,
+    test_delivery_ui,
     test_easypost_adapter,
     test_status_mapping,
     test_unmapped_status,
