@@ -12,6 +12,7 @@ from . import (
     test_ingest_hardening,
     test_install,
     test_message_reading,
+    test_packages,
     test_publication,
     test_rpc,
     test_secrets,
