@@ -7,6 +7,11 @@ Run it with `setup/bench ingest` (it prepares a fresh database). Prints events/s
 and the ratios ingest/naive and ingest/raw. Each path commits once per batch, like one RPC
 call per batch would, and writes to its own backend so that none sees another's rows. The paths
 take turns batch by batch, so that the machine's ups and downs fall on all of them.
+
+With ``--packages N``, each shipment has N packages with a tracking number each, and the events
+are a carrier's tracking updates naming a package's tracking number (the carrier's path: the
+shipment found through its package, the package's status, the shipment's status over its
+packages).
 """
 
 import argparse
@@ -24,23 +29,33 @@ from odoo.tools import config
 BATCH = 1000
 
 
-def make_events(count, shipments, start):
-    """`count` canonical events spread over the shipments, each shipment's in time order."""
+def make_events(count, shipments, start, packages=0):
+    """`count` canonical events spread over the shipments, each shipment's in time order; with
+    ``packages``, carrier tracking updates by the tracking numbers of each shipment's packages
+    (``<shipment>-P<n>``) in turn."""
     types = ["wms_acknowledged", "picked", "packed", "shipped", "in_transit", "delivered"]
+    if packages:
+        types = ["tracking_published", "in_transit", "out_for_delivery", "delivered"]
     events = []
     for n in range(count):
         shipment = shipments[n % len(shipments)]
         step = n // len(shipments)
-        events.append(
-            {
-                "type": types[step % len(types)],
-                "occurred_at": (start + timedelta(minutes=step)).isoformat() + "+00:00",
-                "event_id": f"evt-{n:06d}",
-                "shipment_ref": shipment.name,
-                "payload": {"seq": n, "hub": "AMS"},
-            }
-        )
+        event = {
+            "type": types[(step // max(packages, 1)) % len(types)],
+            "occurred_at": (start + timedelta(minutes=step)).isoformat() + "+00:00",
+            "event_id": f"evt-{n:06d}",
+            "payload": {"seq": n, "hub": "AMS"},
+        }
+        if packages:
+            event["tracking_number"] = f"{shipment.name}-P{step % packages + 1}"
+        else:
+            event["shipment_ref"] = shipment.name
+        events.append(event)
     return events
+
+
+def reference(event):
+    return event.get("shipment_ref") or event["tracking_number"]
 
 
 def ingest_batch(env, backend, batch, shipment_ids, type_ids):
@@ -60,7 +75,7 @@ def naive_batch(env, backend, batch, shipment_ids, type_ids):
             continue
         Event.create(
             {
-                "shipment_id": shipment_ids[event["shipment_ref"]],
+                "shipment_id": shipment_ids[reference(event)],
                 "type_id": type_ids[event["type"]],
                 "occurred_at": event["occurred_at"][:19].replace("T", " "),
                 "backend_id": backend.id,
@@ -76,7 +91,7 @@ def raw_batch(env, backend, batch, shipment_ids, type_ids):
     now = datetime.utcnow()
     rows = [
         (
-            shipment_ids[event["shipment_ref"]],
+            shipment_ids[reference(event)],
             type_ids[event["type"]],
             event["occurred_at"][:19],
             now,
@@ -159,6 +174,12 @@ def main():
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--shipments", type=int, default=2000)
     parser.add_argument(
+        "--packages",
+        type=int,
+        default=0,
+        help="packages per shipment: the events are tracking updates by package (0: by shipment)",
+    )
+    parser.add_argument(
         "--stages", action="store_true", help="also print where ingest_events spends its time"
     )
     args = parser.parse_args()
@@ -177,17 +198,31 @@ def main():
         # that the baselines don't make.
         env["logistics.subscription"].search([]).active = False
         Backend = env["logistics.backend"]
+        kind = "carrier" if args.packages else "wms"
         backends = {
-            name: Backend.create({"name": f"Bench {name}", "code": f"bench_{name}", "kind": "wms"})
+            name: Backend.create({"name": f"Bench {name}", "code": f"bench_{name}", "kind": kind})
             for name in ("ingest", "naive", "raw")
         }
         shipments = env["logistics.shipment"].create(
             [{"name": f"BENCH/{n:05d}", "company_id": company.id} for n in range(args.shipments)]
         )
-        cr.commit()
         shipment_ids = {shipment.name: shipment.id for shipment in shipments}
+        if args.packages:
+            packages = env["logistics.package"].create(
+                [
+                    {
+                        "shipment_id": shipment.id,
+                        "name": f"P{number}",
+                        "tracking_number": f"{shipment.name}-P{number}",
+                    }
+                    for shipment in shipments
+                    for number in range(1, args.packages + 1)
+                ]
+            )
+            shipment_ids.update({p.tracking_number: p.shipment_id.id for p in packages})
+        cr.commit()
         type_ids = {t.code: t.id for t in env["logistics.event.type"].search([])}
-        events = make_events(args.events, shipments, datetime(2026, 1, 1))
+        events = make_events(args.events, shipments, datetime(2026, 1, 1), args.packages)
 
         timings = run_interleaved(env, backends, events, shipment_ids, type_ids)
         for name, backend in backends.items():
@@ -196,7 +231,8 @@ def main():
             assert stored == args.events, (name, stored)
 
     rates = {name: args.events / seconds for name, seconds in timings.items()}
-    print(f"events: {args.events} over {args.shipments} shipments, batches of {BATCH}")
+    by = f", by the tracking numbers of {args.packages} packages each" if args.packages else ""
+    print(f"events: {args.events} over {args.shipments} shipments{by}, batches of {BATCH}")
     for name in ("ingest", "naive", "raw"):
         print(f"  {name:7s} {rates[name]:10.0f} events/s  ({timings[name]:.2f} s)")
     print(f"  ingest / naive = {rates['ingest'] / rates['naive']:.1f}x   (target >= 10x)")

@@ -238,7 +238,8 @@ class LogisticsException(models.Model):
     def _send_digest(self, team, members):
         body = self.env["ir.qweb"]._render(
             "logistics_integration_base.exception_digest",
-            {"team": team, "exceptions": self, "base_url": self.get_base_url()},
+            # The database's base URL: get_base_url() of a record set wants one record at most.
+            {"team": team, "exceptions": self, "base_url": self.browse().get_base_url()},
         )
         self.env["mail.mail"].sudo().create(
             {

@@ -122,6 +122,17 @@ class TestExceptionBoard(LogisticsCase):
         warehouse.last_digest_at = fields.Datetime.now() - timedelta(hours=1)
         self.assertEqual(self.Exception._cron_send_digests(), 1)
 
+    def test_a_digest_lists_several_open_cards(self):
+        """A team's digest of more than one card (setup/run's first digest failed on it)."""
+        self.env["logistics.team"].search([]).digest_interval = "never"
+        warehouse = self.exception.team_id
+        warehouse.write({"member_ids": self.user.ids, "digest_interval": "hourly"})
+        self.exception.copy({"name": "A second open card", "team_id": warehouse.id})
+        before = self.env["mail.mail"].search([])
+        self.assertEqual(self.Exception._cron_send_digests(), 1)
+        digest = self.env["mail.mail"].search([]) - before
+        self.assertIn("2 open logistics exceptions", digest.subject)
+
     def test_reopening_a_card_whose_cause_has_a_newer_card_is_refused_clearly(self):
         values = [{"name": "carrier down", "cause": "circuit_open", "backend_id": self.carrier.id}]
         old = self.Exception._raise("partner_unavailable", values)
