@@ -8,6 +8,7 @@ from . import (
     test_easypost_adapter,
     test_label_packages,
     test_labels_ui,
+    test_review16,
     test_shipping_method_labels,
     test_status_mapping,
     test_unmapped_status,
