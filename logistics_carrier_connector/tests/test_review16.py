@@ -5,7 +5,8 @@ happens and what should."""
 import copy
 
 from odoo import fields
-from odoo.tests import tagged
+from odoo.exceptions import UserError
+from odoo.tests import new_test_user, tagged
 
 from odoo.addons.queue_job.tests.common import trap_jobs
 
@@ -241,3 +242,124 @@ class TestReview16(CarrierFlowCase):
             lambda e: e.type_code == "label_refund_rejected" and not e.is_closed
         )
         self.assertFalse(rejected, "an exception asks a person to claim a credit already given")
+
+    def stocked(self):
+        picking = self.shipment.picking_id
+        self.env["stock.quant"]._update_available_quantity(self.product, picking.location_id, 100)
+        picking.action_assign()
+        picking.move_ids.quantity = picking.move_ids.product_uom_qty
+        picking.move_ids.picked = True
+        picking.picking_type_id.print_label = True
+        return picking
+
+    def test_a_refunded_label_keeps_its_pdf(self):
+        """Cancelling the shipment refunds its one label; ``_refresh_label_pdf`` then deletes
+        the shipment's previous label attachment, which is not a merged PDF but the package's
+        own label (the purchase's ``label_attachment_id``): the refunded label's PDF is gone.
+        A refund can still be rejected (then the label is paid for and valid, and the PDF is
+        the evidence and the way to use it). Expected: only a merged PDF is deleted."""
+        self.buy_label()
+        purchase = self.shipment.label_purchase_ids
+        attachment = purchase.label_attachment_id
+        self.assertTrue(attachment)
+        self.partner.answer(200, dict(self.bought, refund_status="submitted"))
+        with trap_jobs() as trap:
+            self.shipment._cancel_labels("order cancelled")
+            self.run_jobs(trap)
+        self.assertEqual(purchase.state, "refund_submitted")
+        self.assertTrue(attachment.exists(), "the refunded label's PDF was deleted")
+        self.assertEqual(purchase.label_attachment_id, attachment)
+
+    def test_a_stock_user_validates_a_transfer_whose_label_purchase_timed_out(self):
+        """The carrier never answered the label purchase (unconfirmed: a Logistics Manager must
+        decide). The warehouse validates the transfer in Odoo: Odoo's send_shipping ->
+        ``_request_labels`` -> ``_labels_refusal`` raises a UserError, and since it is the first
+        carrier picking of the batch Odoo re-raises it: the goods cannot be validated until a
+        manager settles the purchase. The WMS path avoids this on purpose
+        (``_request_labels_when_possible``); the validation path does not. Expected: the
+        transfer is validated, the chatter (or an activity) says the label is pending."""
+        self.logistics_method()
+        self.carrier.write({"max_attempts": 1})
+        self.partner.answer(201, self.created).answer(504, {})
+        self.packed()
+        self.assertEqual(self.shipment.label_purchase_ids.state, "unconfirmed")
+        picking = self.stocked()
+        stock_user = new_test_user(
+            self.env, "review_stock_user", groups="base.group_user,stock.group_stock_user"
+        )
+        picking.with_user(stock_user).button_validate()
+        self.assertEqual(picking.state, "done")
+        self.assertEqual(len(self.shipment.label_purchase_ids), 1, "nothing bought twice")
+
+    def test_another_companys_transfer_gets_no_label_from_this_companys_backend(self):
+        """A shipping method shared by every company (no company) may use this company's
+        carrier backend (``_check_logistics_backend`` allows it); its rate refuses an order of
+        another company ("belongs to another company than the order"), but its labels do
+        not: validating another company's transfer with that method (``send_shipping``) buys
+        its label on this company's EasyPost account (``_label_backend`` takes the method's
+        backend whatever its company), and that company's tracker events will never match
+        the shipment (``_find_shipments`` keeps the backend's company's shipments only).
+        Expected: no purchase at another company's backend (a refusal, or the shipment's own
+        company's carrier backend)."""
+        other = self.env["res.company"].create({"name": "Review Other Company"})
+        method = self.logistics_method()
+        self.assertFalse(method.company_id, "a method shared by the companies")
+        sale = self.create_sale_order(company=other)
+        picking = sale.picking_ids
+        shipment = picking.logistics_shipment_ids
+        self.assertEqual(shipment.company_id, other)
+        picking.carrier_id = method
+        with trap_jobs():
+            try:
+                method.send_shipping(picking)
+            except UserError:
+                pass  # a refusal is a right answer
+        self.assertFalse(
+            shipment.label_purchase_ids.filtered(lambda p: p.backend_id.company_id != other),
+            "a label of another company's transfer is bought on this company's carrier account",
+        )
+
+    def test_a_scan_of_a_label_being_refunded_reaches_its_shipment(self):
+        """The shipment is rerouted: its first label's refund is submitted and a new label is
+        bought at the alternate carrier. The parcel then gets scanned under the FIRST label (it
+        left with the label printed before the reroute: the refund will be rejected, and the
+        new label is paid for nothing). ``_request_refund`` cleared the package's tracking
+        number, so ``_find_shipments`` knows the number no more: the scan is rejected as an
+        unmatched event, not linked to the shipment, and nobody learns that the parcel travels
+        under the label being refunded. Expected: the scan is recorded on the shipment (the
+        purchase still knows its tracking number)."""
+        self.buy_label()
+        old_tracking = self.bought["tracking_code"]
+        created = copy.deepcopy(self.created)
+        created["id"] = "shp_alt"
+        bought = copy.deepcopy(self.bought)
+        bought["id"], bought["tracking_code"] = "shp_alt", "TRK-ALT"
+        self.partner.answer(200, dict(self.bought, refund_status="submitted"))
+        self.partner.answer(201, created).answer(200, bought).answer(200, PDF)
+        with trap_jobs() as trap:
+            self.shipment._reroute(self.alternate)
+            self.run_jobs(trap)
+        self.assertEqual(self.shipment.tracking_number, "TRK-ALT")
+        result = self.tracked(old_tracking, "in_transit", "arrived_at_facility", "evt_old_label")
+        unmatched = self.env["logistics.exception"].search(
+            [("source_event_id", "=", "evt_old_label")]
+        )
+        self.assertEqual(unmatched.mapped("unmatched_reference"), [old_tracking], result)
+        scans = self.shipment.event_ids.filtered(lambda e: e.source_event_id.startswith("evt_old"))
+        linked = self.shipment.exception_ids.filtered(lambda e: not e.is_closed)
+        self.assertTrue(
+            scans or linked,
+            "the scan of the label being refunded is rejected as unmatched, away from its shipment",
+        )
+
+    def test_a_package_that_came_with_its_tracking_number_is_not_labelled_again(self):
+        """A canonical package may come with its ``tracking_number`` (a WMS or an external
+        system that printed the carrier label itself). ``_request_labels`` buys a label for it
+        anyway (it looks at purchases only) and ``_on_delivered_label_buy`` overwrites the
+        package's tracking number: a second label is paid for a parcel that has one, and the
+        carrier's scans of the parcel's real label no longer find it. Expected: no purchase
+        for a package that has its tracking number."""
+        self.partner.answer(201, self.created).answer(200, self.bought).answer(200, PDF)
+        self.packed(packages=[{"reference": "PKG-1", "weight": 2.0, "tracking_number": "1Z-WMS"}])
+        self.assertFalse(self.shipment.label_purchase_ids, "a second label was bought")
+        self.assertEqual(self.shipment.package_ids.tracking_number, "1Z-WMS")
