@@ -366,3 +366,20 @@ class TestReview16(CarrierFlowCase):
         self.packed(packages=[{"reference": "PKG-1", "weight": 2.0, "tracking_number": "1Z-WMS"}])
         self.assertFalse(self.shipment.label_purchase_ids, "a second label was bought")
         self.assertEqual(self.shipment.package_ids.tracking_number, "1Z-WMS")
+
+    def test_a_label_bought_for_a_locked_sale_order_is_recorded(self):
+        """Sales orders locked at confirmation (Sales setting *Lock Confirmed Sales*) and a
+        shipping method invoiced at real cost: once the label is bought, ``_labels_changed``
+        calls Odoo's ``send_to_shipper`` inside the label purchase's job, whose
+        ``_add_delivery_cost_to_so`` writes the price on the locked order's delivery line and
+        raises "It is forbidden to modify ... in a locked order". The exception rolls back the
+        whole job: the label the carrier sold is not recorded (no tracking number, no PDF) and
+        the purchase is retried. Expected: the label is recorded whatever Odoo's booking on the
+        sale order does (the booking's failure told to a person)."""
+        self.logistics_method()
+        self.sale.action_lock()
+        self.assertTrue(self.sale.locked)
+        self.buy_label()
+        purchase = self.shipment.label_purchase_ids
+        self.assertEqual(purchase.state, "bought")
+        self.assertEqual(self.shipment.tracking_number, self.bought["tracking_code"])
