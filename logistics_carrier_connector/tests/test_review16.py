@@ -5,7 +5,6 @@ happens and what should."""
 import copy
 
 from odoo import fields
-from odoo.exceptions import UserError
 from odoo.tests import new_test_user, tagged
 
 from odoo.addons.queue_job.tests.common import trap_jobs
@@ -291,16 +290,17 @@ class TestReview16(CarrierFlowCase):
         self.assertEqual(picking.state, "done")
         self.assertEqual(len(self.shipment.label_purchase_ids), 1, "nothing bought twice")
 
-    def test_another_companys_transfer_gets_no_label_from_this_companys_backend(self):
+    def test_another_companys_transfer_is_not_sent_to_this_companys_backend(self):
         """A shipping method shared by every company (no company) may use this company's
         carrier backend (``_check_logistics_backend`` allows it); its rate refuses an order of
-        another company ("belongs to another company than the order"), but its labels do
-        not: validating another company's transfer with that method (``send_shipping``) buys
-        its label on this company's EasyPost account (``_label_backend`` takes the method's
-        backend whatever its company), and that company's tracker events will never match
-        the shipment (``_find_shipments`` keeps the backend's company's shipments only).
-        Expected: no purchase at another company's backend (a refusal, or the shipment's own
-        company's carrier backend)."""
+        another company cleanly ("belongs to another company than the order"), but its labels
+        do not: ``_label_backend`` takes the method's backend whatever its company,
+        ``_request_labels`` creates the purchase and its outbound message there, then writes
+        the shipment's ``carrier_backend_id`` and Odoo's check_company raises "Uh-oh! You've
+        got some company inconsistencies here" (the whole transaction rolls back). Validating
+        that company's transfer (Odoo's send_shipping) fails with that technical error.
+        Expected: another company's backend is never chosen (the shipment's company's carrier
+        backend, or none), and the transfer is sent without a company crossover error."""
         other = self.env["res.company"].create({"name": "Review Other Company"})
         method = self.logistics_method()
         self.assertFalse(method.company_id, "a method shared by the companies")
@@ -309,17 +309,11 @@ class TestReview16(CarrierFlowCase):
         shipment = picking.logistics_shipment_ids
         self.assertEqual(shipment.company_id, other)
         picking.carrier_id = method
-        refusal = None
         with trap_jobs():
-            try:
-                method.send_shipping(picking)
-            except UserError as error:  # a refusal is a right answer
-                refusal = error
-        if refusal:
-            return
+            method.send_shipping(picking)  # raises the company crossover error
         self.assertFalse(
             shipment.label_purchase_ids.filtered(lambda p: p.backend_id.company_id != other),
-            "a label of another company's transfer is bought on this company's carrier account",
+            "a purchase of another company's transfer at this company's carrier backend",
         )
 
     def test_a_scan_of_a_label_being_refunded_reaches_its_shipment(self):
@@ -372,9 +366,10 @@ class TestReview16(CarrierFlowCase):
         shipping method invoiced at real cost: once the label is bought, ``_labels_changed``
         calls Odoo's ``send_to_shipper`` inside the label purchase's job, whose
         ``_add_delivery_cost_to_so`` writes the price on the locked order's delivery line and
-        raises "It is forbidden to modify ... in a locked order". The exception rolls back the
-        whole job: the label the carrier sold is not recorded (no tracking number, no PDF) and
-        the purchase is retried. Expected: the label is recorded whatever Odoo's booking on the
+        raises "It is forbidden to modify ... in a locked order". Nothing catches it: the job
+        fails and its transaction is rolled back, so the label the carrier sold (and charged)
+        is not recorded (no tracking number, no PDF, the purchase left in progress behind a
+        failed job). Expected: the label is recorded whatever Odoo's booking on the
         sale order does (the booking's failure told to a person)."""
         self.logistics_method()
         self.sale.action_lock()
