@@ -9,6 +9,7 @@ from . import (
     test_label_packages,
     test_labels_ui,
     test_migration_label_packages,
+    test_review16,
     test_shipping_method_labels,
     test_status_mapping,
     test_unmapped_status,

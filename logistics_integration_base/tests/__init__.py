@@ -14,6 +14,7 @@ from . import (
     test_message_reading,
     test_packages,
     test_publication,
+    test_review16,
     test_rpc,
     test_secrets,
     test_security,
