@@ -46,12 +46,16 @@ class LogisticsBackend(models.Model):
         )
         if not row or not row.event_type_id:
             return []
+        # A scan under a label whose refund was asked (the parcel left with it): the event is
+        # the shipment's, by its reference (``_watch_refunded_labels``).
+        refunded = self.env.context.get("logistics_refunded_labels", {}).get(update.tracking_code)
+        reference = {"shipment_ref": refunded} if refunded else {}
         return [
             {
                 "type": row.event_type_id.code,
                 "event_id": update.event_id,
                 "occurred_at": update.occurred_at,
-                "tracking_number": update.tracking_code,
+                **(reference or {"tracking_number": update.tracking_code}),
                 "payload": {
                     "status": update.status,
                     "status_detail": update.status_detail,
@@ -74,7 +78,12 @@ class LogisticsBackend(models.Model):
         other messages are processed as usual."""
         if self.adapter != "easypost":
             return super()._process_inbound(messages)
-        self._apply_refund_events(messages)
+        if "logistics_refunded_labels" not in self.env.context:
+            self._apply_refund_events(messages)
+            refunded = self._watch_refunded_labels(messages)
+            return self.with_context(logistics_refunded_labels=refunded)._process_inbound(
+                messages.with_context(logistics_refunded_labels=refunded)
+            )
         waiting = {}
         for message in messages:
             unmapped = self._unmapped_tracker_status(message.payload)
@@ -114,12 +123,75 @@ class LogisticsBackend(models.Model):
                 continue  # not an Event: the normal processing tells what is wrong with it
             if update is None:
                 continue
-            domain = [("backend_id", "=", self.id), ("state", "=", "refund_submitted")]
+            domain = [
+                ("backend_id", "=", self.id),
+                ("state", "in", ("refund_submitted", "refund_rejected")),
+            ]
             if update.shipment_id:
                 domain.append(("carrier_shipment_ref", "=", update.shipment_id))
-            else:
+            elif update.tracking_code:
                 domain.append(("tracking_number", "=", update.tracking_code))
+            else:
+                continue
             Label.search(domain)._refund_outcome(update.status)
+
+    def _watch_refunded_labels(self, messages):
+        """Tracking numbers of these tracker updates whose label's refund was asked (a reroute,
+        a cancel): ``{tracking number: shipment reference}``, one query for the batch. Such a
+        scan means the parcel travels under the label being refunded (its refund will be
+        rejected, and the label bought instead was paid for nothing): the scan is recorded on
+        its shipment, and a person is told once (label_refund_rejected)."""
+        codes = {}
+        for message in messages:
+            try:
+                update = easypost.parse_event(message.payload)
+            except ValueError:
+                continue
+            if update is not None:
+                codes[update.tracking_code] = message
+        if not codes:
+            return {}
+        labels = (
+            self.env["logistics.carrier.label"]
+            .sudo()
+            .search(
+                [
+                    ("backend_id", "=", self.id),
+                    ("tracking_number", "in", list(codes)),
+                    ("state", "in", ("refund_submitted", "refund_rejected", "refunded")),
+                ]
+            )
+        )
+        labels -= labels.filtered(
+            lambda label: (
+                label.tracking_number in label.shipment_id.package_ids.mapped("tracking_number")
+            )
+        )
+        for label in labels:
+            shipment = label.shipment_id
+            self.env["logistics.exception"].sudo()._raise_once(
+                "label_refund_rejected",
+                {
+                    "name": self.env._(
+                        "%(ref)s scanned under label %(tracking)s, whose refund was asked",
+                        ref=shipment.picking_id.name or shipment.name,
+                        tracking=label.tracking_number,
+                    ),
+                    "shipment_id": shipment.id,
+                    "backend_id": self.id,
+                    "message_id": codes[label.tracking_number].id,
+                    "description": self.env._(
+                        "The carrier scanned the parcel under the label of %(carrier)s that was "
+                        "to be refunded (%(state)s): the parcel travels with it, so its refund "
+                        "will be refused, and the label bought since may be unused. Check which "
+                        "label is on the parcel; refund the other one.",
+                        carrier=label.backend_id.name,
+                        state=label.state,
+                    ),
+                    "company_id": shipment.company_id.id,
+                },
+            )
+        return {label.tracking_number: label.shipment_id.name for label in labels}
 
     def _unmapped_tracker_status(self, payload):
         """(status, status detail) of an EasyPost tracker.updated body when no mapping row maps

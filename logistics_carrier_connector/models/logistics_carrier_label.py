@@ -30,7 +30,8 @@ TRANSITIONS = {
     "bought": {"refund_submitted"},
     "refund_submitted": {"refunded", "refund_rejected"},
     "refunded": set(),
-    "refund_rejected": set(),
+    # EasyPost takes a refund asked again after a rejection; its Event then says refunded.
+    "refund_rejected": {"refunded"},
 }
 # The states that hold the package's one label (see the unique index below).
 ACTIVE_STATES = ("in_progress", "unconfirmed", "bought")
@@ -68,7 +69,7 @@ class LogisticsCarrierLabel(models.Model):
     )
     message_ids = fields.One2many("logistics.message", "label_purchase_id", readonly=True)
     carrier_shipment_ref = fields.Char(string="Carrier Shipment ID", readonly=True)
-    tracking_number = fields.Char(readonly=True)
+    tracking_number = fields.Char(readonly=True, index="btree_not_null")
     carrier_name = fields.Char(string="Rate Carrier", readonly=True)
     carrier_service = fields.Char(string="Rate Service", readonly=True)
     rate_amount = fields.Monetary(
@@ -172,15 +173,36 @@ class LogisticsCarrierLabel(models.Model):
         self.shipment_id._labels_changed()
 
     def _refund_outcome(self, status, reason=None):
-        """Where a submitted refund stands, by EasyPost's ``refund_status``: refunded, or
-        rejected (a label paid for and not used: a label_refund_rejected exception); any other
-        status (submitted, None) keeps it submitted."""
-        for purchase in self.sudo().filtered(lambda p: p.state == "refund_submitted"):
+        """Where a submitted (or rejected) refund stands, by EasyPost's ``refund_status``:
+        refunded (its label_refund_rejected exceptions close), or rejected (a label paid for
+        and not used: a label_refund_rejected exception); any other status (submitted, None)
+        keeps it as it is."""
+        for purchase in self.sudo().filtered(
+            lambda p: p.state in ("refund_submitted", "refund_rejected")
+        ):
             if status == "refunded":
                 purchase._set_state("refunded")
-            elif status == "rejected":
+                purchase._close_refund_exceptions()
+            elif status == "rejected" and purchase.state == "refund_submitted":
                 purchase._set_state("refund_rejected", failure=reason or purchase.failure)
                 purchase._raise_refund_rejected(reason)
+
+    def _close_refund_exceptions(self):
+        exceptions = (
+            self.env["logistics.exception"]
+            .sudo()
+            .search(
+                [
+                    ("type_code", "=", "label_refund_rejected"),
+                    ("is_closed", "=", False),
+                    ("shipment_id", "=", self.shipment_id.id),
+                    ("message_id", "=", self.refund_message_id.id),
+                ]
+            )
+        )
+        exceptions._close_automatically(
+            self.env._("The carrier refunded label %(tracking)s.", tracking=self.tracking_number)
+        )
 
     def _raise_refund_rejected(self, reason):
         self.ensure_one()

@@ -11,6 +11,9 @@ from ..adapters import easypost
 
 _logger = logging.getLogger(__name__)
 
+# How long after a label purchase its tracking number's early scans are looked for again.
+RETRY_UNMATCHED_SECONDS = 5
+
 
 class LogisticsMessage(models.Model):
     _inherit = "logistics.message"
@@ -145,7 +148,15 @@ class LogisticsMessage(models.Model):
         else:
             self._attach_label(bought.label_url, bought.label_file_type or "application/pdf")
         if bought.tracking_code:
-            self.env["logistics.exception"]._retry_unmatched({bought.tracking_code})
+            Exception_ = self.env["logistics.exception"]
+            Exception_._retry_unmatched({bought.tracking_code})
+            # The carrier's first scan can come while this purchase is not committed yet (its
+            # tracker starts at once): looked for again, a few seconds after the commit.
+            Exception_.with_delay(
+                **self.env["logistics.flow"]._job_options("label_buy", self.backend_id),
+                eta=RETRY_UNMATCHED_SECONDS,
+                description=f"Events waiting for tracking number {bought.tracking_code}",
+            )._retry_unmatched([bought.tracking_code])
         shipment._labels_changed()
 
     def _attach_label(self, url, mimetype):
@@ -230,9 +241,23 @@ class LogisticsMessage(models.Model):
         self.shipment_id._continue_reroute(settled=self)
 
     def _on_dead_label_refund(self, response):
-        """The refund could not be asked (the carrier refused it, or never answered): the label
-        stays paid for; a person asks the carrier."""
-        self.label_purchase_id._refund_outcome("rejected", self._carrier_error_text(response))
+        """The refund request failed for good. Refused by the carrier (4xx): rejected, the label
+        stays paid for and a person asks for a credit. Never answered (timeouts, 5xx until the
+        last attempt): the carrier may have taken it, so the refund stays submitted, and a
+        person is told to check; EasyPost's refund.successful Event settles it either way."""
+        purchase = self.label_purchase_id
+        if self.error_class == "transient":
+            purchase._raise_refund_rejected(
+                self.env._(
+                    "The carrier never answered the refund request (%(error)s, %(attempts)s "
+                    "attempts): it may have taken it. Check on the carrier; its refund Event "
+                    "settles the refund and closes this when it comes.",
+                    error=self.error,
+                    attempts=self.attempts,
+                )
+            )
+        else:
+            purchase._refund_outcome("rejected", self._carrier_error_text(response))
         self.shipment_id._continue_reroute(settled=self)
 
     def _carrier_error_text(self, response):

@@ -1,7 +1,7 @@
 import logging
 
 from odoo import fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 from odoo.tools.pdf import merge_pdf
 
@@ -53,7 +53,10 @@ class LogisticsShipment(models.Model):
                 raise UserError(refusal)
             held = shipment.label_purchase_ids.filtered(lambda p: p.state in held_states)
             new = Label
-            for package in shipment._packages_to_ship() - held.package_id:
+            # A package with its tracking number has its label (bought here, or printed by
+            # the WMS itself): it gets no other.
+            to_label = shipment._packages_to_ship().filtered(lambda p: not p.tracking_number)
+            for package in to_label - held.package_id:
                 new |= shipment._start_label_purchase(carrier, package)
             if new:
                 shipment.write({"carrier_backend_id": carrier.id, "label_purchase_id": new[-1].id})
@@ -121,11 +124,19 @@ class LogisticsShipment(models.Model):
         self.invalidate_recordset(["label_purchase_ids", "package_ids"])
 
     def _label_backend(self):
+        """The carrier backend labels are bought from: the shipment's, else the transfer's
+        shipping method's (of the shipment's company only), else the first by priority."""
         self.ensure_one()
         method = self.picking_id.carrier_id
+        method_backend = (
+            method.delivery_type == "logistics"
+            and method.sudo().logistics_backend_id.filtered(
+                lambda b: b.company_id == self.company_id
+            )
+        )
         return (
             self.carrier_backend_id
-            or (method.delivery_type == "logistics" and method.logistics_backend_id)
+            or method_backend
             or self.env["logistics.backend"]._next_carrier(self.company_id)
         )
 
@@ -179,20 +190,16 @@ class LogisticsShipment(models.Model):
         )
 
     def _set_transfer_carrier(self, carrier):
-        """The transfer shows the carrier its labels come from: its shipping method; the first
-        shipping method of that carrier backend when it has none (so that Odoo's Tracking button
-        appears), or when its method is of another carrier backend (a reroute); a shipping
-        method of another provider stays."""
+        """A transfer without a shipping method gets the first one of the carrier backend its
+        labels come from, so that Odoo's Tracking button appears. A method chosen for the
+        order stays, after a reroute too (its sale order's delivery line is booked again, see
+        ``_book_labels``); the labels' carrier is the shipment's."""
         self.ensure_one()
         picking = self.picking_id
         method = picking.carrier_id
-        if not picking or (
-            method.delivery_type == "logistics" and method.logistics_backend_id == carrier
-        ):
-            return
-        if method and method.delivery_type != "logistics":
-            return  # a shipping method of another provider, chosen by a person, stays
-        alternate = self.env["delivery.carrier"].search(
+        if not picking or method:
+            return  # the shipping method chosen for the order stays, after a reroute too
+        picking.carrier_id = self.env["delivery.carrier"].search(
             [
                 ("delivery_type", "=", "logistics"),
                 ("logistics_backend_id", "=", carrier.id),
@@ -200,18 +207,15 @@ class LogisticsShipment(models.Model):
             ],
             limit=1,
         )
-        if alternate or not method:
-            picking.carrier_id = alternate
 
     # --- what the labels bought change ----------------------------------------------------------
     def _labels_changed(self):
         """After a label was bought or refunded: the shipment's and the transfer's tracking
-        reference join the packages' tracking numbers (as Odoo joins them on a transfer), the
-        actual freight is the labels' rates in the company's currency, and the transfer's
-        labels are one PDF. Once every package has its label, the transfer's shipping method
-        books them the way Odoo does (``stock.picking.send_to_shipper``: carrier price with the
-        method's margin and free-over rule, tracking reference, the sale order's delivery line,
-        a message in the chatter), and the customer is told when the parcels have shipped."""
+        reference join the packages' tracking numbers (as Odoo joins them on a transfer), and
+        the actual freight is the labels' rates in the company's currency. Once every package
+        has its label, the transfer's shipping method books them (``_book_labels``),
+        ``label_created`` is recorded, and the customer is told when the parcels have
+        shipped. (The labels' PDF follows the labels themselves: ``_refresh_label_pdf``.)"""
         for shipment in self.sudo():
             packages = shipment.package_ids
             numbers = [package.tracking_number for package in packages if package.tracking_number]
@@ -224,18 +228,52 @@ class LogisticsShipment(models.Model):
                 }
             )
             picking = shipment.picking_id
-            if not picking:
-                continue
-            method = picking.carrier_id
-            if complete and method.delivery_type == "logistics" and picking.state != "cancel":
-                if picking.carrier_tracking_ref != shipment.tracking_number:
-                    picking.carrier_tracking_ref = False
-                    picking.send_to_shipper()
-            else:
-                picking.carrier_tracking_ref = shipment.tracking_number
+            if picking:
+                method = picking.carrier_id
+                if complete and method.delivery_type == "logistics" and picking.state != "cancel":
+                    shipment._book_labels(picking)
+                else:
+                    picking.carrier_tracking_ref = shipment.tracking_number
             if complete:
                 shipment._record_labels_created()
                 shipment._notify_shipped_when_tracked()
+
+    def _book_labels(self, picking):
+        """Book the shipment's labels on its transfer the way Odoo books any provider's
+        (``stock.picking.send_to_shipper``: carrier price with the method's margin and free-over
+        rule, tracking reference, the sale order's delivery line at real cost, a message).
+
+        Booked again (after a reroute or a cancel), the sale order's delivery line booked the
+        first time is the one Odoo updates, not a second one: Odoo matches delivery lines
+        priced 0 only, so that line's price goes back to 0 first. The labels are bought
+        whatever the booking does: when Odoo refuses it (a locked sale order, say), the
+        transfer keeps its tracking reference and a person gets the reason as an activity, as
+        Odoo does when a carrier fails at validation."""
+        self.ensure_one()
+        if picking.carrier_tracking_ref == self.tracking_number and picking.carrier_price:
+            return  # booked already
+        try:
+            with self.env.cr.savepoint():
+                picking._logistics_free_booked_delivery_line()
+                picking.carrier_tracking_ref = False
+                picking.send_to_shipper()
+        except (UserError, ValidationError) as error:
+            picking.carrier_tracking_ref = self.tracking_number
+            reason = str(error)
+            picking.message_post(
+                body=self.env._(
+                    "The labels are bought (tracking %(tracking)s) but Odoo could not book "
+                    "them on the transfer and its sale order: %(reason)s",
+                    tracking=self.tracking_number,
+                    reason=reason,
+                )
+            )
+            picking.activity_schedule(
+                "mail.mail_activity_data_warning",
+                fields.Date.context_today(self),
+                note=picking._carrier_exception_note(reason),
+                user_id=picking.user_id.id or picking.sale_id.user_id.id or self.env.uid,
+            )
 
     def _record_labels_created(self):
         """The label_created milestone, once every package has its label: one event for the
@@ -321,8 +359,9 @@ class LogisticsShipment(models.Model):
             label = previous
         else:
             label = self._merge_label_pdfs(attachments, signature)
-        if previous and previous not in attachments and previous != label:
-            previous.sudo().unlink()  # a merged PDF of labels that changed
+        labels = self.label_purchase_ids.label_attachment_id
+        if previous and previous not in labels and previous != label:
+            previous.sudo().unlink()  # a merged PDF of labels that changed, not a label
         self.label_attachment_id = label
 
     def _merge_label_pdfs(self, attachments, signature):

@@ -69,8 +69,12 @@ class StockPicking(models.Model):
             joins them; False until every package has one)"""
         self.ensure_one()
         shipment = self._logistics_shipment()
-        # The shipment's carrier backend first (a reroute moves it), else the method's.
-        shipment._request_labels()
+        # The shipment's carrier backend first (a reroute moves it), else the method's. A
+        # purchase that waits for a person (outcome unknown, a reroute) doesn't stop the
+        # validation of the goods: ``send_to_shipper`` says why in the chatter.
+        carrier = shipment._label_backend()
+        if carrier and not shipment._labels_refusal(carrier):
+            shipment._request_labels(carrier)
         packages = shipment.package_ids
         if not packages or not all(packages.mapped("tracking_number")):
             return {"exact_price": 0.0, "tracking_number": False}
@@ -87,8 +91,12 @@ class StockPicking(models.Model):
         if self.carrier_id.delivery_type != "logistics":
             return super().send_to_shipper()
         if not self.carrier_id.send_shipping(self)[0]["tracking_number"]:
+            shipment = self._logistics_shipment()
+            carrier = shipment._label_backend()
+            refusal = carrier and shipment._labels_refusal(carrier)
             self.message_post(
-                body=self.env._(
+                body=refusal
+                or self.env._(
                     "Labels asked from %(carrier)s: the tracking reference and the price come "
                     "when the carrier has sold a label for every package.",
                     carrier=self.carrier_id.name,
@@ -96,6 +104,25 @@ class StockPicking(models.Model):
             )
             return None
         return super().send_to_shipper()
+
+    def _logistics_free_booked_delivery_line(self):
+        """Before the labels are booked again (a reroute, a cancel then a new label): the sale
+        order's delivery line the previous booking priced goes back to 0, so that Odoo's booking
+        (``_add_delivery_cost_to_so``, which matches delivery lines priced 0 only) updates it
+        instead of adding a second one. A line invoiced already is left as it is."""
+        self.ensure_one()
+        if not self.carrier_price or not self.sale_id:
+            return
+        currency = self.sale_id.currency_id
+        lines = self.sale_id.order_line.filtered(
+            lambda line: (
+                line.is_delivery
+                and line.product_id == self.carrier_id.product_id
+                and not line.qty_invoiced
+                and currency.compare_amounts(line.price_unit, self.carrier_price) == 0
+            )
+        )
+        lines[:1].price_unit = 0.0
 
     def _logistics_cancel_labels(self):
         """``cancel_shipment``: refund the transfers' bought labels (asynchronous at EasyPost:

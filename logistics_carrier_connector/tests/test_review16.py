@@ -337,17 +337,27 @@ class TestReview16(CarrierFlowCase):
             self.shipment._reroute(self.alternate)
             self.run_jobs(trap)
         self.assertEqual(self.shipment.tracking_number, "TRK-ALT")
-        result = self.tracked(old_tracking, "in_transit", "arrived_at_facility", "evt_old_label")
-        unmatched = self.env["logistics.exception"].search(
-            [("source_event_id", "=", "evt_old_label")]
+        # The webhook as the carrier sends it: stored, then processed with its batch.
+        body = self.tracker_event(
+            "in_transit", "arrived_at_facility", "evt_old_label", tracking_code=old_tracking
         )
-        self.assertEqual(unmatched.mapped("unmatched_reference"), [old_tracking], result)
+        message = self.env["logistics.message"].create(
+            {
+                "direction": "inbound",
+                "backend_id": self.carrier.id,
+                "operation": "webhook",
+                "payload": body,
+                "company_id": self.carrier.company_id.id,
+            }
+        )
+        self.carrier._process_inbound(message)
         scans = self.shipment.event_ids.filtered(lambda e: e.source_event_id.startswith("evt_old"))
-        linked = self.shipment.exception_ids.filtered(lambda e: not e.is_closed)
-        self.assertTrue(
-            scans or linked,
-            "the scan of the label being refunded is rejected as unmatched, away from its shipment",
+        self.assertEqual(scans.type_id.code, "in_transit", "the scan is on its shipment")
+        warned = self.shipment.exception_ids.filtered(
+            lambda e: e.type_code == "label_refund_rejected" and not e.is_closed
         )
+        self.assertEqual(len(warned), 1)
+        self.assertIn(old_tracking, warned.name)
 
     def test_a_package_that_came_with_its_tracking_number_is_not_labelled_again(self):
         """A canonical package may come with its ``tracking_number`` (a WMS or an external

@@ -9,6 +9,7 @@ from . import (
     logistics_demo,
     logistics_error_rule,
     logistics_event,
+    logistics_event_package,
     logistics_event_type,
     logistics_exception,
     logistics_exception_board,

@@ -13,7 +13,6 @@ from odoo.tools import SQL
 from .event_time import event_time
 from .json_text import is_storable, pretty_json, storable_problem
 from .logistics_event_type import (
-    MAIN_PROGRESSION_TOP,
     STATUS_FINAL_SQL,
     STATUS_GUARD_SQL,
     ShipmentStatus,
@@ -549,48 +548,23 @@ class LogisticsEvent(models.Model):
             if company_id != company:  # another company's shipment is not this backend's
                 continue
             matches = found.setdefault((kind, value), {})
-            if sid in matches and not package:
-                continue  # the shipment's own number is also its one package's: keep that
-            matches[sid] = {
-                "id": sid,
-                "name": name,
-                "status": ShipmentStatus(rank, status_at, final),
-                "correlation": correlation,
-                "package_id": package,
-            }
-            if package:
+            match = matches.setdefault(
+                sid,
+                {
+                    "id": sid,
+                    "name": name,
+                    "status": ShipmentStatus(rank, status_at, final),
+                    "correlation": correlation,
+                    "package_ids": [],
+                },
+            )
+            if package:  # one of its packages (several: a master number they share)
+                match["package_ids"].append(package)
                 package_ids.add(package)
         result = {key: list(matches.values()) for key, matches in found.items()}
         if package_ids:
             self._add_package_statuses(result, package_ids)
         return result
-
-    @api.model
-    def _add_package_statuses(self, found, package_ids):
-        """Give each match by a package's tracking number that package's status and its
-        shipment's packages' ranks (``_decide`` holds the shipment to its slowest package)."""
-        self.env["logistics.package"].flush_model(["status_rank", "status_at", "status_id"])
-        self.env.cr.execute(
-            SQL(
-                """
-                SELECT s.id, s.shipment_id, s.status_rank, s.status_at, %(final)s
-                  FROM logistics_package s
-                 WHERE s.shipment_id IN (
-                       SELECT shipment_id FROM logistics_package WHERE id = ANY(%(ids)s))
-                """,
-                final=STATUS_FINAL_SQL,
-                ids=list(package_ids),
-            )
-        )
-        packages, ranks = {}, {}
-        for package_id, shipment_id, rank, status_at, final in self.env.cr.fetchall():
-            packages[package_id] = ShipmentStatus(rank, status_at, final)
-            ranks.setdefault(shipment_id, {})[package_id] = rank
-        for matches in found.values():
-            for match in matches:
-                if match["package_id"]:
-                    match["package_status"] = packages[match["package_id"]]
-                    match["package_ranks"] = ranks[match["id"]]
 
     @api.model
     def _resolve_shipment(self, shipments, event):
@@ -633,51 +607,21 @@ class LogisticsEvent(models.Model):
         without setting the status. Each row carries the rank reached after it, for
         ``_apply_status``."""
         statuses = {}  # shipment id -> ShipmentStatus after the batch's events so far
-        package_statuses = {}  # package id -> ShipmentStatus after the batch's events so far
-        package_ranks = {}  # shipment id -> {package id: rank} after the batch's events so far
+        packages = {}  # shipment id -> its packages' statuses after the batch's events so far
         rows = []
         for event in events:
             event_type = event["type"]
             shipment = event["shipment"]
             status = statuses.get(shipment["id"], shipment["status"])
             state, reason = "applied", None
-            package_id, package_rank, held = shipment.get("package_id"), None, False
+            package = {"moves": {}, "held": False, "proxy": None}
             if event_type.owner_kind and event_type.owner_kind != source_kind:
                 state, reason = "ignored", "not_owner"
-            elif event_type.sets_status and package_id:
-                # A package's own event: the package's status moves by the status rule; the
-                # shipment's follows its slowest package on the main progression (delivered
-                # when all are), and any package's side branch or return.
-                package_status = package_statuses.get(package_id, shipment["package_status"])
-                if moves_status(event_type.rank, event["occurred_at"], package_status):
-                    package_status = ShipmentStatus(
-                        max(package_status.rank, event_type.rank),
-                        event["occurred_at"],
-                        event_type.is_final,
-                    )
-                    package_statuses[package_id] = package_status
-                    package_rank = package_status.rank
-                    ranks = package_ranks.setdefault(
-                        shipment["id"], dict(shipment["package_ranks"])
-                    )
-                    ranks[package_id] = package_status.rank
-                    held = 0 < event_type.rank <= MAIN_PROGRESSION_TOP and (
-                        min(ranks.values()) < event_type.rank
-                    )
-                    if not held:
-                        if moves_status(event_type.rank, event["occurred_at"], status):
-                            status = ShipmentStatus(
-                                max(status.rank, event_type.rank),
-                                event["occurred_at"],
-                                event_type.is_final,
-                            )
-                            statuses[shipment["id"]] = status
-                        elif len(ranks) == 1:
-                            state = "arrived_late"  # one parcel: the shipment's rule decides
-                        else:
-                            held = True  # the package moved; the shipment was past it
-                else:
-                    state = "arrived_late"
+            elif event_type.sets_status and shipment["package_ids"]:
+                state, package = self._decide_package_event(event, status, packages)
+                if package["status"] is not None:
+                    status = package["status"]
+                    statuses[shipment["id"]] = status
             elif event_type.sets_status:
                 if moves_status(event_type.rank, event["occurred_at"], status):
                     status = ShipmentStatus(
@@ -693,12 +637,22 @@ class LogisticsEvent(models.Model):
                 {
                     "event": event,
                     "type_id": event_type.id,
-                    "sets_status": event_type.sets_status and state == "applied" and not held,
+                    "sets_status": event_type.sets_status
+                    and state == "applied"
+                    and not package["held"],
                     "rank_reached": status.rank,
                     "shipment_id": shipment["id"],
-                    "package_id": package_id,
-                    # The package's rank after the event, when it moved the package's status.
-                    "package_rank": package_rank,
+                    # The one package the event is about (None: the shipment, or a master
+                    # number several packages share).
+                    "package_id": shipment["package_ids"][0]
+                    if len(shipment["package_ids"]) == 1
+                    else None,
+                    # {package id: rank after the event} of the packages it moved; the status
+                    # of the slowest package the shipment moves to instead (see
+                    # ``_decide_package_event``).
+                    "package_moves": package["moves"],
+                    "held": package["held"],
+                    "proxy": package["proxy"],
                     "state": state,
                     "ignore_reason": reason,
                     "correlation_id": trace_id,
@@ -872,8 +826,31 @@ class LogisticsEvent(models.Model):
         latest = {}
         for row in rows:
             event_id = inserted.get(row["event"]["event_id"])
-            if event_id and row["sets_status"]:
-                latest[row["shipment_id"]] = (row, event_id)
+            if not event_id:
+                continue
+            if row["sets_status"]:
+                latest[row["shipment_id"]] = {
+                    "shipment_id": row["shipment_id"],
+                    "type_id": row["type_id"],
+                    "code": row["event"]["type"].code,
+                    "event_id": event_id,
+                    "occurred_at": row["event"]["occurred_at"].isoformat(),
+                    "rank": row["event"]["type"].rank,
+                    "rank_reached": row["rank_reached"],
+                }
+            elif row["proxy"]:  # the shipment moves to its slowest package's status
+                proxy = row["proxy"]
+                status_event = proxy["event_ref"] or inserted.get(proxy["event_key"])
+                if status_event:
+                    latest[row["shipment_id"]] = {
+                        "shipment_id": row["shipment_id"],
+                        "type_id": proxy["type_id"],
+                        "code": proxy["code"],
+                        "event_id": status_event,
+                        "occurred_at": proxy["occurred_at"].isoformat(),
+                        "rank": proxy["rank"],
+                        "rank_reached": row["rank_reached"],
+                    }
         if not latest:
             return
         self.env.cr.execute(
@@ -894,18 +871,7 @@ class LogisticsEvent(models.Model):
                 values=json_recordset(
                     "shipment_id int, type_id int, code varchar, event_id int,"
                     " occurred_at timestamp, rank int, rank_reached int",
-                    [
-                        {
-                            "shipment_id": shipment_id,
-                            "type_id": row["type_id"],
-                            "code": row["event"]["type"].code,
-                            "event_id": event_id,
-                            "occurred_at": row["event"]["occurred_at"].isoformat(),
-                            "rank": row["event"]["type"].rank,
-                            "rank_reached": row["rank_reached"],
-                        }
-                        for shipment_id, (row, event_id) in latest.items()
-                    ],
+                    list(latest.values()),
                 ),
             )
         )
@@ -919,48 +885,6 @@ class LogisticsEvent(models.Model):
                 "status_rank",
                 "status_owner",
             ]
-        )
-
-    def _apply_package_status(self, rows, inserted):
-        """Move each package to the last event of this batch that moved it (``_decide``), with
-        the status rule again in the WHERE clause (``STATUS_GUARD_SQL``, on the package)."""
-        latest = {}
-        for row in rows:
-            event_id = inserted.get(row["event"]["event_id"])
-            if event_id and row["package_rank"] is not None:
-                latest[row["package_id"]] = row
-        if not latest:
-            return
-        self.env.cr.execute(
-            SQL(
-                """
-                UPDATE logistics_package s
-                   SET status_id = v.type_id, status_at = v.occurred_at,
-                       status_rank = GREATEST(s.status_rank, v.rank_reached),
-                       write_uid = %(uid)s, write_date = now() AT TIME ZONE 'UTC'
-                  FROM %(values)s
-                 WHERE s.id = v.package_id AND %(guard)s
-                """,
-                uid=self.env.uid,
-                guard=STATUS_GUARD_SQL,
-                values=json_recordset(
-                    "package_id int, type_id int, occurred_at timestamp, rank int,"
-                    " rank_reached int",
-                    [
-                        {
-                            "package_id": package_id,
-                            "type_id": row["type_id"],
-                            "occurred_at": row["event"]["occurred_at"].isoformat(),
-                            "rank": row["event"]["type"].rank,
-                            "rank_reached": row["package_rank"],
-                        }
-                        for package_id, row in latest.items()
-                    ],
-                ),
-            )
-        )
-        self.env["logistics.package"].invalidate_model(
-            ["status_id", "status_code", "status_at", "status_rank"]
         )
 
     def _publish(self, rows, inserted):
@@ -1014,7 +938,9 @@ class LogisticsEvent(models.Model):
         ]
         if not reacting:
             return
-        self._auto_resolve_exceptions(reacting)
+        # An event that moved a package, not its shipment (another package is behind, or in
+        # exception) clears nothing of the shipment's.
+        self._auto_resolve_exceptions([item for item in reacting if not item[0]["held"]])
         # Each handler runs once, on the recordset of the batch's events of its type (in
         # order of arrival; types in order of first appearance). That recordset is also what
         # it prefetches: the batch's other events are not read for it.

@@ -332,16 +332,20 @@ class LogisticsException(models.Model):
     @api.model
     def _cron_retry_unmatched(self):
         """Safety net of ``_retry_unmatched``: an event rejected in a transaction that committed
-        after the shipment got its tracking number was not seen then."""
+        after the shipment (or one of its packages) got its tracking number was not seen
+        then."""
         self.env["logistics.shipment"].flush_model(["tracking_number"])
+        self.env["logistics.package"].flush_model(["tracking_number"])
         self.flush_model(["unmatched_reference", "is_closed"])
         self.env.cr.execute(
             SQL(
                 """
                 SELECT DISTINCT x.unmatched_reference FROM logistics_exception x
                  WHERE x.unmatched_reference IS NOT NULL AND x.is_closed IS NOT TRUE
-                   AND EXISTS (SELECT 1 FROM logistics_shipment s
-                                WHERE s.tracking_number = x.unmatched_reference)
+                   AND (EXISTS (SELECT 1 FROM logistics_shipment s
+                                 WHERE s.tracking_number = x.unmatched_reference)
+                        OR EXISTS (SELECT 1 FROM logistics_package p
+                                    WHERE p.tracking_number = x.unmatched_reference))
                 """
             )
         )

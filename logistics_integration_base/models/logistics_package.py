@@ -115,6 +115,12 @@ class LogisticsPackage(models.Model):
     shipment_id = fields.Many2one(
         "logistics.shipment", required=True, index=True, ondelete="cascade", readonly=True
     )
+    active = fields.Boolean(
+        default=True,
+        readonly=True,
+        help="Archived: the partner's package list no longer has it (the parcels were packed "
+        "again); it gets no label, and its purchases stay for the record.",
+    )
     sequence = fields.Integer(default=10, readonly=True)
     name = fields.Char(
         string="Reference",
@@ -159,6 +165,7 @@ class LogisticsPackage(models.Model):
     status_code = fields.Char(related="status_id.code")
     status_rank = fields.Integer(readonly=True, default=0)
     status_at = fields.Datetime(readonly=True)
+    status_event_ref = fields.Integer(string="Status Event ID", readonly=True, aggregator=None)
     company_id = fields.Many2one(related="shipment_id.company_id", store=True, index=True)
 
     _name_per_shipment = models.UniqueIndex(

@@ -26,7 +26,9 @@ class LogisticsShipment(models.Model):
         """Record the packages a partner reports (canonical package documents, see
         ``logistics_package.canonical_package``) on this shipment, by reference: a new
         reference adds a package, a known one gets its weight and dimensions again until it
-        has a label (what a label was bought for is not rewritten).
+        has a label (what a label was bought for is not rewritten). The list is complete: a
+        package of the same source that it no longer lists, and that has no label, is
+        archived (no label is bought for it; its failed purchases stay for the record).
 
         :param list documents: canonical package documents
         :param str source: ``wms`` (a WMS's package list) or ``odoo``
@@ -36,7 +38,10 @@ class LogisticsShipment(models.Model):
         """
         self.ensure_one()
         Package = self.env["logistics.package"].sudo()
-        known = {package.name: package for package in self.sudo().package_ids}
+        known = {
+            package.name: package
+            for package in self.sudo().with_context(active_test=False).package_ids
+        }
         result = Package
         for sequence, document in enumerate(documents, start=1):
             values = canonical_package(document)
@@ -61,8 +66,15 @@ class LogisticsShipment(models.Model):
                     }
                 )
             elif not package.tracking_number:
-                package.write(columns)
+                package.write(dict(columns, active=True))
             result |= package
+        # The list is the shipment's packages from that source now: a package of that source
+        # it no longer lists (the parcels were packed again) gets no label, unless it has one.
+        dropped = (
+            self.sudo().package_ids.filtered(lambda p: p.source == source and not p.tracking_number)
+            - result
+        )
+        dropped.active = False
         return result
 
     def _packages_settled(self):
