@@ -111,12 +111,7 @@ class DeliveryCarrier(models.Model):
         backend = self.sudo().logistics_backend_id
         if not backend:
             raise ValueError(f"the shipping method {self.name} has no carrier backend")
-        return easypost.choose_rate(
-            rates,
-            backend.carrier_rate_rule or "cheapest",
-            backend.carrier_preferred,
-            backend.carrier_preferred_service,
-        )
+        return backend._choose_rate(rates)
 
     def _logistics_is_method_rate(self, rate):
         """True when ``rate`` is of the method's carrier and service (an empty one matches

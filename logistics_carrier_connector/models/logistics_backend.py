@@ -209,6 +209,19 @@ class LogisticsBackend(models.Model):
             return None
         return update.status, update.status_detail or None
 
+    def _choose_rate(self, rates):
+        """The rate this backend's *Rate Choice* picks among ``rates`` (``easypost.Rate``): see
+        ``easypost.choose_rate``.
+
+        :raises ValueError: no rate"""
+        self.ensure_one()
+        return easypost.choose_rate(
+            rates,
+            self.carrier_rate_rule or "cheapest",
+            self.carrier_preferred,
+            self.carrier_preferred_service,
+        )
+
     # --- carriers in order of preference --------------------------------------------------------
     def _next_carrier(self, company):
         """The carrier backend to try after this one (by priority), or the first one."""

@@ -182,12 +182,7 @@ class LogisticsShipment(models.Model):
         method = self.picking_id.carrier_id
         if method.delivery_type == "logistics" and method.logistics_backend_id == carrier:
             return method._logistics_choose_rate(rates)
-        return easypost.choose_rate(
-            rates,
-            carrier.carrier_rate_rule or "cheapest",
-            carrier.carrier_preferred,
-            carrier.carrier_preferred_service,
-        )
+        return carrier._choose_rate(rates)
 
     def _set_transfer_carrier(self, carrier):
         """A transfer without a shipping method gets the first one of the carrier backend its

@@ -1,3 +1,4 @@
+import copy
 import io
 from datetime import timedelta
 
@@ -62,6 +63,55 @@ class CarrierFlowCase(LoopbackPartnerMixin, LogisticsCase):
         bought = response_json(load_cassette("test_shipment_buy")[-1])
         bought["postage_label"]["label_pdf_url"] = f"{self.partner.url}/labels/label.pdf"
         self.bought = bought
+
+    def two_carrier_labels(self):
+        """{"a": (created, bought), "b": ...}: EasyPost's recorded answers made into two distinct
+        carrier shipments (ids shp_a / shp_b, tracking numbers TRK-A / TRK-B and their pages)."""
+        labels = {}
+        for letter in ("a", "b"):
+            created = copy.deepcopy(self.created)
+            created["id"] = f"shp_{letter}"
+            bought = copy.deepcopy(self.bought)
+            bought["id"] = f"shp_{letter}"
+            bought["tracking_code"] = f"TRK-{letter.upper()}"
+            bought["tracker"] = dict(bought.get("tracker") or {})
+            bought["tracker"]["tracking_code"] = f"TRK-{letter.upper()}"
+            bought["tracker"]["public_url"] = f"https://track.example/{letter}"
+            labels[letter] = (created, bought)
+        return labels
+
+    def inbound_webhook(self, body):
+        """A webhook body stored as the carrier backend's inbound message and processed with
+        its batch, as the webhook door and the inbound job do."""
+        message = self.env["logistics.message"].create(
+            {
+                "direction": "inbound",
+                "backend_id": self.carrier.id,
+                "operation": "webhook",
+                "payload": body,
+                "company_id": self.carrier.company_id.id,
+            }
+        )
+        self.carrier._process_inbound(message)
+        return message
+
+    def deliver_refund_event(self, shipment_id, status, tracking_code="TRK-A"):
+        """EasyPost's refund.successful Event for the label of carrier shipment ``shipment_id``."""
+        return self.inbound_webhook(
+            {
+                "object": "Event",
+                "id": f"evt_refund_{shipment_id}",
+                "description": "refund.successful",
+                "result": {
+                    "object": "Refund",
+                    "id": f"rfnd_{shipment_id}",
+                    "shipment_id": shipment_id,
+                    "tracking_code": tracking_code,
+                    "status": status,
+                    "carrier": "USPS",
+                },
+            }
+        )
 
     def run_jobs(self, trap):
         for _round in range(10):

@@ -1,4 +1,3 @@
-import copy
 import io
 import json
 
@@ -23,17 +22,7 @@ class TestLabelPackages(CarrierFlowCase):
     def setUp(self):
         super().setUp()
         self.pdf = label_pdf()
-        self.labels = {}
-        for letter in ("a", "b"):
-            created = copy.deepcopy(self.created)
-            created["id"] = f"shp_{letter}"
-            bought = copy.deepcopy(self.bought)
-            bought["id"] = f"shp_{letter}"
-            bought["tracking_code"] = f"TRK-{letter.upper()}"
-            bought["tracker"] = dict(bought.get("tracker") or {})
-            bought["tracker"]["tracking_code"] = f"TRK-{letter.upper()}"
-            bought["tracker"]["public_url"] = f"https://track.example/{letter}"
-            self.labels[letter] = (created, bought)
+        self.labels = self.two_carrier_labels()
 
     def answer_both(self):
         """The carrier's answers in the order the jobs call it: both shipments rated, then
@@ -151,32 +140,6 @@ class TestLabelPackages(CarrierFlowCase):
         # EasyPost settles the refund later: its refund.successful Event.
         self.deliver_refund_event(bought.carrier_shipment_ref, "refunded")
         self.assertEqual(bought.state, "refunded")
-
-    def deliver_refund_event(self, shipment_id, status):
-        body = {
-            "object": "Event",
-            "id": f"evt_refund_{shipment_id}",
-            "description": "refund.successful",
-            "result": {
-                "object": "Refund",
-                "id": f"rfnd_{shipment_id}",
-                "shipment_id": shipment_id,
-                "tracking_code": "TRK-A",
-                "status": status,
-                "carrier": "USPS",
-            },
-        }
-        message = self.env["logistics.message"].create(
-            {
-                "direction": "inbound",
-                "backend_id": self.carrier.id,
-                "operation": "webhook",
-                "payload": body,
-                "company_id": self.carrier.company_id.id,
-            }
-        )
-        self.carrier._process_inbound(message)
-        return message
 
     def test_a_rejected_refund_is_an_exception_a_person_sees(self):
         created_a, bought_a = self.labels["a"]

@@ -23,17 +23,7 @@ class TestReview16(CarrierFlowCase):
     def setUp(self):
         super().setUp()
         self.pdf = label_pdf()
-        self.labels = {}
-        for letter in ("a", "b"):
-            created = copy.deepcopy(self.created)
-            created["id"] = f"shp_{letter}"
-            bought = copy.deepcopy(self.bought)
-            bought["id"] = f"shp_{letter}"
-            bought["tracking_code"] = f"TRK-{letter.upper()}"
-            bought["tracker"] = dict(bought.get("tracker") or {})
-            bought["tracker"]["tracking_code"] = f"TRK-{letter.upper()}"
-            bought["tracker"]["public_url"] = f"https://track.example/{letter}"
-            self.labels[letter] = (created, bought)
+        self.labels = self.two_carrier_labels()
 
     # --- helpers ------------------------------------------------------------------------------
     def two_labels_bought(self):
@@ -49,32 +39,6 @@ class TestReview16(CarrierFlowCase):
         event id is a later scan."""
         body = self.tracker_event(status, status_detail, event_id, tracking_code=tracking_code)
         return self.deliver_webhook(body)
-
-    def deliver_refund_event(self, shipment_id, status):
-        body = {
-            "object": "Event",
-            "id": f"evt_refund_{shipment_id}",
-            "description": "refund.successful",
-            "result": {
-                "object": "Refund",
-                "id": f"rfnd_{shipment_id}",
-                "shipment_id": shipment_id,
-                "tracking_code": self.bought["tracking_code"],
-                "status": status,
-                "carrier": "USPS",
-            },
-        }
-        message = self.env["logistics.message"].create(
-            {
-                "direction": "inbound",
-                "backend_id": self.carrier.id,
-                "operation": "webhook",
-                "payload": body,
-                "company_id": self.carrier.company_id.id,
-            }
-        )
-        self.carrier._process_inbound(message)
-        return message
 
     def logistics_method(self):
         product = self.env["product.product"].create(
@@ -341,16 +305,7 @@ class TestReview16(CarrierFlowCase):
         body = self.tracker_event(
             "in_transit", "arrived_at_facility", "evt_old_label", tracking_code=old_tracking
         )
-        message = self.env["logistics.message"].create(
-            {
-                "direction": "inbound",
-                "backend_id": self.carrier.id,
-                "operation": "webhook",
-                "payload": body,
-                "company_id": self.carrier.company_id.id,
-            }
-        )
-        self.carrier._process_inbound(message)
+        self.inbound_webhook(body)
         scans = self.shipment.event_ids.filtered(lambda e: e.source_event_id.startswith("evt_old"))
         self.assertEqual(scans.type_id.code, "in_transit", "the scan is on its shipment")
         warned = self.shipment.exception_ids.filtered(
