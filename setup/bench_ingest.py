@@ -29,12 +29,13 @@ from odoo.tools import config
 BATCH = 1000
 
 
-def make_events(count, shipments, start, packages=0):
+def make_events(count, shipments, start, packages=0, tracking=False):
     """`count` canonical events spread over the shipments, each shipment's in time order; with
     ``packages``, carrier tracking updates by the tracking numbers of each shipment's packages
-    (``<shipment>-P<n>``) in turn."""
+    (``<shipment>-P<n>``) in turn; with ``tracking``, the same updates by the shipment's own
+    tracking number (``<shipment>-T``: a shipment without packages, the path before them)."""
     types = ["wms_acknowledged", "picked", "packed", "shipped", "in_transit", "delivered"]
-    if packages:
+    if packages or tracking:
         types = ["tracking_published", "in_transit", "out_for_delivery", "delivered"]
     events = []
     for n in range(count):
@@ -48,6 +49,8 @@ def make_events(count, shipments, start, packages=0):
         }
         if packages:
             event["tracking_number"] = f"{shipment.name}-P{step % packages + 1}"
+        elif tracking:
+            event["tracking_number"] = f"{shipment.name}-T"
         else:
             event["shipment_ref"] = shipment.name
         events.append(event)
@@ -180,6 +183,11 @@ def main():
         help="packages per shipment: the events are tracking updates by package (0: by shipment)",
     )
     parser.add_argument(
+        "--tracking",
+        action="store_true",
+        help="the events are tracking updates by the shipments' own tracking numbers",
+    )
+    parser.add_argument(
         "--stages", action="store_true", help="also print where ingest_events spends its time"
     )
     args = parser.parse_args()
@@ -198,15 +206,24 @@ def main():
         # that the baselines don't make.
         env["logistics.subscription"].search([]).active = False
         Backend = env["logistics.backend"]
-        kind = "carrier" if args.packages else "wms"
+        kind = "carrier" if args.packages or args.tracking else "wms"
         backends = {
             name: Backend.create({"name": f"Bench {name}", "code": f"bench_{name}", "kind": kind})
             for name in ("ingest", "naive", "raw")
         }
         shipments = env["logistics.shipment"].create(
-            [{"name": f"BENCH/{n:05d}", "company_id": company.id} for n in range(args.shipments)]
+            [
+                {
+                    "name": f"BENCH/{n:05d}",
+                    "company_id": company.id,
+                    "tracking_number": f"BENCH/{n:05d}-T" if args.tracking else False,
+                }
+                for n in range(args.shipments)
+            ]
         )
         shipment_ids = {shipment.name: shipment.id for shipment in shipments}
+        if args.tracking:
+            shipment_ids.update({s.tracking_number: s.id for s in shipments})
         if args.packages:
             packages = env["logistics.package"].create(
                 [
@@ -222,7 +239,9 @@ def main():
             shipment_ids.update({p.tracking_number: p.shipment_id.id for p in packages})
         cr.commit()
         type_ids = {t.code: t.id for t in env["logistics.event.type"].search([])}
-        events = make_events(args.events, shipments, datetime(2026, 1, 1), args.packages)
+        events = make_events(
+            args.events, shipments, datetime(2026, 1, 1), args.packages, args.tracking
+        )
 
         timings = run_interleaved(env, backends, events, shipment_ids, type_ids)
         for name, backend in backends.items():
@@ -232,6 +251,7 @@ def main():
 
     rates = {name: args.events / seconds for name, seconds in timings.items()}
     by = f", by the tracking numbers of {args.packages} packages each" if args.packages else ""
+    by = by or (", by their tracking numbers" if args.tracking else "")
     print(f"events: {args.events} over {args.shipments} shipments{by}, batches of {BATCH}")
     for name in ("ingest", "naive", "raw"):
         print(f"  {name:7s} {rates[name]:10.0f} events/s  ({timings[name]:.2f} s)")

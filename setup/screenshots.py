@@ -67,6 +67,21 @@ PAGES = [
         ),
         "scroll_to": ".o_notebook",
     },
+    {
+        "name": "transfer",
+        "path": "/odoo/action-stock.action_picking_tree_all",
+        # a delivered transfer of the demo's shipping method: carrier, tracking reference and
+        # its Tracking button, carrier price, Labels (PDF)
+        "record": (
+            "stock.picking",
+            [
+                ["state", "=", "done"],
+                ["carrier_tracking_ref", "!=", False],
+                ["carrier_id.delivery_type", "=", "logistics"],
+            ],
+            "id desc",
+        ),
+    },
     {"name": "exceptions", "path": ACTION + "logistics_exception_action"},
     {
         "name": "timeline",

@@ -20,8 +20,10 @@ class LogisticsEvent(models.Model):
         self.filtered(
             lambda e: e.backend_id.kind == "wms"
         ).shipment_id._request_labels_when_possible()
-        # Shipped and tracked: tell the customer. Not tracked yet: the label purchase will.
-        self.shipment_id.filtered("tracking_number")._notify_customer("shipped")
+        # Shipped and every package tracked: tell the customer. Not yet: the last label will.
+        self.shipment_id.filtered("tracking_number").filtered(
+            lambda s: all(s.package_ids.mapped("tracking_number"))
+        )._notify_customer("shipped")
         return result
 
     def _on_event_delivered(self):

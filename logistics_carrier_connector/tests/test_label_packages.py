@@ -1,6 +1,7 @@
 import io
 import json
 
+from odoo import fields
 from odoo.tests import tagged
 from odoo.tools.pdf import PdfFileReader
 
@@ -159,3 +160,29 @@ class TestLabelPackages(CarrierFlowCase):
         )
         self.assertEqual(len(exception), 1)
         self.assertIn("TRK-A", exception.name)
+
+    def test_the_shipped_email_waits_for_every_packages_tracking_number(self):
+        error = {"error": {"code": "ADDRESS.VERIFY.FAILURE", "message": "Unable to verify"}}
+        (created_a, bought_a), (created_b, _bought_b) = self.labels["a"], self.labels["b"]
+        self.partner.answer(201, created_a).answer(201, created_b)
+        self.partner.answer(200, bought_a).answer(200, self.pdf).answer(422, error)
+        self.packed(packages=TWO_PACKAGES)
+        shipment = self.shipment
+        domain = [("model", "=", "logistics.shipment"), ("res_id", "=", shipment.id)]
+        self.env["logistics.event"].ingest_events(
+            self.wms.code,
+            [self.event("shipped", fields.Datetime.now().isoformat() + "+00:00", "wms-ship")],
+        )
+        self.assertFalse(self.env["mail.mail"].search(domain), "one package has no label yet")
+        exception = shipment.exception_ids.filtered(lambda e: e.type_code == "label_failed")
+        bought = shipment.label_purchase_ids.filtered(lambda p: p.state == "bought")
+        self.partner.answer(200, dict(bought_a, refund_status="submitted"))
+        self.answer_both()
+        with trap_jobs() as trap:
+            exception.with_user(self.manager).action_route_alternate_carrier()
+            self.run_jobs(trap)
+        mail = self.env["mail.mail"].search(domain)
+        self.assertEqual(len(mail), 1)
+        for number in ("TRK-A", "TRK-B"):
+            self.assertIn(number, mail.body_html)
+        self.assertEqual(bought.state, "refund_submitted")

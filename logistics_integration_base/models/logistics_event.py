@@ -679,7 +679,9 @@ class LogisticsEvent(models.Model):
                 "state": row["state"],
                 "ignore_reason": row["ignore_reason"],
                 "message_id": row["event"]["message_id"],
-                "package_id": row["package_id"],
+                # Left out when None (most events): the column reads NULL then, and the JSON
+                # of a batch stays as short as before packages.
+                **({"package_id": row["package_id"]} if row["package_id"] else {}),
             }
             for row in rows
         ]
@@ -970,7 +972,19 @@ class LogisticsEvent(models.Model):
         packages are settled (``_packages_settled``: their labels are being bought): a package
         list that comes then (a packed confirmation after the shipped one) changes nothing,
         and the shipment's chatter says so."""
-        for event in self:
+        if not self:
+            return
+        # Only the events that list packages are read (a JSON key test in SQL): reading every
+        # packed event's payload costs the hot path (DESIGN §8).
+        self.flush_recordset(["payload"])
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM logistics_event WHERE id = ANY(%s) AND payload ? 'packages'",
+                self.ids,
+            )
+        )
+        listing = self.browse([row[0] for row in self.env.cr.fetchall()])
+        for event in listing:
             packages = (event.payload or {}).get("packages")
             if not packages:
                 continue

@@ -23,6 +23,9 @@ DIMENSIONS = ("length", "width", "height")
 # The package's column of each dimension (Odoo's package types call the length so too).
 DIMENSION_FIELDS = {"length": "packaging_length", "width": "width", "height": "height"}
 MAX_REFERENCE_LENGTH = 128
+# More packages than this in one list is a partner's error, not a shipment: each one would be a
+# label paid for.
+MAX_PACKAGES = 200
 
 
 def canonical_package(document):
@@ -73,9 +76,12 @@ def canonical_packages(documents):
     """A list of canonical package documents, each checked (``canonical_package``), with
     distinct references.
 
-    :raises ValueError: not a list, a package that is not one, or a reference given twice"""
+    :raises ValueError: not a list, more than ``MAX_PACKAGES``, a package that is not one, or
+        a reference given twice"""
     if not isinstance(documents, list):
         raise ValueError("packages must be a list")
+    if len(documents) > MAX_PACKAGES:
+        raise ValueError(f"more than {MAX_PACKAGES} packages in one list")
     packages = [canonical_package(document) for document in documents]
     references = [package["reference"] for package in packages]
     if len(set(references)) != len(references):

@@ -32,6 +32,8 @@ class TestCanonicalPackage(LogisticsCase):
         ):
             with self.subTest(document=document), self.assertRaisesRegex(ValueError, error):
                 canonical_package(document)
+        with self.assertRaisesRegex(ValueError, "more than 200 packages"):
+            canonical_packages([{"reference": f"P{n}", "weight": 1} for n in range(201)])
         with self.assertRaisesRegex(ValueError, "listed twice"):
             canonical_packages([{"reference": "P", "weight": 1}, {"reference": "P", "weight": 2}])
 
