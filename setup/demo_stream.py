@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timedelta, timezone
 
 
 class Odoo:
@@ -79,6 +80,27 @@ def wire_backends(odoo, args):
             odoo.call("logistics.backend", "write", ids, {"base_url": url, "api_key": api_key})
 
 
+def postpone_procurement_scheduler(odoo):
+    """Move Odoo's daily procurement scheduler (stock) to tomorrow. A new database runs it at
+    once, while the stream restocks its products: both update the same reordering rules, and
+    the scheduler's transaction fails with a serialization error (Odoo retries it the next
+    day, with a traceback in the log). The write waits for a scheduler already running."""
+    cron = odoo.call(
+        "ir.model.data",
+        "search_read",
+        [("module", "=", "stock"), ("name", "=", "ir_cron_scheduler_action")],
+        ["res_id"],
+    )
+    if cron:
+        tomorrow = datetime.now(timezone.utc) + timedelta(days=1)
+        odoo.call(
+            "ir.cron",
+            "write",
+            [cron[0]["res_id"]],
+            {"nextcall": tomorrow.strftime("%Y-%m-%d %H:%M:%S")},
+        )
+
+
 def demo_catalogue(odoo, count=4):
     """A few storable products with a SKU, kept in stock in the main warehouse."""
     products = odoo.call(
@@ -121,6 +143,7 @@ def main():
     odoo = Odoo(args.odoo_url, args.database)
     odoo.wait_until_up(600)
     wire_backends(odoo, args)
+    postpone_procurement_scheduler(odoo)
     products = demo_catalogue(odoo)
     warehouse = odoo.call(
         "stock.warehouse", "search_read", [], ["lot_stock_id"], limit=1, order="id"
