@@ -51,7 +51,7 @@ ACTION = "/odoo/action-logistics_integration_base."
 # name (the PNG's file name), the client URL, optionally the record to open in it ((model,
 # domain, order) of a search whose first result's id is appended to the URL) or the reference
 # to give it ((model, domain, order, field): that field of the first result, as ?reference=),
-# and the element to scroll into view before the shot.
+# the element to click (a tab, say) and the element to scroll into view before the shot.
 PAGES = [
     # the SLA dashboard, the Logistics app's home: tiles, then the charts of the last 30 days
     {"name": "dashboard", "path": "/odoo/logistics-dashboard"},
@@ -65,6 +65,8 @@ PAGES = [
             [["status_code", "=", "delivered"], ["delivered_at", "!=", False]],
             "id desc",
         ),
+        # its packages: weight, tracking number, own status, label
+        "click": '.o_notebook a.nav-link[name="packages"]',
         "scroll_to": ".o_notebook",
     },
     {
@@ -77,10 +79,13 @@ PAGES = [
             [
                 ["state", "=", "done"],
                 ["carrier_tracking_ref", "!=", False],
+                ["carrier_price", ">", 0],
                 ["carrier_id.delivery_type", "=", "logistics"],
             ],
             "id desc",
         ),
+        # the carrier, tracking reference and carrier price are on Odoo's Additional Info tab
+        "click": '.o_notebook a.nav-link[name="extra"]',
     },
     {"name": "exceptions", "path": ACTION + "logistics_exception_action"},
     {
@@ -342,6 +347,9 @@ def take(browser, url, page, out_dir, timeout, attempts=2):
                 raise Failure(f"{page['name']} ({path}): {failure}") from failure
             print(f"  {page['name']}: {failure}; retrying", file=sys.stderr)
             continue
+        if "click" in page:
+            browser.evaluate(f"document.querySelector({json.dumps(page['click'])})?.click()")
+            browser.pump_events(0.5)
         if "scroll_to" in page:
             browser.evaluate(
                 f"document.querySelector({json.dumps(page['scroll_to'])})?.scrollIntoView()"

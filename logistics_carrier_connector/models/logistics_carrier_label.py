@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from odoo.addons.logistics_integration_base.models.logistics_access import check_manager
@@ -88,6 +88,14 @@ class LogisticsCarrierLabel(models.Model):
         "(package_id) WHERE state IN ('in_progress', 'unconfirmed', 'bought')",
         "A package has one label at a time: a purchase is already in progress or bought.",
     )
+
+    @api.depends("shipment_id.name", "package_id.name", "backend_id.name")
+    def _compute_display_name(self):
+        for purchase in self:
+            package = f" / {purchase.package_id.name}" if purchase.package_id else ""
+            purchase.display_name = (
+                f"{purchase.shipment_id.name}{package} ({purchase.backend_id.name})"
+            )
 
     def _set_state(self, state, **values):
         for purchase in self:
