@@ -52,6 +52,17 @@ class DeliveryCarrier(models.Model):
         "parcel, the backend's Rate Choice applies and the rate says so in a warning.",
     )
 
+    logistics_rate_rule = fields.Selection(
+        related="logistics_backend_id.carrier_rate_rule",
+        string="Backend's Rate Choice",
+        help="How the backend chooses among its carriers' rates when this method's carrier "
+        "and service are empty or not offered (set on the backend).",
+    )
+    logistics_preferred_carrier = fields.Char(
+        related="logistics_backend_id.carrier_preferred",
+        string="Backend's Preferred Carrier",
+    )
+
     @api.constrains("delivery_type", "logistics_backend_id", "company_id")
     def _check_logistics_backend(self):
         for carrier in self.filtered(lambda c: c.delivery_type == "logistics"):

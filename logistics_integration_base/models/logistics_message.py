@@ -558,13 +558,16 @@ class LogisticsMessage(models.Model):
         )
 
     def _wait_for_earlier_publications(self):
-        """Seconds to wait while an earlier publication to the same subscriber is undelivered:
-        a subscriber gets its milestones in event order, however long it was down."""
+        """Seconds to wait while an earlier publication of the same shipment to the same
+        subscriber is undelivered: a subscriber gets each shipment's milestones in event order,
+        however long it was down. Another shipment's publication that fails doesn't hold this
+        one (a channel refusing one order kept every later order of the demo waiting)."""
         if self.operation != "publish_milestone":
             return 0
         earlier = self.search_count(
             [
                 ("backend_id", "=", self.backend_id.id),
+                ("shipment_id", "=", self.shipment_id.id),
                 ("operation", "=", "publish_milestone"),
                 ("direction", "=", "outbound"),
                 ("state", "in", ("queued", "retrying", "processing")),

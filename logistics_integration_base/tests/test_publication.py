@@ -72,6 +72,24 @@ class TestPublication(LoopbackPartnerMixin, LogisticsCase):
         self.assertEqual(bodies, ["shipped", "shipped", "shipped", "delivered"])
         self.assertEqual({path for _m, path, _h, _b in self.partner.requests}, {"/milestones"})
 
+    def test_one_shipments_failing_publication_holds_only_that_shipment(self):
+        """The order is per shipment: a channel refusing one order's milestone (retrying)
+        doesn't keep another order's milestones waiting behind it."""
+        other = self.create_sale_order().picking_ids.logistics_shipment_ids
+        self.partner.answer(503)
+        with trap_jobs():
+            self.ingest(self.wms, [self.event("shipped", "2026-01-05T09:00:00Z", "q-1")])
+            self.ingest(
+                self.wms,
+                [self.event("shipped", "2026-01-05T10:00:00Z", "q-2", shipment_ref=other.name)],
+            )
+            first, second = self.publications()
+            self.assertEqual(second.shipment_id, other)
+            first._deliver()  # 503: retrying
+            self.assertEqual(first.state, "retrying")
+            second._deliver()  # another shipment: not held
+            self.assertEqual(second.state, "done")
+
     def test_publications_run_on_the_publication_channel(self):
         # The backend's own channel is the operational default: the flow policy of
         # publish_milestone decides, so a slow subscriber never holds an operational slot.

@@ -35,3 +35,13 @@ class TestTimelineScreens(HttpCase):
 
     def test_the_timeline_menu_finds_a_tracking_number(self):
         self.start_tour("/odoo", "logistics_timeline_menu", login="timeline_user")
+
+    def test_a_link_with_an_all_digit_tracking_number_opens_its_timeline(self):
+        self.env["logistics.shipment"].create(
+            {"name": "SHP/DIGITS/1", "tracking_number": "9400935530969415382369"}
+        )
+        self.start_tour(
+            "/odoo/logistics-timeline?reference=9400935530969415382369",
+            "logistics_timeline_digits",
+            login="timeline_user",
+        )

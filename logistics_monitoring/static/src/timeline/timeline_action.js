@@ -1,4 +1,5 @@
 import { Component, useState } from "@odoo/owl";
+import { browser } from "@web/core/browser/browser";
 import { router } from "@web/core/browser/router";
 import { registry } from "@web/core/registry";
 import { LogisticsTimeline } from "./timeline";
@@ -14,11 +15,16 @@ export class LogisticsTimelineAction extends Component {
     static props = { "*": true };
 
     setup() {
-        const reference =
+        // The URL's text as written: Odoo's router casts a numeric value to a Number, and a
+        // tracking number of 22 digits (USPS) would come back as 9.400935530969415e+21.
+        const inUrl = new URLSearchParams(browser.location.search).get("reference");
+        const reference = String(
             this.props.action?.params?.reference ||
-            this.props.action?.context?.reference ||
-            router.current.reference ||
-            "";
+                this.props.action?.context?.reference ||
+                inUrl ||
+                router.current.reference ||
+                ""
+        );
         this.state = useState({ query: reference, reference });
         if (reference) {
             this.props.updateActionState?.({ reference });

@@ -113,3 +113,18 @@ registry.category("web_tour.tours").add("logistics_timeline_menu", {
         },
     ],
 });
+
+// A link to the timeline of an all-digit tracking number (USPS's, 22 digits): the reference
+// stays the text it is, it is not read as a number.
+registry.category("web_tour.tours").add("logistics_timeline_digits", {
+    steps: () => [
+        {
+            content: "The search box holds the tracking number as written",
+            trigger: "input.o_logistics_timeline_search:value(9400935530969415382369)",
+        },
+        {
+            content: "Its shipment is found",
+            trigger: ".o_logistics_timeline_shipment:contains(SHP/DIGITS/1)",
+        },
+    ],
+});
