@@ -31,6 +31,7 @@ class TestLabelPackagesMigration(LogisticsCase):
                 "carrier_name": "USPS",
                 "carrier_service": "Priority",
                 "label_attachment_id": label.id,
+                "freight_actual": 7.37,
             }
         )
         Label = self.env["logistics.carrier.label"]
@@ -55,6 +56,9 @@ class TestLabelPackagesMigration(LogisticsCase):
         self.assertEqual(package.label_attachment_id, label)
         self.assertEqual(bought.label_attachment_id, label)
         self.assertEqual(package.carrier_name, "USPS")
+        self.assertEqual(
+            (package.rate_amount, package.rate_currency_id), (7.37, shipment.currency_id)
+        )
         self.assertFalse(other.package_ids, "a shipment without purchases gets no package")
         run_migration(self.env.cr)
         self.assertEqual(shipment.package_ids, package, "run twice: nothing more")

@@ -35,20 +35,27 @@ class LogisticsEvent(models.Model):
     @api.model
     def _add_package_statuses(self, found, package_ids):
         """Complete each match by packages' tracking numbers with what ``_decide_package_event``
-        reads, in two queries: ``packages`` (every package of the shipment: ``{package id:
+        reads, in one query: ``packages`` (every package of the shipment: ``{package id:
         {"status": ShipmentStatus, "type_id", "code", "event_ref"}}``) and ``side_package`` (the
         package whose side-branch event is the shipment's status, else None)."""
         self.env["logistics.package"].flush_model(
             ["status_rank", "status_at", "status_id", "status_event_ref", "shipment_id"]
         )
         self.env["logistics.shipment"].flush_model(["status_id", "status_event_ref"])
+        # One query: every package of the matched shipments, with the package whose side
+        # branch is its shipment's status (an exception of that package, say) on each row.
         self.env.cr.execute(
             SQL(
                 """
                 SELECT s.id, s.shipment_id, s.status_rank, s.status_at, %(final)s, s.status_id,
-                       t.code, s.status_event_ref
+                       t.code, s.status_event_ref, side.package_id
                   FROM logistics_package s
                   LEFT JOIN logistics_event_type t ON t.id = s.status_id
+                  JOIN logistics_shipment sh ON sh.id = s.shipment_id
+                  LEFT JOIN logistics_event_type st
+                         ON st.id = sh.status_id AND st.rank = 0 AND NOT st.is_final
+                  LEFT JOIN logistics_event side
+                         ON side.id = sh.status_event_ref AND st.id IS NOT NULL
                  WHERE s.active AND s.shipment_id IN (
                        SELECT shipment_id FROM logistics_package WHERE id = ANY(%(ids)s))
                 """,
@@ -56,9 +63,9 @@ class LogisticsEvent(models.Model):
                 ids=list(package_ids),
             )
         )
-        packages = {}
+        packages, side = {}, {}
         for row in self.env.cr.fetchall():
-            package_id, shipment_id, rank, status_at, final, type_id, code, event_ref = row
+            package_id, shipment_id, rank, status_at, final, type_id, code, event_ref, held = row
             packages.setdefault(shipment_id, {})[package_id] = {
                 "status": ShipmentStatus(rank, status_at, final),
                 "type_id": type_id,
@@ -66,19 +73,7 @@ class LogisticsEvent(models.Model):
                 "event_ref": event_ref,
                 "event_key": None,
             }
-        self.env.cr.execute(
-            SQL(
-                """
-                SELECT s.id, e.package_id
-                  FROM logistics_shipment s
-                  JOIN logistics_event_type t ON t.id = s.status_id
-                  JOIN logistics_event e ON e.id = s.status_event_ref
-                 WHERE s.id = ANY(%(ids)s) AND t.rank = 0 AND NOT t.is_final
-                """,
-                ids=list(packages),
-            )
-        )
-        side = dict(self.env.cr.fetchall())
+            side[shipment_id] = held
         for matches in found.values():
             for match in matches:
                 if match["package_ids"]:

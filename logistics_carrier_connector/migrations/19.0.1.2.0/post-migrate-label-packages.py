@@ -3,8 +3,9 @@ from odoo import SUPERUSER_ID, api
 
 def migrate(cr, version):
     """Labels became one per package. A shipment that has label purchases from before gets one
-    package, the whole transfer, holding them: the bought label's tracking number, rate and PDF
-    move onto it, so the shipment reads as it did (one parcel, one label)."""
+    package, the whole transfer, holding them: the bought label's tracking number, rate (the
+    shipment's actual freight, in its currency) and PDF move onto it, so the shipment reads as
+    it did (one parcel, one label) and finance finds the rate on the package."""
     env = api.Environment(cr, SUPERUSER_ID, {})
     purchases = env["logistics.carrier.label"].search([("package_id", "=", False)], order="id")
     Package = env["logistics.package"]
@@ -28,5 +29,8 @@ def migrate(cr, version):
                     "carrier_name": shipment.carrier_name,
                     "carrier_service": shipment.carrier_service,
                     "label_attachment_id": shipment.label_attachment_id.id,
+                    # The rate bought was kept as the shipment's actual freight.
+                    "rate_amount": shipment.freight_actual,
+                    "rate_currency_id": shipment.currency_id.id,
                 }
             )
