@@ -6,6 +6,17 @@ from odoo.tools import SQL
 
 from .logistics_access import check_manager
 
+# A backend's last success, in one place: the newest delivered outbound message of backend
+# ``b`` (a done message's state_changed_at is its delivery: done is final). One probe of the
+# messages' index ``(backend_id, state_changed_at) WHERE state = 'done' AND direction =
+# 'outbound'`` (``logistics.message._delivered_idx``), where a grouped max reads every
+# delivered message of the backend. Read by ``last_success_at``, the health check's backends
+# and the metric backend_last_success_timestamp_seconds.
+LAST_SUCCESS_SQL = SQL(
+    """(SELECT max(m.state_changed_at) FROM logistics_message m
+         WHERE m.backend_id = b.id AND m.direction = 'outbound' AND m.state = 'done')"""
+)
+
 
 class LogisticsBackend(models.Model):
     """Partner health: pause and resume, circuit breaker, rate limit, backoff."""
@@ -50,24 +61,21 @@ class LogisticsBackend(models.Model):
         return True
 
     def _compute_last_success_at(self):
-        """The time of the last delivered outbound message of each backend, in one grouped
-        query (a done message's state_changed_at is its delivery: done is final)."""
-        delivered = (
-            self.env["logistics.message"]
-            .sudo()
-            ._read_group(
-                [
-                    ("backend_id", "in", self._origin.ids),
-                    ("direction", "=", "outbound"),
-                    ("state", "=", "done"),
-                ],
-                ["backend_id"],
-                ["state_changed_at:max"],
+        """The time of the last delivered outbound message of each backend
+        (``LAST_SUCCESS_SQL``), in one query."""
+        self.env["logistics.message"].flush_model(
+            ["backend_id", "direction", "state", "state_changed_at"]
+        )
+        self.env.cr.execute(
+            SQL(
+                "SELECT b.id, %s FROM logistics_backend b WHERE b.id = ANY(%s)",
+                LAST_SUCCESS_SQL,
+                self._origin.ids,
             )
         )
-        last = {backend.id: at for backend, at in delivered}
+        last = dict(self.env.cr.fetchall())
         for backend in self:
-            backend.last_success_at = last.get(backend._origin.id, False)
+            backend.last_success_at = last.get(backend._origin.id) or False
 
     def action_reset_circuit(self):
         """A person closes the circuit: the breaker's fields are not audited, the act is."""

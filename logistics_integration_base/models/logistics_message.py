@@ -192,6 +192,11 @@ class LogisticsMessage(models.Model):
         "res.company", required=True, default=lambda self: self.env.company, index=True
     )
 
+    # A backend's last success (``logistics_backend_health.LAST_SUCCESS_SQL``): one probe.
+    # state_changed_at changes with the state anyway: no update that was HOT stops being so.
+    _delivered_idx = models.Index(
+        "(backend_id, state_changed_at) WHERE state = 'done' AND direction = 'outbound'"
+    )
     _inbound_event_uniq = models.UniqueIndex(
         "(backend_id, partner_event_id) WHERE direction = 'inbound' AND state <> 'rejected'"
     )

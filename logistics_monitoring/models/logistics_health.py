@@ -23,6 +23,8 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
+from odoo.addons.logistics_integration_base.models.logistics_backend_health import LAST_SUCCESS_SQL
+
 _logger = logging.getLogger(__name__)
 
 # The checks, in the order of the answer.
@@ -452,25 +454,18 @@ class LogisticsHealth(models.AbstractModel):
         self.env["logistics.message"].flush_model(
             ["backend_id", "direction", "state", "state_changed_at"]
         )
-        # The last success as last_success_at defines it (logistics_backend_health.py: the
-        # newest done outbound message), but one probe of the (backend_id, state_changed_at)
-        # index per backend: the ORM's grouped max reads every delivered message of the
-        # backend.
+        # The last success as the base defines it (``LAST_SUCCESS_SQL``: one index probe).
         self.env.cr.execute(
             SQL(
                 """
                 SELECT b.code, b.company_id, b.expected_success_interval, b.create_date,
-                       b.paused, last.at
+                       b.paused, %s
                   FROM logistics_backend b
-                  CROSS JOIN LATERAL (
-                      SELECT max(m.state_changed_at) AS at
-                        FROM logistics_message m
-                       WHERE m.backend_id = b.id AND m.direction = 'outbound'
-                         AND m.state = 'done') last
                  WHERE b.active AND b.environment = 'production'
                    AND b.expected_success_interval > 0
               ORDER BY b.code
-                """
+                """,
+                LAST_SUCCESS_SQL,
             )
         )
         findings = []

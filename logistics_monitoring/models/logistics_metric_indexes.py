@@ -29,13 +29,10 @@ class LogisticsMessage(models.Model):
     _dead_idx = models.Index("(backend_id) INCLUDE (company_id) WHERE state = 'dead'")
     # /logistics/metrics: the messages not done (a few percent of the table) by backend,
     # direction, state and error class, from the index alone (the done ones come from the
-    # daily counters); and each backend's last delivery, one probe. All of these columns are
-    # indexed by the base already: no update that was HOT stops being so.
+    # daily counters); each backend's last delivery is the base's ``_delivered_idx``. All of
+    # these columns are indexed by the base already: no update that was HOT stops being so.
     _not_done_idx = models.Index(
         "(backend_id, direction, state, error_class) INCLUDE (company_id) WHERE state <> 'done'"
-    )
-    _delivered_idx = models.Index(
-        "(backend_id, state_changed_at) WHERE state = 'done' AND direction = 'outbound'"
     )
 
 

@@ -12,6 +12,8 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
+from odoo.addons.logistics_integration_base.models.logistics_backend_health import LAST_SUCCESS_SQL
+
 from .logistics_counter_day import ATTEMPT_BUCKETS, COUNTED_DAY, bucket_label_sql
 from .logistics_metric import Metric
 
@@ -289,18 +291,17 @@ class LogisticsMetric(models.AbstractModel):
         )
 
     def _metric_backend_last_success_timestamp_seconds(self, scope, since, until):
-        # One probe per backend of the delivered messages' index (logistics_metric_indexes).
+        # The last success as the base defines it (``LAST_SUCCESS_SQL``: one index probe).
         return SQL(
             """
-            SELECT b.code, b.kind, EXTRACT(EPOCH FROM last.at)
-              FROM logistics_backend b
-        CROSS JOIN LATERAL (SELECT max(m.state_changed_at) AS at
-                              FROM logistics_message m
-                             WHERE m.backend_id = b.id AND m.state = 'done'
-                               AND m.direction = 'outbound') last
-             WHERE b.active AND last.at IS NOT NULL AND %s AND %s
+            SELECT code, kind, EXTRACT(EPOCH FROM at)
+              FROM (SELECT b.code, b.kind, %s AS at
+                      FROM logistics_backend b
+                     WHERE b.active AND %s AND %s) last
+             WHERE at IS NOT NULL
           ORDER BY 1
             """,
+            LAST_SUCCESS_SQL,
             self._backend_company_filter(scope, SQL("b.company_id")),
             self._scope_filter(scope, "backend_ids", SQL("b.id")),
         )
