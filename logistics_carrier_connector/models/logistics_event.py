@@ -22,7 +22,7 @@ class LogisticsEvent(models.Model):
         ).shipment_id._request_labels_when_possible()
         # Shipped and every package tracked: tell the customer. Not yet: the last label will.
         self.shipment_id.filtered("tracking_number").filtered(
-            lambda s: all(s.package_ids.mapped("tracking_number"))
+            lambda s: s._all_packages_tracked()
         )._notify_customer("shipped")
         return result
 

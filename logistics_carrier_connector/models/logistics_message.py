@@ -8,6 +8,7 @@ from odoo import api, fields, models
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..adapters import easypost
+from .logistics_carrier_label import ACTIVE_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class LogisticsMessage(models.Model):
                 "carrier_shipment_ref": carrier_shipment.id,
                 "carrier_name": rate.carrier,
                 "carrier_service": rate.service,
-                "freight_estimate": shipment._labels_estimate(),
+                "freight_estimate": shipment._labels_cost(shipment.currency_id, ACTIVE_STATES),
             }
         )
 

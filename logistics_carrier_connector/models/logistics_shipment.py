@@ -51,9 +51,7 @@ class LogisticsShipment(models.Model):
         tracking number, which arrive in either order (the WMS's confirmation, the carrier's
         label); the shipped event's own handler covers the other order."""
         Event = self.env["logistics.event"].sudo()
-        for shipment in self.sudo().filtered(
-            lambda s: s.package_ids and all(s.package_ids.mapped("tracking_number"))
-        ):
+        for shipment in self.sudo().filtered(lambda s: s._all_packages_tracked()):
             # Events are stored in SQL by the ingestion: ask the database, not the cache.
             if Event.search_count(
                 [("shipment_id", "=", shipment.id), ("type_id.code", "=", "shipped")], limit=1

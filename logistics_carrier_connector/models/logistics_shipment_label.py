@@ -100,6 +100,17 @@ class LogisticsShipment(models.Model):
             )
         return None
 
+    def _lock_without_pending_purchase(self):
+        """``_lock_for_labels``, then refuse (UserError, with the reason) while a purchase is in
+        progress or its outcome is unknown: its labels can't be refunded or moved yet."""
+        self.ensure_one()
+        self._lock_for_labels()
+        pending = self.label_purchase_ids.filtered(
+            lambda p: p.state in ("in_progress", "unconfirmed")
+        )
+        if pending:
+            raise UserError(pending[0]._refusal())
+
     def _packages_settled(self):
         """A shipment's packages are settled while a label of theirs is in progress,
         unconfirmed or bought (a new package list would need new labels)."""
@@ -214,7 +225,7 @@ class LogisticsShipment(models.Model):
         for shipment in self.sudo():
             packages = shipment.package_ids
             numbers = [package.tracking_number for package in packages if package.tracking_number]
-            complete = bool(packages) and len(numbers) == len(packages)
+            complete = shipment._all_packages_tracked()
             shipment.write(
                 {
                     "tracking_number": ",".join(numbers) or False,
@@ -309,31 +320,25 @@ class LogisticsShipment(models.Model):
         self.ensure_one()
         return self.label_purchase_ids.filtered(lambda p: p.state == "bought")
 
-    def _labels_cost(self, currency):
-        """What the bought labels cost, in ``currency`` (Odoo's rates of today)."""
+    def _labels_cost(self, currency, states=("bought",)):
+        """What the labels of purchases in ``states`` cost, in ``currency`` (Odoo's rates of
+        today): the bought ones by default (the actual freight); with ``ACTIVE_STATES``, the
+        rates chosen so far (the estimate)."""
         self.ensure_one()
-        company = self.company_id
+        today = fields.Date.context_today(self)
         return sum(
             purchase.rate_currency_id._convert(
-                purchase.rate_amount, currency, company, fields.Date.context_today(self)
+                purchase.rate_amount, currency, self.company_id, today
             )
             if purchase.rate_currency_id
             else purchase.rate_amount
-            for purchase in self._bought_labels()
+            for purchase in self.label_purchase_ids.filtered(lambda p: p.state in states)
         )
 
-    def _labels_estimate(self):
-        """The rates chosen for the active purchases, in the company's currency."""
+    def _all_packages_tracked(self):
+        """Whether the shipment has packages and each has its tracking number (its label)."""
         self.ensure_one()
-        company = self.company_id
-        return sum(
-            purchase.rate_currency_id._convert(
-                purchase.rate_amount, self.currency_id, company, fields.Date.context_today(self)
-            )
-            if purchase.rate_currency_id
-            else purchase.rate_amount
-            for purchase in self.label_purchase_ids.filtered(lambda p: p.state in ACTIVE_STATES)
-        )
+        return bool(self.package_ids) and all(self.package_ids.mapped("tracking_number"))
 
     def _refresh_label_pdf(self):
         """The shipment's label: the bought labels as one PDF attachment on the transfer (or
@@ -399,12 +404,7 @@ class LogisticsShipment(models.Model):
             wait, or settle it first)"""
         refunded = self.env["logistics.carrier.label"]
         for shipment in self.sudo():
-            shipment._lock_for_labels()
-            pending = shipment.label_purchase_ids.filtered(
-                lambda p: p.state in ("in_progress", "unconfirmed")
-            )
-            if pending:
-                raise UserError(pending[0]._refusal())
+            shipment._lock_without_pending_purchase()
             bought = shipment._bought_labels()
             bought._request_refund(reason)
             refunded |= bought
@@ -428,12 +428,7 @@ class LogisticsShipment(models.Model):
         :raises UserError: the shipment went to ``alternate`` already, or a purchase is in
             progress or unconfirmed (see ``_cancel_labels``)"""
         for shipment in self.sudo():
-            shipment._lock_for_labels()
-            pending = shipment.label_purchase_ids.filtered(
-                lambda p: p.state in ("in_progress", "unconfirmed")
-            )
-            if pending:
-                raise UserError(pending[0]._refusal())
+            shipment._lock_without_pending_purchase()
             if alternate in (shipment.carrier_backend_id, shipment.reroute_backend_id):
                 raise UserError(
                     self.env._(

@@ -76,7 +76,7 @@ class StockPicking(models.Model):
         if carrier and not shipment._labels_refusal(carrier):
             shipment._request_labels(carrier)
         packages = shipment.package_ids
-        if not packages or not all(packages.mapped("tracking_number")):
+        if not shipment._all_packages_tracked():
             return {"exact_price": 0.0, "tracking_number": False}
         currency = self.sale_id.currency_id or self.company_id.currency_id
         return {

@@ -26,7 +26,7 @@ class LogisticsEvent(models.Model):
       a package's exception holds the shipment until that package moves on: another package's
       routine scan doesn't end it.
 
-    An event moves a package it doesn't move the shipment: it is applied (to its package); an
+    An event that moves a package but not the shipment is applied (to its package); an
     event older than its package's status arrived late. With one package, the shipment's own
     rule decides, as without packages."""
 
