@@ -1,0 +1,759 @@
+import logging
+from collections import defaultdict
+
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+from odoo.addons.logistics_integration_base.models.logistics_event import plain_text
+from odoo.addons.logistics_integration_base.models.logistics_package import WEIGHT_UNITS
+
+from .logistics_carrier_invoice_line import ACCESSORIAL_CODES, FREIGHT_CODES
+
+_logger = logging.getLogger(__name__)
+
+# What a person reads for a package's freight charges other than the one carrying the total.
+IN_PACKAGE_TOTAL = "In the package's freight total (the label's rate covers base, fuel and other)."
+# Events shown as evidence of a mismatch, newest first.
+EVIDENCE_EVENTS = 6
+# Amounts closer than this are equal (half a cent: amounts are rounded to cents).
+CENT = 0.005
+
+
+class LogisticsCarrierInvoiceLine(models.Model):
+    """The freight audit: set-based, a handful of queries whatever the number of lines.
+
+    One audit of 100,000 lines reads them in one query, judges them in Python, writes them in
+    one statement, and raises one exception per shipment outside tolerance
+    (``setup/bench freight`` measures it against a per-line ORM audit)."""
+
+    _inherit = "logistics.carrier.invoice.line"
+
+    @api.model
+    def _audit(self, invoices):
+        """Audit the lines still to audit of ``invoices`` (``logistics.carrier.invoice``).
+
+        1. Match each line to its package by tracking number, else to its shipment by
+           reference or tracking number (and to the shipment's package when it has one).
+        2. Judge them with the carrier's tolerance rules (``logistics.freight.tolerance``):
+           per package, the freight charges (base, fuel, other) together against the label's
+           rate converted to the invoice's currency at the invoice date (Odoo's rates); each
+           accessorial charge by its own rule and evidence.
+        3. Lines within tolerance are reconciled; a shipment whose lines of the invoice are all
+           reconciled gets a ``freight_reconciled`` event and its actual freight (what the
+           carrier billed it, in the company's currency). Lines outside tolerance raise one
+           ``freight_mismatch`` exception per invoice and shipment, with expected against
+           billed per charge and the evidence; lines matching no shipment raise one
+           ``freight_unmatched`` exception per invoice.
+        4. Credit notes settle the disputed lines they credit (``_apply_credit_notes``).
+
+        :return: {"lines": audited, "reconciled": n, "mismatch": n, "unmatched": n}
+        """
+        invoices = invoices.sudo()
+        credit_notes = invoices.filtered("credit_of_id")
+        invoices -= credit_notes
+        counts = defaultdict(int)
+        if invoices:
+            self._match_lines(invoices)
+            rows = self._rows_to_audit(invoices)
+            decisions = self._judge(rows)
+            self._write_decisions(decisions)
+            self._raise_mismatches(rows, decisions)
+            reconciled = self._record_reconciled(rows, decisions)
+            self._record_actual_freight(reconciled)
+            for decision in decisions.values():
+                counts[decision["state"]] += 1
+            counts["lines"] = len(decisions)
+        if credit_notes:
+            counts["credited"] = self._apply_credit_notes(credit_notes)
+        all_invoices = invoices | credit_notes | credit_notes.credit_of_id
+        self.env.invalidate_all()
+        all_invoices._update_audit_state()
+        _logger.info("freight audit of %s invoice(s): %s", len(all_invoices), dict(counts))
+        return dict(counts)
+
+    # --- 1. matching -----------------------------------------------------------------------------
+    @api.model
+    def _match_lines(self, invoices):
+        """Link the lines to audit to their package and shipment, in two statements."""
+        for model, names in (
+            ("logistics.carrier.invoice.line", ["tracking_number", "shipment_ref", "audit_state"]),
+            ("logistics.package", ["tracking_number", "shipment_id", "active"]),
+            ("logistics.shipment", ["name", "tracking_number", "company_id"]),
+        ):
+            self.env[model].flush_model(names)
+        # By the package's tracking number (a master tracking number shared by several
+        # packages: the first of them; the shipment is what matters then).
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE logistics_carrier_invoice_line l
+                   SET package_id = m.package_id, shipment_id = m.shipment_id
+                  FROM (SELECT DISTINCT ON (l.id) l.id, p.id AS package_id, p.shipment_id
+                          FROM logistics_carrier_invoice_line l
+                          JOIN logistics_package p
+                            ON p.tracking_number = l.tracking_number
+                           AND p.company_id = l.company_id
+                         WHERE l.invoice_id = ANY(%(invoices)s) AND l.audit_state = 'to_audit'
+                         ORDER BY l.id, p.active DESC, p.id) m
+                 WHERE l.id = m.id
+                """,
+                invoices=invoices.ids,
+            )
+        )
+        # Else by the shipment's reference or tracking number, with its package when it has
+        # exactly one.
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE logistics_carrier_invoice_line l
+                   SET shipment_id = s.id,
+                       package_id = (SELECT CASE WHEN count(*) = 1 THEN min(p.id) END
+                                       FROM logistics_package p
+                                      WHERE p.shipment_id = s.id AND p.active)
+                  FROM logistics_shipment s
+                 WHERE l.invoice_id = ANY(%(invoices)s) AND l.audit_state = 'to_audit'
+                   AND l.shipment_id IS NULL AND s.company_id = l.company_id
+                   AND (s.name = l.shipment_ref OR s.tracking_number = l.tracking_number)
+                """,
+                invoices=invoices.ids,
+            )
+        )
+
+    @api.model
+    def _rows_to_audit(self, invoices):
+        """The lines to audit with what judging them needs, in one query: a list of dicts."""
+        self.env["logistics.shipment"].flush_model(
+            ["partner_id", "delivered_at", "promised_date", "estimated_delivery", "currency_id"]
+        )
+        self.env["logistics.package"].flush_model(
+            ["rate_amount", "rate_currency_id", "weight", "weight_unit", "carrier_service"]
+        )
+        self.env.cr.execute(
+            SQL(
+                """
+                WITH shipment_rates AS (
+                    SELECT p.shipment_id, sum(p.rate_amount) AS rate_amount,
+                           min(p.rate_currency_id) AS rate_currency_id,
+                           sum(p.weight * CASE p.weight_unit
+                               WHEN 'g' THEN 0.001 WHEN 'lb' THEN %(lb)s WHEN 'oz' THEN %(oz)s
+                               ELSE 1 END) AS weight_kg
+                      FROM logistics_package p
+                     WHERE p.active AND p.shipment_id IN (
+                           SELECT shipment_id FROM logistics_carrier_invoice_line
+                            WHERE invoice_id = ANY(%(invoices)s) AND audit_state = 'to_audit'
+                              AND shipment_id IS NOT NULL AND package_id IS NULL)
+                     GROUP BY p.shipment_id
+                )
+                SELECT l.id, l.invoice_id, l.charge_code, l.amount, l.billed_weight_kg,
+                       l.service AS line_service, l.tracking_number, l.shipment_ref,
+                       l.package_id, l.shipment_id, i.currency_id, i.invoice_date,
+                       i.carrier_backend_id, i.company_id, i.name AS invoice_name,
+                       COALESCE(p.rate_amount, r.rate_amount) AS rate_amount,
+                       COALESCE(p.rate_currency_id, r.rate_currency_id) AS rate_currency_id,
+                       COALESCE(p.weight * CASE p.weight_unit
+                           WHEN 'g' THEN 0.001 WHEN 'lb' THEN %(lb)s WHEN 'oz' THEN %(oz)s
+                           ELSE 1 END, r.weight_kg) AS declared_kg,
+                       p.name AS package_name, p.carrier_name, p.carrier_service,
+                       s.name AS shipment_name, s.delivered_at,
+                       COALESCE(s.promised_date, s.estimated_delivery) AS promised_at,
+                       partner.name AS partner_name, partner.is_company,
+                       s.currency_id AS shipment_currency_id
+                  FROM logistics_carrier_invoice_line l
+                  JOIN logistics_carrier_invoice i ON i.id = l.invoice_id
+                  LEFT JOIN logistics_package p ON p.id = l.package_id
+                  LEFT JOIN logistics_shipment s ON s.id = l.shipment_id
+                  LEFT JOIN shipment_rates r ON r.shipment_id = l.shipment_id
+                                            AND l.package_id IS NULL
+                  LEFT JOIN res_partner partner ON partner.id = s.partner_id
+                 WHERE l.invoice_id = ANY(%(invoices)s) AND l.audit_state = 'to_audit'
+                 ORDER BY l.invoice_id, l.sequence, l.id
+                """,
+                invoices=invoices.ids,
+                lb=self._kg_per_unit()["lb"],
+                oz=self._kg_per_unit()["oz"],
+            )
+        )
+        return self.env.cr.dictfetchall()
+
+    @api.model
+    def _kg_per_unit(self):
+        """{weight unit: kg in one unit}, from Odoo's units of measure."""
+        kg = self.env.ref(WEIGHT_UNITS["kg"])
+        return {
+            unit: self.env.ref(xmlid)._compute_quantity(1.0, kg, round=False)
+            for unit, xmlid in WEIGHT_UNITS.items()
+        }
+
+    # --- 2. judging ------------------------------------------------------------------------------
+    @api.model
+    def _judge(self, rows):
+        """{line id: {"state", "expected", "variance", "note"}} for the rows to audit."""
+        rules = self.env["logistics.freight.tolerance"]._rules_for(
+            sorted({row["carrier_backend_id"] for row in rows})
+        )
+        convert = self._converter()
+        groups = defaultdict(list)  # (invoice, package or shipment): its rows
+        decisions = {}
+        for row in rows:
+            if not row["shipment_id"]:
+                decisions[row["id"]] = {
+                    "state": "unmatched",
+                    "expected": 0.0,
+                    "variance": row["amount"],
+                    "note": self.env._(
+                        "No shipment has the tracking number %(number)s or the reference "
+                        "%(ref)s.",
+                        number=row["tracking_number"] or "-",
+                        ref=row["shipment_ref"] or "-",
+                    ),
+                }
+                continue
+            key = (row["invoice_id"], row["package_id"] or f"shipment-{row['shipment_id']}")
+            groups[key].append(row)
+        for group in groups.values():
+            first = group[0]
+            expected_freight = self._expected_freight(first, rules, convert)
+            freight = [row for row in group if row["charge_code"] in FREIGHT_CODES]
+            if freight:
+                decisions.update(
+                    self._judge_freight(freight, expected_freight, rules, convert)
+                )
+            for row in group:
+                if row["charge_code"] in ACCESSORIAL_CODES:
+                    decisions[row["id"]] = self._judge_accessorial(
+                        row, expected_freight, rules, convert
+                    )
+        return decisions
+
+    @api.model
+    def _converter(self):
+        """convert(amount, from currency id, to currency id, company id, date) with Odoo's
+        rates, each rate read once per audit."""
+        Currency = self.env["res.currency"]
+        Company = self.env["res.company"]
+        cache = {}
+
+        def convert(amount, from_id, to_id, company_id, date):
+            if not amount or from_id == to_id:
+                return amount or 0.0
+            key = (from_id, to_id, company_id, date)
+            if key not in cache:
+                cache[key] = Currency._get_conversion_rate(
+                    Currency.browse(from_id),
+                    Currency.browse(to_id),
+                    Company.browse(company_id),
+                    date or fields.Date.today(),
+                )
+            return amount * cache[key]
+
+        return convert
+
+    @api.model
+    def _tolerance(self, rule, expected_freight, row, convert):
+        """The largest variance within the rule, in the invoice's currency."""
+        if not rule:
+            return 0.0
+        amount = convert(
+            rule.tolerance_amount,
+            rule.currency_id.id,
+            row["currency_id"],
+            row["company_id"],
+            row["invoice_date"],
+        )
+        return max(abs(expected_freight or 0.0) * rule.tolerance_percent / 100.0, amount)
+
+    @api.model
+    def _expected_freight(self, row, rules, convert):
+        """The label's rate in the invoice's currency, or None when no rate was recorded."""
+        if row["rate_amount"] is None or not row["rate_currency_id"]:
+            return None
+        return convert(
+            row["rate_amount"],
+            row["rate_currency_id"],
+            row["currency_id"],
+            row["company_id"],
+            row["invoice_date"],
+        )
+
+    @api.model
+    def _judge_freight(self, freight, expected, rules, convert):
+        """One package's freight charges, judged together against the label's rate."""
+        first = freight[0]
+        rule = rules.get((first["carrier_backend_id"], "freight"))
+        billed = sum(row["amount"] for row in freight)
+        currency = self.env["res.currency"].browse(first["currency_id"])
+        notes = []
+        service = first["carrier_service"] or first["line_service"]
+        if expected is None:
+            expected_value = 0.0
+            state = "mismatch"
+            notes.append(
+                self.env._(
+                    "No label rate is recorded for %(what)s: the carrier bills a parcel we "
+                    "bought no label for.",
+                    what=first["package_name"] or first["shipment_name"],
+                )
+            )
+        else:
+            expected_value = expected
+            late = (
+                rule
+                and rule.evidence_check == "guaranteed_service"
+                and rule._guaranteed(service)
+                and first["delivered_at"]
+                and first["promised_at"]
+                and first["delivered_at"] > first["promised_at"]
+            )
+            if late:
+                expected_value = 0.0
+                notes.append(
+                    self.env._(
+                        "Late delivery on a guaranteed service (%(service)s): delivered "
+                        "%(delivered)s, promised %(promised)s; the guarantee refunds the "
+                        "freight.",
+                        service=service,
+                        delivered=first["delivered_at"],
+                        promised=first["promised_at"],
+                    )
+                )
+            tolerance = self._tolerance(rule, expected_value, first, convert)
+            variance = billed - expected_value
+            within = abs(variance) <= tolerance + CENT
+            state = "reconciled" if within else "mismatch"
+            notes.append(
+                self.env._(
+                    "Freight billed %(billed)s against the label's rate %(expected)s "
+                    "(%(carrier)s %(service)s): variance %(variance)s, tolerance %(tolerance)s.",
+                    billed=currency.round(billed),
+                    expected=currency.round(expected_value),
+                    carrier=first["carrier_name"] or "",
+                    service=service or "",
+                    variance=currency.round(variance),
+                    tolerance=currency.round(tolerance),
+                )
+            )
+        note = "\n".join(notes)
+        decisions = {
+            first["id"]: {
+                "state": state,
+                "expected": expected_value,
+                "variance": billed - expected_value,
+                "note": note,
+            }
+        }
+        for row in freight[1:]:
+            decisions[row["id"]] = {
+                "state": state,
+                "expected": 0.0,
+                "variance": 0.0,
+                "note": IN_PACKAGE_TOTAL,
+            }
+        return decisions
+
+    @api.model
+    def _judge_accessorial(self, row, expected_freight, rules, convert):
+        """One accessorial charge: all of it is expected when its rule's evidence justifies
+        it, none of it otherwise; then the rule's tolerance decides."""
+        code = row["charge_code"]
+        rule = rules.get((row["carrier_backend_id"], code))
+        check = rule.evidence_check if rule else "none"
+        justified, note = False, ""
+        if check == "commercial_address":
+            if row["is_company"]:
+                note = self.env._(
+                    "Residential surcharge on an address marked commercial: %(partner)s is a "
+                    "company.",
+                    partner=row["partner_name"],
+                )
+            else:
+                justified = True
+                note = self.env._(
+                    "Residential address: %(partner)s is a person.", partner=row["partner_name"]
+                )
+        elif check == "declared_weight":
+            declared, billed = row["declared_kg"] or 0.0, row["billed_weight_kg"] or 0.0
+            limit = declared * (1 + rule.weight_tolerance_percent / 100.0)
+            if not declared:
+                note = self.env._("No declared weight to compare the reweigh with.")
+            elif billed > limit:
+                justified = True
+                note = self.env._(
+                    "Billed weight %(billed).2f kg is over the declared %(declared).2f kg by "
+                    "more than %(percent)s %%.",
+                    billed=billed,
+                    declared=declared,
+                    percent=rule.weight_tolerance_percent,
+                )
+            else:
+                note = self.env._(
+                    "Billed weight %(billed).2f kg is within %(percent)s %% of the declared "
+                    "%(declared).2f kg: the reweigh is not justified.",
+                    billed=billed,
+                    declared=declared,
+                    percent=rule.weight_tolerance_percent,
+                )
+        else:
+            note = self.env._(
+                "Not in the label's rate; no evidence justifies it by itself: check it against "
+                "the tracking events."
+            )
+        expected = row["amount"] if justified else 0.0
+        variance = row["amount"] - expected
+        tolerance = self._tolerance(rule, expected_freight, row, convert)
+        within = abs(variance) <= tolerance + CENT
+        return {
+            "state": "reconciled" if within else "mismatch",
+            "expected": expected,
+            "variance": variance,
+            "note": note,
+        }
+
+    # --- 3. recording ----------------------------------------------------------------------------
+    @api.model
+    def _write_decisions(self, decisions):
+        ids = list(decisions)
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE logistics_carrier_invoice_line l
+                   SET audit_state = d.state, expected_amount = d.expected,
+                       variance = d.variance, audit_note = d.note,
+                       write_date = now() AT TIME ZONE 'UTC', write_uid = %(uid)s
+                  FROM unnest(%(ids)s::int[], %(states)s::varchar[], %(expected)s::numeric[],
+                              %(variances)s::numeric[], %(notes)s::text[])
+                       AS d(id, state, expected, variance, note)
+                 WHERE l.id = d.id
+                """,
+                uid=self.env.uid,
+                ids=ids,
+                states=[decisions[i]["state"] for i in ids],
+                expected=[round(decisions[i]["expected"], 2) for i in ids],
+                variances=[round(decisions[i]["variance"], 2) for i in ids],
+                notes=[decisions[i]["note"] for i in ids],
+            )
+        )
+        self.invalidate_model()
+
+    @api.model
+    def _raise_mismatches(self, rows, decisions):
+        """One ``freight_mismatch`` per invoice and shipment with a line outside tolerance, one
+        ``freight_unmatched`` per invoice with lines matching no shipment; the lines link
+        their exception."""
+        by_shipment = defaultdict(list)
+        unmatched = defaultdict(list)
+        for row in rows:
+            state = decisions[row["id"]]["state"]
+            if state == "unmatched":
+                unmatched[row["invoice_id"]].append(row)
+            elif row["shipment_id"]:
+                by_shipment[row["invoice_id"], row["shipment_id"]].append(row)
+        mismatched = {
+            key: group
+            for key, group in by_shipment.items()
+            if any(decisions[row["id"]]["state"] == "mismatch" for row in group)
+        }
+        events = self._evidence_events({shipment for _i, shipment in mismatched})
+        Exception_ = self.env["logistics.exception"].sudo()
+        links = {}
+        vals_list, keys = [], []
+        for key, group in mismatched.items():
+            vals_list.append(self._mismatch_vals(group, decisions, events.get(key[1], [])))
+            keys.append(key)
+        raised = Exception_._raise("freight_mismatch", vals_list) if vals_list else Exception_
+        for key, exception in zip(keys, raised, strict=True):
+            for row in mismatched[key]:
+                links[row["id"]] = exception.id
+        for invoice_id, group in unmatched.items():
+            exception = Exception_._raise("freight_unmatched", [self._unmatched_vals(group)])
+            for row in group:
+                links[row["id"]] = exception.id
+        if links:
+            ids = list(links)
+            self.env.cr.execute(
+                SQL(
+                    """
+                    UPDATE logistics_carrier_invoice_line l SET exception_id = x.exception_id
+                      FROM unnest(%s::int[], %s::int[]) AS x(id, exception_id)
+                     WHERE l.id = x.id
+                    """,
+                    ids,
+                    [links[i] for i in ids],
+                )
+            )
+            self.invalidate_model(["exception_id"])
+
+    @api.model
+    def _evidence_events(self, shipment_ids):
+        """{shipment id: [(occurred_at, event type name, the partner's words)]}, newest first, at most
+        ``EVIDENCE_EVENTS`` each: the tracking events a person checks a charge against."""
+        if not shipment_ids:
+            return {}
+        self.env["logistics.event"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT e.shipment_id, e.occurred_at, t.name->>'en_US', e.payload->'message'
+                  FROM unnest(%s::int[]) AS s(id)
+                  CROSS JOIN LATERAL (
+                        SELECT shipment_id, occurred_at, type_id, payload
+                          FROM logistics_event
+                         WHERE shipment_id = s.id
+                         ORDER BY occurred_at DESC, id DESC LIMIT %s) e
+                  JOIN logistics_event_type t ON t.id = e.type_id
+                """,
+                sorted(shipment_ids),
+                EVIDENCE_EVENTS,
+            )
+        )
+        events = defaultdict(list)
+        for shipment_id, occurred_at, name, message in self.env.cr.fetchall():
+            events[shipment_id].append((occurred_at, name, plain_text(message)))
+        return events
+
+    @api.model
+    def _mismatch_vals(self, group, decisions, events):
+        first = group[0]
+        currency = self.env["res.currency"].browse(first["currency_id"])
+        billed = sum(row["amount"] for row in group)
+        expected = sum(decisions[row["id"]]["expected"] for row in group)
+        table = [self.env._("Charge | Package | Billed | Expected | Variance | State")]
+        evidence = []
+        for row in group:
+            decision = decisions[row["id"]]
+            table.append(
+                " | ".join(
+                    (
+                        dict(self._fields["charge_code"].selection)[row["charge_code"]],
+                        row["package_name"] or row["tracking_number"] or "-",
+                        f"{row['amount']:.2f}",
+                        f"{decision['expected']:.2f}",
+                        f"{decision['variance']:+.2f}",
+                        decision["state"],
+                    )
+                )
+            )
+            if decision["note"] != IN_PACKAGE_TOTAL:
+                evidence.append(f"- {decision['note']}")
+        packages = {row["package_name"]: row for row in group if row["package_name"]}
+        for name, row in packages.items():
+            evidence.append(
+                self.env._(
+                    "- Package %(package)s: tracking %(number)s, label %(carrier)s "
+                    "%(service)s at %(rate)s, declared %(weight).2f kg, billed %(billed).2f kg.",
+                    package=name,
+                    number=row["tracking_number"] or "-",
+                    carrier=row["carrier_name"] or "",
+                    service=row["carrier_service"] or "",
+                    rate=row["rate_amount"] if row["rate_amount"] is not None else "-",
+                    weight=row["declared_kg"] or 0.0,
+                    billed=max((r["billed_weight_kg"] or 0.0) for r in group),
+                )
+            )
+        tracking = [
+            f"- {occurred_at:%Y-%m-%d %H:%M} {name}{f': {description}' if description else ''}"
+            for occurred_at, name, description in events
+        ] or [self.env._("- (no tracking events)")]
+        description = "\n".join(
+            [
+                self.env._(
+                    "Invoice %(invoice)s bills %(shipment)s %(billed)s %(currency)s, expected "
+                    "%(expected)s.",
+                    invoice=first["invoice_name"],
+                    shipment=first["shipment_name"],
+                    billed=currency.round(billed),
+                    currency=currency.name,
+                    expected=currency.round(expected),
+                ),
+                "",
+                *table,
+                "",
+                self.env._("Evidence:"),
+                *evidence,
+                "",
+                self.env._("Tracking events (newest first):"),
+                *tracking,
+            ]
+        )
+        return {
+            "name": self.env._(
+                "%(invoice)s: %(shipment)s billed %(billed)s, expected %(expected)s %(currency)s",
+                invoice=first["invoice_name"],
+                shipment=first["shipment_name"],
+                billed=currency.round(billed),
+                expected=currency.round(expected),
+                currency=currency.name,
+            )[:200],
+            "shipment_id": first["shipment_id"],
+            "backend_id": first["carrier_backend_id"],
+            "source_event_id": f"carrier-invoice:{first['invoice_id']}",
+            "description": description,
+            "company_id": first["company_id"],
+        }
+
+    @api.model
+    def _unmatched_vals(self, group):
+        first = group[0]
+        lines = [
+            f"- {row['tracking_number'] or row['shipment_ref'] or '-'}: {row['charge_code']} "
+            f"{row['amount']:.2f}"
+            for row in group[:200]
+        ]
+        if len(group) > 200:
+            lines.append(f"… {len(group) - 200} more")
+        return {
+            "name": self.env._(
+                "%(invoice)s: %(count)s line(s) match no shipment",
+                invoice=first["invoice_name"],
+                count=len(group),
+            ),
+            "backend_id": first["carrier_backend_id"],
+            "source_event_id": f"carrier-invoice:{first['invoice_id']}",
+            "description": self.env._(
+                "These lines name a tracking number or shipment reference no shipment of the "
+                "company has: a parcel we didn't ship with this carrier, or a typo on the "
+                "carrier's side. Accept them, or dispute them with the carrier.\n\n"
+            )
+            + "\n".join(lines),
+            "company_id": first["company_id"],
+        }
+
+    @api.model
+    def _record_reconciled(self, rows, decisions):
+        """A ``freight_reconciled`` event for each invoice and shipment whose lines are all
+        reconciled; returns the shipments' ids."""
+        by_shipment = defaultdict(list)
+        for row in rows:
+            if row["shipment_id"]:
+                by_shipment[row["invoice_id"], row["shipment_id"]].append(row)
+        now = fields.Datetime.now().isoformat() + "+00:00"
+        events_by_carrier = defaultdict(list)
+        reconciled = set()
+        for (invoice_id, shipment_id), group in by_shipment.items():
+            if any(decisions[row["id"]]["state"] != "reconciled" for row in group):
+                continue
+            first = group[0]
+            reconciled.add(shipment_id)
+            events_by_carrier[first["carrier_backend_id"]].append(
+                {
+                    "type": "freight_reconciled",
+                    "event_id": f"freight-reconciled:{invoice_id}:{shipment_id}",
+                    "shipment_ref": first["shipment_name"],
+                    "occurred_at": now,
+                    "payload": {
+                        "invoice": first["invoice_name"],
+                        "billed": round(sum(row["amount"] for row in group), 2),
+                        "expected": round(
+                            sum(decisions[row["id"]]["expected"] for row in group), 2
+                        ),
+                        "currency": self.env["res.currency"].browse(first["currency_id"]).name,
+                    },
+                }
+            )
+        Event = self.env["logistics.event"].sudo()
+        for carrier_id, events in events_by_carrier.items():
+            backend = self.env["logistics.backend"].sudo().browse(carrier_id)
+            Event._ingest(backend, events, source_kind="finance")
+        return reconciled
+
+    @api.model
+    def _record_actual_freight(self, shipment_ids):
+        """The shipments' actual freight: what their carriers billed them (reconciled,
+        accepted and credited lines, credits included), in each shipment's currency."""
+        if not shipment_ids:
+            return
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT l.shipment_id, l.currency_id, l.company_id, max(l.invoice_date),
+                       sum(l.amount), s.currency_id
+                  FROM logistics_carrier_invoice_line l
+                  JOIN logistics_shipment s ON s.id = l.shipment_id
+                 WHERE l.shipment_id = ANY(%s)
+                   AND l.audit_state IN ('reconciled', 'accepted', 'credited')
+                 GROUP BY l.shipment_id, l.currency_id, l.company_id, s.currency_id
+                """,
+                sorted(shipment_ids),
+            )
+        )
+        convert = self._converter()
+        actual = defaultdict(float)
+        for shipment_id, currency_id, company_id, date, amount, to_id in self.env.cr.fetchall():
+            actual[shipment_id] += convert(float(amount), currency_id, to_id, company_id, date)
+        ids = list(actual)
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE logistics_shipment s SET freight_actual = a.amount
+                  FROM unnest(%s::int[], %s::numeric[]) AS a(id, amount) WHERE s.id = a.id
+                """,
+                ids,
+                [round(actual[i], 2) for i in ids],
+            )
+        )
+        self.env["logistics.shipment"].invalidate_model(["freight_actual"])
+
+    # --- 4. credit notes ---------------------------------------------------------------------------
+    @api.model
+    def _apply_credit_notes(self, credit_notes):
+        """Each line of a credit note credits the disputed line of the credited invoice with
+        the same tracking number (or reference): the dispute is closed, the credit recorded.
+        A credit line that credits no disputed line is left to a person (unmatched).
+
+        :return: the number of disputed lines closed"""
+        closed = 0
+        for note in credit_notes:
+            disputed = note.credit_of_id.line_ids.filtered(
+                lambda line: line.audit_state == "disputed"
+            )
+            for line in note.line_ids.filtered(lambda line: line.audit_state == "to_audit"):
+                target = disputed.filtered(
+                    lambda d, line=line: (
+                        line.tracking_number and d.tracking_number == line.tracking_number
+                    )
+                    or (line.shipment_ref and d.shipment_ref == line.shipment_ref)
+                )[:1]
+                if not target:
+                    line.write(
+                        {
+                            "audit_state": "unmatched",
+                            "audit_note": self.env._(
+                                "Credits no disputed line of %(invoice)s.",
+                                invoice=note.credit_of_id.name,
+                            ),
+                        }
+                    )
+                    continue
+                credited = target.credited_amount - line.amount
+                line.write(
+                    {
+                        "audit_state": "credited",
+                        "credited_line_id": target.id,
+                        "shipment_id": target.shipment_id.id,
+                        "package_id": target.package_id.id,
+                        "audit_note": self.env._("Credits %(line)s.", line=target.display_name),
+                    }
+                )
+                target.write(
+                    {
+                        "audit_state": "credited",
+                        "credited_amount": credited,
+                        "audit_note": (target.audit_note or "")
+                        + "\n"
+                        + self.env._(
+                            "Credit note %(note)s credited %(credited)s of the %(expected)s "
+                            "asked.",
+                            note=note.name,
+                            credited=round(credited, 2),
+                            expected=round(target.dispute_credit, 2),
+                        ),
+                    }
+                )
+                disputed -= target
+                closed += 1
+            note.credit_of_id.message_post(
+                body=self.env._("Credit note %(note)s received.", note=note.name)
+            )
+        self._record_actual_freight(
+            set(credit_notes.line_ids.filtered("shipment_id").shipment_id.ids)
+        )
+        return closed

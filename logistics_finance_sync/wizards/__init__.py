@@ -1,0 +1,1 @@
+from . import logistics_carrier_invoice_import_wizard, logistics_freight_dispute_wizard
