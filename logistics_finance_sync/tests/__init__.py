@@ -1,1 +1,1 @@
-from . import test_freight_audit
+from . import test_freight_audit, test_invoice_parsers

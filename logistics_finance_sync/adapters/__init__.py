@@ -1,0 +1,1 @@
+from . import canonical, freight_billing, invoice_csv, x12_210
