@@ -16,6 +16,7 @@
         "data/ir_cron_data.xml",
         "views/logistics_backend_views.xml",
         "views/logistics_carrier_invoice_views.xml",
+        "views/logistics_freight_reconciliation_report_views.xml",
         "views/menus.xml",
     ],
 }

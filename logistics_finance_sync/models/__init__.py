@@ -1,8 +1,15 @@
 from . import (
+    account_move,
+    crm_team,
     logistics_backend,
+    logistics_backend_freight_accounting,
     logistics_carrier_invoice,
+    logistics_carrier_invoice_bill,
     logistics_carrier_invoice_line,
+    logistics_freight_accrual,
     logistics_freight_audit,
+    logistics_freight_reconciliation_report,
     logistics_freight_tolerance,
     logistics_message,
+    stock_warehouse,
 )
