@@ -257,9 +257,9 @@ class FinanceSandbox(Sandbox):
                 self.remit()
                 self.bill()
             except CarrierLedgerError as error:
-                _logger.warning("finance sandbox: billing run skipped: %s", error)
+                _logger.warning("billing run skipped: %s", error)
             except Exception:
-                _logger.exception("finance sandbox: billing run failed")
+                _logger.exception("billing run failed")
 
     def _call(self, found, request, match):
         # A billing run reads the carrier's ledger over HTTP: that wait must not hold the lock
