@@ -60,6 +60,7 @@ def test_run_serves_login_page_with_job_runner_and_stops_cleanly(tmp_path):
         "LOGISTICS_SANDBOX_WMS_PORT": free_port(),
         "LOGISTICS_SANDBOX_CARRIER_PORT": free_port(),
         "LOGISTICS_SANDBOX_CHANNEL_PORT": free_port(),
+        "LOGISTICS_SANDBOX_FINANCE_PORT": free_port(),
         "LOGISTICS_SANDBOX_ALERT_RECEIVER_PORT": free_port(),
     }
     log_path = tmp_path / "run.log"

@@ -821,6 +821,10 @@ def test_refund_is_submitted_then_refunded_with_a_signed_event(carrier, receiver
             "carrier": "USPS",
             "service": "GroundAdvantage",
             "rate": "7.37",
+            "currency": "USD",
+            "weight_oz": 15.4,
+            "residential": False,
+            "cod_amount": None,
             "refund_status": "refunded",
         }
     ]

@@ -826,7 +826,10 @@ class CarrierSandbox(Sandbox):
     def business_state(self):
         """The ledger tests read: per shipment id its purchases and refunds; ``purchases``, one
         entry per label bought in purchase order (shipment id, reference, tracking code, carrier,
-        service, rate, refund status); ``references``, per shipment reference the labels bought,
+        service, rate and its currency, the parcel's weight in oz, whether the destination is
+        residential (``to_address.residential``, False when unset), the COD amount asked in
+        ``options.cod_amount`` or None, refund status: what the finance sandbox bills);
+        ``references``, per shipment reference the labels bought,
         the refunds asked (accepted as submitted) and the refunds done; ``refunds``, the newest
         Refund object of each refunded-or-refunding label; the trackers and their walks."""
         shipments = {}
@@ -854,6 +857,10 @@ class CarrierSandbox(Sandbox):
                     "carrier": rate.get("carrier"),
                     "service": rate.get("service"),
                     "rate": rate.get("rate"),
+                    "currency": rate.get("currency"),
+                    "weight_oz": document["parcel"]["weight"],
+                    "residential": document["to_address"].get("residential") is True,
+                    "cod_amount": document["options"].get("cod_amount"),
                     "refund_status": document["refund_status"],
                 }
             )
