@@ -44,7 +44,6 @@ class LogisticsBackend(models.Model):
     )
     freight_expense_account_id = fields.Many2one(
         "account.account",
-        string="Freight Expense Account",
         help="Empty: the company's default expense account.",
     )
     freight_analytic_by = fields.Selection(
@@ -90,9 +89,7 @@ class LogisticsBackend(models.Model):
             "expense": self.freight_expense_account_id or company.expense_account_id,
             "accrual_journal": self.freight_accrual_journal_id
             or company.automatic_entry_default_journal_id
-            or Journal.search(
-                [("type", "=", "general"), ("company_id", "=", company.id)], limit=1
-            ),
+            or Journal.search([("type", "=", "general"), ("company_id", "=", company.id)], limit=1),
             "accrual": self.freight_accrual_account_id or company.expense_accrual_account_id,
         }
 

@@ -32,7 +32,9 @@ class LogisticsCarrierInvoice(models.Model):
             "freight_reconciliation", self.env["logistics.backend"]
         )
         self.with_delay(
-            **options, description="Vendor bills of carrier invoices", identity_key="logistics-freight-bills"
+            **options,
+            description="Vendor bills of carrier invoices",
+            identity_key="logistics-freight-bills",
         )._bill_pending()
 
     @api.model
@@ -62,9 +64,7 @@ class LogisticsCarrierInvoice(models.Model):
             "freight_posting_failed",
             [
                 {
-                    "name": self.env._(
-                        "%(invoice)s: vendor bill not created", invoice=self.name
-                    ),
+                    "name": self.env._("%(invoice)s: vendor bill not created", invoice=self.name),
                     "backend_id": self.carrier_backend_id.id,
                     "cause": f"bill:{self.carrier_backend_id.id}:{reason}"[:200],
                     "occurrence": self.name,
@@ -157,8 +157,11 @@ class LogisticsCarrierInvoice(models.Model):
 
     def _update_audit_state(self):
         result = super()._update_audit_state()
-        if self.filtered(lambda invoice: invoice.audit_state in ("reconciled", "disputed")
-                         and not invoice.move_id):
+        if self.filtered(
+            lambda invoice: (
+                invoice.audit_state in ("reconciled", "disputed") and not invoice.move_id
+            )
+        ):
             self._enqueue_billing()
         return result
 

@@ -36,7 +36,9 @@ class LogisticsBackend(models.Model):
         :return: the accrual entries created (``account.move``)"""
         day = day or fields.Date.today() - timedelta(days=1)
         moves = self.env["account.move"]
-        for carrier in self.search([("kind", "=", "carrier"), ("freight_accounting", "=", "accrual")]):
+        for carrier in self.search(
+            [("kind", "=", "carrier"), ("freight_accounting", "=", "accrual")]
+        ):
             try:
                 with self.env.cr.savepoint():
                     moves |= carrier._accrue_freight(day)
@@ -112,8 +114,12 @@ class LogisticsBackend(models.Model):
         self.ensure_one()
         Move = self.env["account.move"].sudo()
         if Move.search_count(
-            [("logistics_accrual_carrier_id", "=", self.id), ("date", "=", day),
-             ("reversed_entry_id", "=", False), ("move_type", "=", "entry")],
+            [
+                ("logistics_accrual_carrier_id", "=", self.id),
+                ("date", "=", day),
+                ("reversed_entry_id", "=", False),
+                ("move_type", "=", "entry"),
+            ],
             limit=1,
         ):
             return Move
