@@ -19,4 +19,7 @@
         "views/logistics_freight_reconciliation_report_views.xml",
         "views/menus.xml",
     ],
+    "demo": [
+        "demo/logistics_finance_demo.xml",
+    ],
 }

@@ -74,6 +74,8 @@ def wire_backends(odoo, args):
         ("sandbox_carrier", args.carrier_url, args.carrier_api_key),
         ("sandbox_carrier_alt", args.carrier_url, args.carrier_api_key),
         ("sandbox_channel", args.channel_url, args.channel_api_key),
+        ("sandbox_carrier_billing", args.finance_url, args.finance_api_key),
+        ("sandbox_finance", args.finance_url, args.finance_api_key),
     ):
         ids = odoo.call("logistics.backend", "search", [("code", "=", code)])
         if ids and url:
@@ -136,6 +138,8 @@ def main():
     parser.add_argument("--wms-api-key", required=True)
     parser.add_argument("--carrier-api-key", required=True)
     parser.add_argument("--channel-api-key")
+    parser.add_argument("--finance-url", help="the finance sandbox (carrier billing, export)")
+    parser.add_argument("--finance-api-key")
     parser.add_argument("--every", type=float, default=8.0, help="seconds between new orders")
     parser.add_argument("--orders", type=int, default=0, help="stop after this many (0: never)")
     args = parser.parse_args()

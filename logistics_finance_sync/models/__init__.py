@@ -2,6 +2,7 @@ from . import (
     account_move,
     crm_team,
     logistics_backend,
+    logistics_backend_finance_export,
     logistics_backend_freight_accounting,
     logistics_carrier_invoice,
     logistics_carrier_invoice_bill,

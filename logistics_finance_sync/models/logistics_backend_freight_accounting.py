@@ -121,3 +121,23 @@ class LogisticsBackend(models.Model):
     def _analytic_distribution(self, account):
         """Odoo's analytic distribution of one analytic account (100 %), or False."""
         return {str(account.id): 100.0} if account else False
+
+    def _demo_freight_accounts(self):
+        """Demo data: the generic chart's expense (600000) and bills-to-receive (211100)
+        accounts as the carrier's freight expense and accrued freight accounts, when the
+        company has that chart."""
+        Account = self.env["account.account"]
+        for backend in self:
+            company = backend.company_id
+            expense = Account.search(
+                [("code", "=", "600000"), ("company_ids", "in", company.id)], limit=1
+            )
+            accrued = Account.search(
+                [("code", "=", "211100"), ("company_ids", "in", company.id)], limit=1
+            )
+            backend.write(
+                {
+                    "freight_expense_account_id": expense.id,
+                    "freight_accrual_account_id": accrued.id,
+                }
+            )
