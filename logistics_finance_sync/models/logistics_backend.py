@@ -238,9 +238,7 @@ class LogisticsBackend(models.Model):
         inbound = Path(self.freight_drop_dir, "inbound")
         if not inbound.is_dir():
             return []
-        paths = sorted(
-            path for path in inbound.iterdir() if path.suffix.lower() in INVOICE_FILES
-        )
+        paths = sorted(path for path in inbound.iterdir() if path.suffix.lower() in INVOICE_FILES)
         for path in paths:
             self._import_invoice_text(path.read_bytes(), path.name)
             self.env.cr.postcommit.add(partial(_move_to_processed, path))
@@ -259,9 +257,7 @@ class LogisticsBackend(models.Model):
         text = raw.decode("utf-8", "replace")
         try:
             if kind is None:
-                raise ValueError(
-                    f"unknown file type (expected {', '.join(sorted(INVOICE_FILES))})"
-                )
+                raise ValueError(f"unknown file type (expected {', '.join(sorted(INVOICE_FILES))})")
             raw.decode("utf-8")
             invoices = invoice_csv.invoices(text) if kind == "csv" else x12_210.invoices(text)
         except ValueError as error:  # UnicodeDecodeError included

@@ -54,9 +54,7 @@ class LogisticsCarrierInvoice(models.Model):
     amount_billed = fields.Monetary(
         string="Billed", compute="_compute_amounts", store=True, help="The sum of the lines."
     )
-    amount_expected = fields.Monetary(
-        string="Expected", compute="_compute_amounts", store=True
-    )
+    amount_expected = fields.Monetary(string="Expected", compute="_compute_amounts", store=True)
     amount_variance = fields.Monetary(string="Variance", compute="_compute_amounts", store=True)
     amount_disputed = fields.Monetary(string="Disputed", compute="_compute_amounts", store=True)
     credit_of_id = fields.Many2one(
@@ -87,8 +85,7 @@ class LogisticsCarrierInvoice(models.Model):
 
     _number_per_carrier_uniq = models.Constraint(
         "unique (carrier_backend_id, name)",
-        "An invoice number is unique per carrier: a second copy is a duplicate, not a second "
-        "bill.",
+        "An invoice number is unique per carrier: a second copy is a duplicate, not a second bill.",
     )
 
     @api.depends(
@@ -105,9 +102,7 @@ class LogisticsCarrierInvoice(models.Model):
             invoice.amount_expected = sum(lines.mapped("expected_amount"))
             invoice.amount_variance = sum(lines.mapped("variance"))
             invoice.amount_disputed = sum(
-                lines.filtered(lambda line: line.audit_state == "disputed").mapped(
-                    "dispute_credit"
-                )
+                lines.filtered(lambda line: line.audit_state == "disputed").mapped("dispute_credit")
             )
 
     def _compute_line_count(self):
@@ -168,13 +163,13 @@ class LogisticsCarrierInvoice(models.Model):
         :return: the new invoice
         :raises UserError: an unknown currency code
         """
-        currency = self.env["res.currency"].with_context(active_test=False).search(
-            [("name", "=", document["currency"])], limit=1
+        currency = (
+            self.env["res.currency"]
+            .with_context(active_test=False)
+            .search([("name", "=", document["currency"])], limit=1)
         )
         if not currency:
-            raise UserError(
-                self.env._("Unknown currency %(code)s.", code=document["currency"])
-            )
+            raise UserError(self.env._("Unknown currency %(code)s.", code=document["currency"]))
         credited = self.browse()
         if document.get("credit_of"):
             credited = self.search(

@@ -201,8 +201,7 @@ class LogisticsCarrierInvoiceLine(models.Model):
                     "expected": 0.0,
                     "variance": row["amount"],
                     "note": self.env._(
-                        "No shipment has the tracking number %(number)s or the reference "
-                        "%(ref)s.",
+                        "No shipment has the tracking number %(number)s or the reference %(ref)s.",
                         number=row["tracking_number"] or "-",
                         ref=row["shipment_ref"] or "-",
                     ),
@@ -215,9 +214,7 @@ class LogisticsCarrierInvoiceLine(models.Model):
             expected_freight = self._expected_freight(first, rules, convert)
             freight = [row for row in group if row["charge_code"] in FREIGHT_CODES]
             if freight:
-                decisions.update(
-                    self._judge_freight(freight, expected_freight, rules, convert)
-                )
+                decisions.update(self._judge_freight(freight, expected_freight, rules, convert))
             for row in group:
                 if row["charge_code"] in ACCESSORIAL_CODES:
                     decisions[row["id"]] = self._judge_accessorial(
@@ -463,7 +460,7 @@ class LogisticsCarrierInvoiceLine(models.Model):
         for key, exception in zip(keys, raised, strict=True):
             for row in mismatched[key]:
                 links[row["id"]] = exception.id
-        for invoice_id, group in unmatched.items():
+        for group in unmatched.values():
             exception = Exception_._raise("freight_unmatched", [self._unmatched_vals(group)])
             for row in group:
                 links[row["id"]] = exception.id
@@ -484,8 +481,9 @@ class LogisticsCarrierInvoiceLine(models.Model):
 
     @api.model
     def _evidence_events(self, shipment_ids):
-        """{shipment id: [(occurred_at, event type name, the partner's words)]}, newest first, at most
-        ``EVIDENCE_EVENTS`` each: the tracking events a person checks a charge against."""
+        """{shipment id: [(occurred_at, event type name, the partner's words)]}, newest
+        first, at most ``EVIDENCE_EVENTS`` each: the tracking events a person checks a charge
+        against."""
         if not shipment_ids:
             return {}
         self.env["logistics.event"].flush_model()
@@ -692,7 +690,7 @@ class LogisticsCarrierInvoiceLine(models.Model):
         )
         self.env["logistics.shipment"].invalidate_model(["freight_actual"])
 
-    # --- 4. credit notes ---------------------------------------------------------------------------
+    # --- 4. credit notes -------------------------------------------------------------------------
     @api.model
     def _apply_credit_notes(self, credit_notes):
         """Each line of a credit note credits the disputed line of the credited invoice with
@@ -708,9 +706,9 @@ class LogisticsCarrierInvoiceLine(models.Model):
             for line in note.line_ids.filtered(lambda line: line.audit_state == "to_audit"):
                 target = disputed.filtered(
                     lambda d, line=line: (
-                        line.tracking_number and d.tracking_number == line.tracking_number
+                        (line.tracking_number and d.tracking_number == line.tracking_number)
+                        or (line.shipment_ref and d.shipment_ref == line.shipment_ref)
                     )
-                    or (line.shipment_ref and d.shipment_ref == line.shipment_ref)
                 )[:1]
                 if not target:
                     line.write(
@@ -740,8 +738,7 @@ class LogisticsCarrierInvoiceLine(models.Model):
                         "audit_note": (target.audit_note or "")
                         + "\n"
                         + self.env._(
-                            "Credit note %(note)s credited %(credited)s of the %(expected)s "
-                            "asked.",
+                            "Credit note %(note)s credited %(credited)s of the %(expected)s asked.",
                             note=note.name,
                             credited=round(credited, 2),
                             expected=round(target.dispute_credit, 2),

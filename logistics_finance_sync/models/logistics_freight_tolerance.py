@@ -70,7 +70,10 @@ class LogisticsFreightTolerance(models.Model):
     @api.constrains("tolerance_percent", "tolerance_amount", "weight_tolerance_percent")
     def _check_positive(self):
         for rule in self:
-            if min(rule.tolerance_percent, rule.tolerance_amount, rule.weight_tolerance_percent) < 0:
+            if (
+                min(rule.tolerance_percent, rule.tolerance_amount, rule.weight_tolerance_percent)
+                < 0
+            ):
                 raise ValidationError(self.env._("A tolerance is zero or more."))
 
     @api.depends("carrier_backend_id", "code")

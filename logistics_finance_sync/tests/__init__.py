@@ -1,1 +1,6 @@
-from . import test_freight_accounting, test_freight_audit, test_invoice_parsers
+from . import (
+    test_finance_sandbox_flow,
+    test_freight_accounting,
+    test_freight_audit,
+    test_invoice_parsers,
+)

@@ -105,9 +105,7 @@ class FreightCase(TransactionCase):
         stored, duplicates = backend._store_carrier_invoices(list(documents), {}, "test")
         if stored:
             backend._process_inbound(stored)
-        invoices = self.env["logistics.carrier.invoice"].search(
-            [("message_id", "in", stored.ids)]
-        )
+        invoices = self.env["logistics.carrier.invoice"].search([("message_id", "in", stored.ids)])
         self.env["logistics.carrier.invoice.line"]._audit(invoices)
         return invoices, duplicates
 

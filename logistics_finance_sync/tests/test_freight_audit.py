@@ -39,7 +39,9 @@ class TestFreightAudit(FreightCase):
         self.assertIn("variance 2.4, tolerance 0.5", exception.description)
         self.assertIn("declared 3.00 kg", exception.description)
         self.assertEqual(bill.line_ids.exception_id, exception)
-        self.assertFalse(shipment.event_ids.filtered(lambda e: e.type_id.code == "freight_reconciled"))
+        self.assertFalse(
+            shipment.event_ids.filtered(lambda e: e.type_id.code == "freight_reconciled")
+        )
         self.assertFalse(shipment.freight_actual)
 
     def test_percentage_tolerance_wins_when_larger(self):
@@ -53,7 +55,9 @@ class TestFreightAudit(FreightCase):
             {"carrier_backend_id": self.carrier.id, "code": "freight", "tolerance_amount": 5.0}
         )
         self.shipment([("TRK-RULE", 7.5, 3.0)])
-        (bill,), _dup = self.import_invoices(invoice("INV-RULE", [charge("TRK-RULE", "base", 11.0)]))
+        (bill,), _dup = self.import_invoices(
+            invoice("INV-RULE", [charge("TRK-RULE", "base", 11.0)])
+        )
         self.assertEqual(bill.audit_state, "reconciled")
 
     def test_residential_surcharge_on_a_commercial_address_is_a_mismatch(self):
@@ -81,7 +85,9 @@ class TestFreightAudit(FreightCase):
         self.assertIn("Residential Surcharge | PKG-", exception.description)
         self.assertIn("| 5.10 | 0.00 | +5.10 | mismatch", exception.description)
         # One reconciled line of a shipment with a mismatch: no freight_reconciled for it.
-        reconciled = self.env["logistics.event"].search([("type_id.code", "=", "freight_reconciled")])
+        reconciled = self.env["logistics.event"].search(
+            [("type_id.code", "=", "freight_reconciled")]
+        )
         self.assertEqual(reconciled.shipment_id, home)
 
     def test_reweigh_is_judged_against_the_declared_weight(self):
@@ -145,7 +151,9 @@ class TestFreightAudit(FreightCase):
             delivered_at=moment("2026-11-27 10:00:00"),
         )
         (bill,), _dup = self.import_invoices(
-            invoice("INV-GTD", [charge("TRK-LATE", "base", 30.0), charge("TRK-ONTIME", "base", 30.0)])
+            invoice(
+                "INV-GTD", [charge("TRK-LATE", "base", 30.0), charge("TRK-ONTIME", "base", 30.0)]
+            )
         )
         late, on_time = bill.line_ids
         self.assertEqual(late.audit_state, "mismatch")
@@ -176,7 +184,9 @@ class TestFreightAudit(FreightCase):
     def test_line_by_shipment_reference_matches_its_only_package(self):
         shipment = self.shipment([("TRK-REF", 7.5, 3.0)])
         (bill,), _dup = self.import_invoices(
-            invoice("INV-REF", [{"shipment_ref": shipment.name, "charge_code": "base", "amount": 7.5}])
+            invoice(
+                "INV-REF", [{"shipment_ref": shipment.name, "charge_code": "base", "amount": 7.5}]
+            )
         )
         self.assertEqual(bill.line_ids.package_id, shipment.package_ids)
         self.assertEqual(bill.audit_state, "reconciled")
@@ -193,7 +203,9 @@ class TestFreightAudit(FreightCase):
     def test_parcel_without_a_label_rate_is_a_mismatch(self):
         shipment = self.shipment([("TRK-NORATE", 0.0, 3.0)])
         shipment.package_ids.rate_currency_id = False
-        (bill,), _dup = self.import_invoices(invoice("INV-NORATE", [charge("TRK-NORATE", "base", 9.0)]))
+        (bill,), _dup = self.import_invoices(
+            invoice("INV-NORATE", [charge("TRK-NORATE", "base", 9.0)])
+        )
         self.assertEqual(bill.line_ids.audit_state, "mismatch")
         self.assertIn("No label rate is recorded", bill.line_ids.audit_note)
 
@@ -231,7 +243,9 @@ class TestDuplicatesAndDisputes(FreightCase):
     def test_dispute_then_credit_note_closes_it(self):
         shipment = self.shipment([("TRK-DSP", 7.5, 3.0)], partner=self.business)
         (bill,), _dup = self.import_invoices(
-            invoice("INV-DSP", [charge("TRK-DSP", "base", 7.5), charge("TRK-DSP", "residential", 5.1)])
+            invoice(
+                "INV-DSP", [charge("TRK-DSP", "base", 7.5), charge("TRK-DSP", "residential", 5.1)]
+            )
         )
         residential = bill.line_ids.filtered(lambda line: line.charge_code == "residential")
         wizard = (
@@ -247,9 +261,7 @@ class TestDuplicatesAndDisputes(FreightCase):
         self.assertAlmostEqual(bill.amount_disputed, 5.1)
         self.assertTrue(self.exceptions("freight_mismatch").is_closed)
         (credit,), _dup = self.import_invoices(
-            invoice(
-                "CR-DSP", [charge("TRK-DSP", "residential", -5.1)], credit_of="INV-DSP"
-            )
+            invoice("CR-DSP", [charge("TRK-DSP", "residential", -5.1)], credit_of="INV-DSP")
         )
         self.assertEqual(credit.credit_of_id, bill)
         self.assertEqual(residential.audit_state, "credited")

@@ -43,9 +43,7 @@ class LogisticsCarrierInvoiceImportWizard(models.TransientModel):
             raise UserError(self.env._("The file was not imported: %(error)s", error=error))
         if stored:
             backend._process_inbound(stored)
-        invoices = self.env["logistics.carrier.invoice"].search(
-            [("message_id", "in", stored.ids)]
-        )
+        invoices = self.env["logistics.carrier.invoice"].search([("message_id", "in", stored.ids)])
         if self.audit_now and invoices:
             self.env["logistics.carrier.invoice.line"]._audit(invoices)
         action = self.env["ir.actions.act_window"]._for_xml_id(
