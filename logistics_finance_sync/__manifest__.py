@@ -6,7 +6,7 @@
     "license": "LGPL-3",
     "author": "Logistics Integration Suite",
     "website": "https://github.com/logistics-integration-suite/logistics-integration-suite",
-    "depends": ["logistics_integration_base", "account"],
+    "depends": ["logistics_integration_base", "account", "delivery"],
     "data": [
         "security/ir.model.access.csv",
         "security/logistics_finance_rules.xml",
@@ -19,6 +19,11 @@
         "views/logistics_freight_reconciliation_report_views.xml",
         "views/menus.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "logistics_finance_sync/static/tests/tours/*.js",
+        ],
+    },
     "demo": [
         "demo/logistics_finance_demo.xml",
     ],

@@ -2,5 +2,6 @@ from . import (
     test_finance_sandbox_flow,
     test_freight_accounting,
     test_freight_audit,
+    test_freight_ui,
     test_invoice_parsers,
 )
