@@ -3,5 +3,6 @@ from . import (
     test_freight_accounting,
     test_freight_audit,
     test_freight_ui,
+    test_invoice_import,
     test_invoice_parsers,
 )

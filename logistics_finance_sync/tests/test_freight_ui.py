@@ -18,7 +18,9 @@ class TestFreightScreens(HttpCase):
             groups=f"base.group_user,{GROUP_MANAGER}",
         )
         Backend = self.env["logistics.backend"]
-        carrier = Backend.create({"name": "Tour Carrier", "code": "tour_carrier", "kind": "carrier"})
+        carrier = Backend.create(
+            {"name": "Tour Carrier", "code": "tour_carrier", "kind": "carrier"}
+        )
         billing = Backend.create(
             {
                 "name": "Tour Billing",
