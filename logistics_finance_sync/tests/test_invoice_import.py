@@ -8,10 +8,12 @@ from odoo.tests import tagged
 from .common import FreightCase
 
 DATA = Path(__file__).parent / "data"
-CSV = """invoice_number,invoice_date,currency,invoice_total,carrier,tracking_number,charge_code,amount,billed_weight,weight_unit
-CSV-1,2026-11-30,USD,12.60,USPS,TRK-CSV-1,base,7.50,3,kg
-CSV-1,2026-11-30,USD,12.60,USPS,TRK-CSV-1,residential,5.10,,
-"""
+CSV = (
+    "invoice_number,invoice_date,currency,invoice_total,carrier,tracking_number,charge_code,"
+    "amount,billed_weight,weight_unit\n"
+    "CSV-1,2026-11-30,USD,12.60,USPS,TRK-CSV-1,base,7.50,3,kg\n"
+    "CSV-1,2026-11-30,USD,12.60,USPS,TRK-CSV-1,residential,5.10,,\n"
+)
 
 
 @tagged("post_install", "-at_install")
