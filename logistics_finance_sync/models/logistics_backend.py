@@ -17,6 +17,8 @@ from ..adapters import freight_billing, invoice_csv, x12_210
 # What a billing file drop reads, by the file's extension.
 INVOICE_FILES = {".csv": "csv", ".edi": "x12", ".x12": "x12", ".210": "x12"}
 INVOICE_OPERATION = "carrier_invoice"
+# COD remittance files share the drop directory: read by logistics_backend_cod.py, not as invoices.
+REMITTANCE_FILE_PREFIX = "remittance"
 
 
 def _move_to_processed(path):
@@ -239,7 +241,10 @@ class LogisticsBackend(models.Model):
         if not inbound.is_dir():
             return []
         paths = sorted(
-            path for path in inbound.iterdir() if path.suffix.lower() in INVOICE_FILES
+            path
+            for path in inbound.iterdir()
+            if path.suffix.lower() in INVOICE_FILES
+            and not path.name.lower().startswith(REMITTANCE_FILE_PREFIX)
         )
         for path in paths:
             self._import_invoice_text(path.read_bytes(), path.name)
@@ -259,9 +264,7 @@ class LogisticsBackend(models.Model):
         text = raw.decode("utf-8", "replace")
         try:
             if kind is None:
-                raise ValueError(
-                    f"unknown file type (expected {', '.join(sorted(INVOICE_FILES))})"
-                )
+                raise ValueError(f"unknown file type (expected {', '.join(sorted(INVOICE_FILES))})")
             raw.decode("utf-8")
             invoices = invoice_csv.invoices(text) if kind == "csv" else x12_210.invoices(text)
         except ValueError as error:  # UnicodeDecodeError included

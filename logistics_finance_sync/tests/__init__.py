@@ -1,1 +1,1 @@
-from . import test_freight_audit, test_invoice_parsers
+from . import test_cod, test_freight_audit, test_invoice_parsers
