@@ -10,14 +10,20 @@
     "data": [
         "security/ir.model.access.csv",
         "security/logistics_finance_rules.xml",
+        "security/logistics_cod_rules.xml",
         "data/logistics_exception_type_data.xml",
         "data/logistics_freight_tolerance_data.xml",
         "data/queue_job_data.xml",
         "data/ir_cron_data.xml",
+        "data/logistics_cod_data.xml",
         "views/logistics_backend_views.xml",
         "views/logistics_carrier_invoice_views.xml",
         "views/logistics_freight_reconciliation_report_views.xml",
+        "views/logistics_cod_remittance_views.xml",
+        "views/logistics_backend_cod_views.xml",
+        "views/logistics_shipment_cod_views.xml",
         "views/menus.xml",
+        "views/cod_menus.xml",
     ],
     "assets": {
         "web.assets_tests": [

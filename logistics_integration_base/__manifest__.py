@@ -1,7 +1,7 @@
 {
     "name": "Logistics Integration Base",
     "summary": "Canonical shipment events, partner backends, reliable jobs, audit",
-    "version": "19.0.1.4.0",
+    "version": "19.0.1.5.0",
     "category": "Inventory/Delivery",
     "license": "LGPL-3",
     "author": "Logistics Integration Suite",

@@ -511,6 +511,78 @@ def test_scenarios_by_reference_and_by_default(carrier, receiver):
     assert bad.status == 400
 
 
+def test_a_cash_on_delivery_parcel_reports_the_cash_collected_after_delivery(carrier, receiver):
+    request = recorded_request("test_shipment_create")
+    request["shipment"]["reference"] = "SHP/COD"
+    request["shipment"]["options"] = {
+        "cod_amount": "150.00",
+        "cod_method": "CASH",
+        "currency": "USD",
+    }
+    created = carrier_call(carrier, "POST", "/v2/shipments", request)
+    assert created.status == 201, created.body
+    shipment = created.json()
+    assert shipment["options"]["cod_amount"] == "150.00"
+    assert shipment["options"]["cod_method"] == "CASH"
+    answer = buy(carrier, shipment)
+    assert answer.status == 200, answer.body
+    cod_parcel = answer.json()
+    assert cod_parcel["options"]["cod_amount"] == "150.00"
+    plain = bought(carrier, reference="SHP/PLAIN")
+
+    codes = {"cod": cod_parcel["tracking_code"], "plain": plain["tracking_code"]}
+    assert advance_to_the_end(carrier, tracking_code=codes["cod"]) == [
+        "in_transit",
+        "out_for_delivery",
+        "delivered",
+        "delivered",
+    ]
+    assert advance_to_the_end(carrier, tracking_code=codes["plain"]) == [
+        "in_transit",
+        "out_for_delivery",
+        "delivered",
+    ]
+    events = [delivery.json() for delivery in receiver.wait_for(9)]
+    cod_events = [e for e in events if e["result"]["tracking_code"] == codes["cod"]]
+    assert [e["result"]["status_detail"] for e in cod_events] == [
+        "status_update",
+        "arrived_at_facility",
+        "out_for_delivery",
+        "arrived_at_destination",
+        "cod_collected",
+    ]
+    delivered, collected = cod_events[-2:]
+    assert delivered["result"]["finalized"] is False  # the cash is still to be collected
+    assert collected["result"]["finalized"] is True
+    assert collected["previous_attributes"] == {"status": "delivered"}
+    scan = collected["result"]["tracking_details"][-1]
+    assert (scan["status"], scan["status_detail"]) == ("delivered", "cod_collected")
+    assert (scan["cod_amount"], scan["cod_currency"]) == ("150.00", "USD")
+    assert scan["message"] == "Cash on Delivery Collected: 150.00 USD"
+    assert "cod_amount" not in delivered["result"]["tracking_details"][-1]
+    assert not any(
+        d["status_detail"] == "cod_collected"
+        for e in events
+        if e["result"]["tracking_code"] == codes["plain"]
+        for d in e["result"]["tracking_details"]
+    )
+    state = admin(carrier, "/_admin/state")
+    assert state["trackers"][cod_parcel["tracker"]["id"]]["cod"] == {
+        "amount": "150.00",
+        "currency": "USD",
+    }
+    assert state["trackers"][plain["tracker"]["id"]]["cod"] is None
+    # A parcel that is never delivered collects nothing.
+    admin(carrier, "/_admin/config", {"scenarios": {"SHP/COD-FAIL": "failure"}})
+    request["shipment"]["reference"] = "SHP/COD-FAIL"
+    failing = carrier_call(carrier, "POST", "/v2/shipments", request).json()
+    failing_parcel = buy(carrier, failing).json()
+    assert advance_to_the_end(carrier, tracking_code=failing_parcel["tracking_code"]) == [
+        "in_transit",
+        "failure",
+    ]
+
+
 def test_trackers_walk_on_their_own_with_a_step_delay(carrier, receiver):
     admin(carrier, "/_admin/config", {"step_seconds": 0.05})
     bought(carrier)

@@ -71,6 +71,14 @@ TRACKER_STATUSES = (
     "error",
 )
 
+# How the consignee may pay a cash on delivery (EasyPost's Options object, ``cod_method``).
+COD_METHODS = ("CASH", "CHECK", "MONEY_ORDER")
+# The tracker status detail of a parcel whose cash on delivery the carrier collected, after its
+# delivery (status "delivered"): the convention of the suite's carrier sandbox, EasyPost itself
+# sending no COD event. Its TrackingDetail carries ``cod_amount`` (a money string, "150.00")
+# and ``cod_currency`` (ISO 4217); see :func:`parse_event`.
+COD_COLLECTED_DETAIL = "cod_collected"
+
 # The longest piece of an unexpected error body kept in a CarrierError's message.
 ERROR_SNIPPET_CHARS = 120
 
@@ -129,6 +137,9 @@ class TrackerUpdate:
     message: str | None
     location: dict | None
     tracker_id: str | None = None
+    # The cash on delivery collected, when the newest scan reports one (COD_COLLECTED_DETAIL).
+    cod_amount: float | None = None
+    cod_currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +246,26 @@ def shipment_request(reference, from_address, to_address, parcel, options=None, 
     if reference not in (None, False, ""):
         shipment["reference"] = str(reference)
     return {"shipment": shipment}
+
+
+def cod_options(amount, currency, method="CASH"):
+    """EasyPost's cash-on-delivery shipment options (the Options object of a Shipment,
+    docs.easypost.com/docs/shipments/options): ``cod_amount``, the amount to collect as a
+    string with 2 decimals ("150.00"), ``cod_method`` (one of COD_METHODS), and ``currency``
+    (the ISO 4217 code of the amounts of the options). Merge them into the options of
+    :func:`shipment_request`: the carrier rates and labels the parcel with them.
+
+    Raises ValueError when the amount is not a positive finite number, the method is not one
+    of COD_METHODS or the currency is not a 3-letter code.
+    """
+    number = _amount(amount)
+    if number is None or number <= 0:
+        raise ValueError(f"a cash on delivery amount must be a positive number, not {amount!r}")
+    if method not in COD_METHODS:
+        raise ValueError(f"unknown COD method {method!r}: expected one of {', '.join(COD_METHODS)}")
+    if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
+        raise ValueError(f"a currency is a 3-letter ISO 4217 code, not {currency!r}")
+    return {"cod_amount": f"{number:.2f}", "cod_method": method, "currency": currency.upper()}
 
 
 def buy_request(rate_id):
@@ -371,7 +402,10 @@ def verify_signature(raw_body, headers, secret):
 def parse_event(body):
     """A webhook Event: a :class:`TrackerUpdate` for ``tracker.updated``, None for any other
     event (the caller ignores those). Raises ValueError when the body is not an EasyPost Event
-    or its tracker has no tracking code."""
+    or its tracker has no tracking code.
+
+    A newest scan of detail COD_COLLECTED_DETAIL gives the update's ``cod_amount`` and
+    ``cod_currency`` (None otherwise, and when its amount is not a number)."""
     data = _json_object(body, "an EasyPost Event")
     if data.get("object") != "Event":
         raise ValueError(f"not an EasyPost Event (object is {data.get('object')!r})")
@@ -675,6 +709,7 @@ def _tracker_update(tracker, event_id, fallback_times):
     if occurred_at is None:
         times = (*fallback_times, tracker.get("updated_at"), tracker.get("created_at"))
         occurred_at = next((_iso(value) for value in times if _parse_time(value)), None)
+    cod = newest if newest.get("status_detail") == COD_COLLECTED_DETAIL else {}
     return TrackerUpdate(
         event_id=event_id,
         tracking_code=str(tracking_code),
@@ -689,4 +724,6 @@ def _tracker_update(tracker, event_id, fallback_times):
         message=newest.get("message") or None,
         location=_location(newest) if newest else None,
         tracker_id=tracker.get("id"),
+        cod_amount=_amount(cod.get("cod_amount")),
+        cod_currency=_optional_text(cod.get("cod_currency")),
     )

@@ -67,6 +67,12 @@ class LogisticsBackend(models.Model):
                     "signed_by": update.signed_by,
                     "public_url": update.public_url,
                     "carrier": update.carrier,
+                    # The cash collected (cod_collected): what finance reconciles remittances with.
+                    **(
+                        {"amount": update.cod_amount, "currency": update.cod_currency}
+                        if update.cod_amount is not None
+                        else {}
+                    ),
                 },
             }
         ]

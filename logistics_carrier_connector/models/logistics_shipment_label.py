@@ -168,8 +168,13 @@ class LogisticsShipment(models.Model):
     def _carrier_shipment_document(self, carrier, package):
         """The EasyPost Shipment to rate for one package: its weight in kg (the backend's
         default weight when the package weighs nothing), its dimensions in cm, the warehouse's
-        and the customer's addresses. The reference names the shipment and the package."""
+        and the customer's addresses. The reference names the shipment and the package. The
+        shipment's cash on delivery (``cod_amount``) goes with its first package only, as
+        EasyPost's COD options: the consignee pays once, whatever the number of parcels."""
         self.ensure_one()
+        options = {"label_format": "PDF"}
+        if self.cod_amount and package == self.package_ids[:1]:
+            options.update(easypost.cod_options(self.cod_amount, self.currency_id.name))
         picking = self.picking_id
         warehouse = self.warehouse_id or picking.picking_type_id.warehouse_id
         return easypost.shipment_request(
@@ -181,7 +186,7 @@ class LogisticsShipment(models.Model):
             parcel=easypost.parcel_from_kg(
                 package._weight_kg() or carrier.carrier_default_weight, *package._dimensions_cm()
             ),
-            options={"label_format": "PDF"},
+            options=options,
         )
 
     def _choose_rate(self, carrier, rates):

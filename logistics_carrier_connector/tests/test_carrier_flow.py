@@ -50,6 +50,34 @@ class TestCarrierFlow(CarrierFlowCase):
         self.packed("wms-packed-2")
         self.assertEqual(len(self.partner.requests), 3)
 
+    def test_cash_on_delivery_goes_with_the_label_and_comes_back_collected(self):
+        self.shipment.cod_amount = 150.0
+        self.buy_label()
+        create = self.partner.requests[0]
+        options = json.loads(create[3])["shipment"]["options"]
+        self.assertEqual(
+            options,
+            {
+                "label_format": "PDF",
+                "cod_amount": "150.00",
+                "cod_method": "CASH",
+                "currency": "USD",
+            },
+        )
+        self.assertTrue(self.shipment.cod_locked)
+        with self.assertRaises(UserError):
+            self.shipment.cod_amount = 100.0
+        self.deliver_webhook(
+            self.tracker_event("delivered", "arrived_at_destination", "evt_dlv", signed_by="J. Doe")
+        )
+        collected = self.tracker_event("delivered", "cod_collected", "evt_cod_collected")
+        collected["result"]["tracking_details"][0].update(cod_amount="150.00", cod_currency="USD")
+        self.assertEqual(self.deliver_webhook(collected)["accepted"], 1)
+        event = self.shipment.event_ids.filtered(lambda e: e.type_id.code == "cod_collected")
+        self.assertEqual(event.state, "applied")
+        self.assertEqual((event.payload["amount"], event.payload["currency"]), (150.0, "USD"))
+        self.assertEqual(self.shipment.status_code, "delivered")
+
     def test_tracking_webhooks_walk_to_proof_of_delivery(self):
         self.buy_label()
         secret_body = json.dumps(self.tracker_event("in_transit", "arrived_at_facility", "evt_1"))

@@ -228,6 +228,66 @@ class TestEasyPostAdapter(BaseCase):
         with self.assertRaisesRegex(ValueError, "address"):
             easypost.shipment_request("R", None, {}, {"weight": 1})
 
+    def test_cash_on_delivery_goes_as_easypost_options(self):
+        # EasyPost's Options object: cod_amount a string, cod_method CASH / CHECK / MONEY_ORDER.
+        options = easypost.cod_options(150, "usd")
+        self.assertEqual(options, {"cod_amount": "150.00", "cod_method": "CASH", "currency": "USD"})
+        self.assertEqual(easypost.cod_options(9.999, "EUR", "CHECK")["cod_amount"], "10.00")
+        body = easypost.shipment_request(
+            reference="SHP/00042/PKG-1",
+            from_address={"name": "YourCompany"},
+            to_address={"name": "Deco Addict"},
+            parcel=easypost.parcel_from_kg(2),
+            options={"label_format": "PDF", **options},
+        )
+        self.assertEqual(
+            body["shipment"]["options"],
+            {
+                "label_format": "PDF",
+                "cod_amount": "150.00",
+                "cod_method": "CASH",
+                "currency": "USD",
+            },
+        )
+        for amount, currency, method in (
+            (0, "USD", "CASH"),
+            (-5, "USD", "CASH"),
+            (float("inf"), "USD", "CASH"),
+            ("lots", "USD", "CASH"),
+            (True, "USD", "CASH"),
+            (10, "US", "CASH"),
+            (10, None, "CASH"),
+            (10, "USD", "CARD"),
+        ):
+            with self.assertRaises(ValueError, msg=(amount, currency, method)):
+                easypost.cod_options(amount, currency, method)
+
+    def test_cod_collected_scan_gives_the_amount(self):
+        (interaction,) = load_cassette("test_tracker_create")
+        tracker = response_json(interaction)
+        tracker.update(status="delivered", status_detail="cod_collected")
+        tracker["tracking_details"].append(
+            {
+                "object": "TrackingDetail",
+                "message": "Cash on Delivery Collected: 150.00 USD",
+                "status": "delivered",
+                "status_detail": "cod_collected",
+                "datetime": "2025-02-08T10:00:00Z",
+                "cod_amount": "150.00",
+                "cod_currency": "USD",
+            }
+        )
+        update = easypost.parse_event(tracker_event(tracker))
+        self.assertEqual((update.status, update.status_detail), ("delivered", "cod_collected"))
+        self.assertEqual((update.cod_amount, update.cod_currency), (150.0, "USD"))
+        self.assertEqual(update.occurred_at, "2025-02-08T10:00:00+00:00")
+        # Only a cod_collected scan carries it; a scan of another detail gives none.
+        tracker["tracking_details"][-1]["status_detail"] = "arrived_at_destination"
+        update = easypost.parse_event(tracker_event(tracker))
+        self.assertEqual((update.cod_amount, update.cod_currency), (None, None))
+        tracker["tracking_details"][-1].update(status_detail="cod_collected", cod_amount="n/a")
+        self.assertIsNone(easypost.parse_event(tracker_event(tracker)).cod_amount)
+
     def test_parcel_in_ounces_and_inches(self):
         self.assertEqual(easypost.parcel_from_kg(1), {"weight": 35.3})
         self.assertEqual(easypost.parcel_from_kg(0.0), {"weight": 0.1})

@@ -79,6 +79,13 @@ class TestStatusMapping(TransactionCase):
         )
         self.assertEqual(self.mapped("delivered", "attempted_delivery"), ("delivered", None, False))
 
+    def test_cash_on_delivery_collected_is_a_detail_of_delivered(self):
+        # The carrier sandbox's convention (EasyPost has no COD event): a finance milestone.
+        self.assertEqual(self.mapped("delivered", "cod_collected"), ("cod_collected", None, False))
+        self.assertFalse(
+            self.env.ref("logistics_integration_base.event_type_cod_collected").sets_status
+        )
+
     def test_unmapped_statuses_give_no_row(self):
         Map = self.env["logistics.carrier.status.map"]
         self.assertIsNone(Map._map("easypost", "teleported", None))

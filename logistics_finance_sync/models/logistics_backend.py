@@ -17,6 +17,8 @@ from ..adapters import freight_billing, invoice_csv, x12_210
 # What a billing file drop reads, by the file's extension.
 INVOICE_FILES = {".csv": "csv", ".edi": "x12", ".x12": "x12", ".210": "x12"}
 INVOICE_OPERATION = "carrier_invoice"
+# COD remittance files share the drop directory: read by logistics_backend_cod.py, not as invoices.
+REMITTANCE_FILE_PREFIX = "remittance"
 
 
 def _move_to_processed(path):
@@ -238,7 +240,12 @@ class LogisticsBackend(models.Model):
         inbound = Path(self.freight_drop_dir, "inbound")
         if not inbound.is_dir():
             return []
-        paths = sorted(path for path in inbound.iterdir() if path.suffix.lower() in INVOICE_FILES)
+        paths = sorted(
+            path
+            for path in inbound.iterdir()
+            if path.suffix.lower() in INVOICE_FILES
+            and not path.name.lower().startswith(REMITTANCE_FILE_PREFIX)
+        )
         for path in paths:
             self._import_invoice_text(path.read_bytes(), path.name)
             self.env.cr.postcommit.add(partial(_move_to_processed, path))

@@ -1,4 +1,5 @@
 from . import (
+    test_cod,
     test_finance_sandbox_flow,
     test_freight_accounting,
     test_freight_audit,

@@ -1014,6 +1014,11 @@ class LogisticsEvent(models.Model):
     def _on_event_returning(self):
         """Hook: these ``returning`` events are parcels on their way back. Returns nothing."""
 
+    def _on_event_cod_collected(self):
+        """Hook: these ``cod_collected`` events say the carrier collected the cash on delivery
+        of their shipments (payload ``amount``, a number, and ``currency``, an ISO 4217 code).
+        Returns nothing."""
+
     def _auto_resolve_exceptions(self, reacting):
         """Close the open exceptions of these events' shipments whose type is cleared by one
         of these event types (catalogue data: exception type -> resolving event types).

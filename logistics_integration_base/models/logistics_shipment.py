@@ -1,7 +1,7 @@
 import secrets
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from .logistics_access import check_company_member
@@ -134,6 +134,22 @@ class LogisticsShipment(models.Model):
     )
     freight_estimate = fields.Monetary(currency_field="currency_id")
     freight_actual = fields.Monetary(currency_field="currency_id")
+    # Canonical: the carrier connector sends it with the label purchase, finance reconciles
+    # the carrier's remittance against it. Tracked, and audited when a person sets it.
+    cod_amount = fields.Monetary(
+        string="Cash on Delivery",
+        currency_field="currency_id",
+        copy=False,
+        tracking=True,
+        help="What the carrier collects from the consignee at delivery, in the shipment's "
+        "currency (0: no cash on delivery). Set from a sale order paid by cash on delivery, "
+        "or by hand until the labels are bought: the label carries it.",
+    )
+    cod_locked = fields.Boolean(
+        compute="_compute_cod_locked",
+        help="The labels are being bought or are bought: the cash on delivery they carry "
+        "no longer changes.",
+    )
     event_ids = fields.One2many("logistics.event", "shipment_id")
     event_count = fields.Integer(compute="_compute_counts")
     exception_ids = fields.One2many("logistics.exception", "shipment_id")
@@ -210,12 +226,66 @@ class LogisticsShipment(models.Model):
                     fields=", ".join(sorted(self._fields[name].string for name in by_hand)),
                 )
             )
+        cod_before = self._check_cod_amount_change(vals) if "cod_amount" in vals else None
         result = super().write(vals)
+        if cod_before:
+            self._audit_cod_amount_change(cod_before)
         if vals.get("tracking_number"):
             # A carrier's tracking update can come before the label purchase that brings the
             # number is committed (a retried purchase, say): its events wait for it.
             self.env["logistics.exception"]._retry_unmatched({vals["tracking_number"]})
         return result
+
+    def _check_cod_amount_change(self, vals):
+        """The cash on delivery of a shipment changes until its labels are bought (by anyone,
+        the flow included: the label carries the amount to the carrier). A person's change is
+        audited (``_audit_cod_amount_change``).
+
+        :return: {shipment id: amount before} of the shipments whose amount a person changes
+            (empty for the suite's own code, running as superuser)
+        :raises UserError: a shipment whose labels are being bought or are bought, or a
+            negative amount
+        """
+        if (vals["cod_amount"] or 0.0) < 0:
+            raise UserError(self.env._("A cash on delivery amount is zero or more."))
+        changed = self.filtered(
+            lambda shipment: shipment.currency_id.compare_amounts(
+                shipment.cod_amount, vals["cod_amount"] or 0.0
+            )
+        )
+        locked = changed.filtered("cod_locked")
+        if locked:
+            raise UserError(
+                self.env._(
+                    "The labels of %(refs)s are bought (or being bought) with their cash on "
+                    "delivery: it can't change now. Cancel the labels first.",
+                    refs=", ".join(locked.mapped("name")),
+                )
+            )
+        return {} if self.env.su else {shipment.id: shipment.cod_amount for shipment in changed}
+
+    def _audit_cod_amount_change(self, before):
+        """One audit log entry per shipment whose cash on delivery a person changed: money the
+        carrier collects on our behalf, so who set it and from what is kept (DESIGN §6)."""
+        label = self._fields["cod_amount"].string
+        for shipment in self.filtered(lambda s: s.id in before):
+            self.env["logistics.audit.log"]._record(
+                "write",
+                shipment,
+                changes=f"{label}: {before[shipment.id]:.2f} → {shipment.cod_amount:.2f} "
+                f"{shipment.currency_id.name}",
+            )
+
+    @api.depends("package_ids.tracking_number")
+    def _compute_cod_locked(self):
+        for shipment in self:
+            shipment.cod_locked = shipment._cod_locked()
+
+    def _cod_locked(self):
+        """Whether the shipment's labels are being bought or are bought (a package has its
+        tracking number, or ``_packages_settled``): the cash on delivery went with them."""
+        self.ensure_one()
+        return any(self.sudo().package_ids.mapped("tracking_number")) or self._packages_settled()
 
     @api.depends("create_date", "delivered_at")
     def _compute_durations(self):

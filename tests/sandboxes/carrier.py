@@ -7,6 +7,12 @@ Answers have the shapes of EasyPost's own recordings in shared/fixtures/easypost
 nesting, id prefixes, string money amounts, "Z" time stamps), so the adapter that parses the
 recordings parses the sandbox too.
 
+Cash on delivery, the sandbox's own convention (EasyPost has no COD event): a parcel bought with
+the COD options (``options.cod_amount``, kept on the Shipment as given) that is delivered takes
+one more step, a scan of status "delivered" and status detail "cod_collected" whose
+TrackingDetail carries ``cod_amount`` (the money string of the options) and ``cod_currency``
+(the options' ``currency``, USD by default).
+
     python tests/sandboxes/carrier.py --port 8301 --webhook-url URL --webhook-secret SECRET
 """
 
@@ -92,6 +98,10 @@ class TrackingStep:
 IN_TRANSIT = TrackingStep(
     "in_transit", "arrived_at_facility", "Arrived at Regional Facility", "origin"
 )
+# After the delivery of a parcel with a cash on delivery (see the module's docstring).
+COD_COLLECTED = TrackingStep(
+    "delivered", "cod_collected", "Cash on Delivery Collected", "destination"
+)
 # What happens to a parcel after its label is created (the tracker starts in pre_transit).
 SCENARIOS = {
     "delivered": (
@@ -150,6 +160,8 @@ class _TrackerWalk:
     destination: dict
     clock: ObjectClock
     reference: str | None = None
+    # The parcel's cash on delivery, {"amount": "150.00", "currency": "USD"}, or None.
+    cod: dict | None = None
     position: int = 0
     events_sent: int = 0
     # Why the parcel does not move on: "refund_submitted" while its label's refund is pending,
@@ -161,7 +173,10 @@ class _TrackerWalk:
 
     @property
     def steps(self):
-        return SCENARIOS[self.scenario]
+        steps = SCENARIOS[self.scenario]
+        if self.cod and steps[-1].status == "delivered":
+            return (*steps, COD_COLLECTED)
+        return steps
 
     @property
     def finished(self):
@@ -391,6 +406,7 @@ class CarrierSandbox(Sandbox):
             origin=_location(shipment["from_address"]),
             destination=_location(shipment["to_address"]),
             now=now,
+            cod=_cod(shipment["options"]),
         )
         shipment.update(
             tracking_code=walk.tracker["tracking_code"],
@@ -614,6 +630,7 @@ class CarrierSandbox(Sandbox):
         origin,
         destination,
         now,
+        cod=None,
     ):
         tracker_id = new_id("trk")
         stamp = easypost_time(now)
@@ -650,6 +667,7 @@ class CarrierSandbox(Sandbox):
             destination=destination,
             clock=ObjectClock(now),
             reference=reference,
+            cod=cod,
         )
         self._walks[tracker_id] = walk
         return walk
@@ -695,11 +713,13 @@ class CarrierSandbox(Sandbox):
         previous = tracker["status"]
         location = walk.origin if step.place == "origin" else walk.destination
         tracker.update(status=step.status, status_detail=step.status_detail, updated_at=stamp)
-        tracker["tracking_details"].append(
-            _tracking_detail(
-                step.status, step.status_detail, step.message, tracker["carrier"], stamp, location
-            )
+        detail = _tracking_detail(
+            step.status, step.status_detail, step.message, tracker["carrier"], stamp, location
         )
+        if step is COD_COLLECTED:
+            detail.update(cod_amount=walk.cod["amount"], cod_currency=walk.cod["currency"])
+            detail["message"] = f"{step.message}: {walk.cod['amount']} {walk.cod['currency']}"
+        tracker["tracking_details"].append(detail)
         if step.status == "delivered":
             tracker["signed_by"] = SIGNED_BY
         if walk.finished:
@@ -883,6 +903,7 @@ class CarrierSandbox(Sandbox):
                 "events_sent": walk.events_sent,
                 "finished": walk.finished,
                 "halted": walk.halted,
+                "cod": walk.cod,
             }
             for tracker_id, walk in self._walks.items()
         }
@@ -1012,6 +1033,14 @@ def _customs_info(values, stamp):
 
 def _money(amount):
     return f"{amount:.2f}"
+
+
+def _cod(options):
+    """The cash on delivery a Shipment's options ask for, {"amount", "currency"}, or None."""
+    amount = _positive_number(options.get("cod_amount"))
+    if amount is None:
+        return None
+    return {"amount": _money(amount), "currency": str(options.get("currency") or "USD")}
 
 
 def _rate(spec, shipment_id, stamp):
