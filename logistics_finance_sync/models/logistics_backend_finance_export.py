@@ -168,6 +168,41 @@ class LogisticsBackend(models.Model):
         return lines
 
     def _finance_export_lines_cod(self, start, end):
-        """{currency code: [line]}: the cash on delivery remitted in [start, end). Without
-        remittances, nothing."""
-        return {}
+        """{currency code: [line]}: the cash on delivery of the remittances dated in
+        [start, end) whose lines are reconciled, one line per carrier and shipment (amount: what
+        was remitted; ``collected`` and ``deduction`` beside it), in one query."""
+        self.env["logistics.cod.remittance.line"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT cur.name, b.name, s.name, min(l.tracking_number), sum(l.remitted),
+                       sum(l.collected), sum(l.deduction)
+                  FROM logistics_cod_remittance_line l
+                  JOIN logistics_shipment s ON s.id = l.shipment_id
+                  JOIN logistics_backend b ON b.id = l.carrier_backend_id
+                  JOIN res_currency cur ON cur.id = l.currency_id
+                 WHERE l.company_id = %(company)s AND l.state = 'reconciled'
+                   AND l.remittance_date >= %(start)s AND l.remittance_date < %(end)s
+                 GROUP BY cur.name, b.name, s.name
+                 ORDER BY b.name, s.name
+                """,
+                company=self.company_id.id,
+                start=start,
+                end=end,
+            )
+        )
+        lines = {}
+        for row in self.env.cr.fetchall():
+            currency, carrier, ref, tracking, remitted, collected, deduction = row
+            lines.setdefault(currency, []).append(
+                {
+                    "carrier": carrier,
+                    "shipment_ref": ref,
+                    "tracking_number": tracking,
+                    "amount": round(float(remitted), 2),
+                    "collected": f"{collected:.2f}",
+                    "deduction": f"{deduction:.2f}",
+                    "account": None,
+                }
+            )
+        return lines

@@ -1,5 +1,6 @@
 from . import (
     test_cod,
+    test_finance_export,
     test_finance_sandbox_flow,
     test_freight_accounting,
     test_freight_audit,
