@@ -104,6 +104,20 @@ PAGES = [
             ("logistics.shipment", [["status_code", "=", "delivered"]], "id desc", "name"),
         ],
     },
+    {
+        "name": "carrier_invoice",
+        "path": "/odoo/action-logistics_finance_sync.logistics_carrier_invoice_action",
+        # an audited invoice of the finance sandbox with lines outside tolerance
+        "record": ("logistics.carrier.invoice", [["audit_state", "=", "exceptions"]], "id desc"),
+    },
+    {
+        "name": "freight_lines",
+        "path": "/odoo/action-logistics_finance_sync.logistics_carrier_invoice_line_action",
+    },
+    {
+        "name": "freight_reconciliation",
+        "path": "/odoo/action-logistics_finance_sync.logistics_freight_reconciliation_report_action",
+    },
     {"name": "dead_letters", "path": ACTION + "logistics_message_action_dead"},
     {"name": "webhook_refusals", "path": ACTION + "logistics_webhook_refusal_action"},
     {"name": "backends", "path": ACTION + "logistics_backend_action"},

@@ -156,7 +156,8 @@ class LogisticsCarrierInvoiceLine(models.Model):
                        p.name AS package_name, p.carrier_name, p.carrier_service,
                        s.name AS shipment_name, s.delivered_at,
                        COALESCE(s.promised_date, s.estimated_delivery) AS promised_at,
-                       partner.name AS partner_name, partner.is_company,
+                       partner.name AS partner_name,
+                       partner.is_company OR commercial.is_company AS is_company,
                        s.currency_id AS shipment_currency_id
                   FROM logistics_carrier_invoice_line l
                   JOIN logistics_carrier_invoice i ON i.id = l.invoice_id
@@ -165,6 +166,8 @@ class LogisticsCarrierInvoiceLine(models.Model):
                   LEFT JOIN shipment_rates r ON r.shipment_id = l.shipment_id
                                             AND l.package_id IS NULL
                   LEFT JOIN res_partner partner ON partner.id = s.partner_id
+                  LEFT JOIN res_partner commercial
+                         ON commercial.id = partner.commercial_partner_id
                  WHERE l.invoice_id = ANY(%(invoices)s) AND l.audit_state = 'to_audit'
                  ORDER BY l.invoice_id, l.sequence, l.id
                 """,
@@ -359,7 +362,7 @@ class LogisticsCarrierInvoiceLine(models.Model):
             if row["is_company"]:
                 note = self.env._(
                     "Residential surcharge on an address marked commercial: %(partner)s is a "
-                    "company.",
+                    "company, or a contact of one.",
                     partner=row["partner_name"],
                 )
             else:

@@ -63,6 +63,10 @@ class TestFreightAudit(FreightCase):
     def test_residential_surcharge_on_a_commercial_address_is_a_mismatch(self):
         business = self.shipment([("TRK-BIZ", 7.5, 3.0)], partner=self.business)
         home = self.shipment([("TRK-HOME", 7.5, 3.0)], partner=self.person)
+        contact = self.env["res.partner"].create(
+            {"name": "Ann at ACME", "parent_id": self.business.id}
+        )
+        self.shipment([("TRK-CONTACT", 7.5, 3.0)], partner=contact)
         (bill,), _dup = self.import_invoices(
             invoice(
                 "INV-RES",
@@ -71,6 +75,8 @@ class TestFreightAudit(FreightCase):
                     charge("TRK-BIZ", "residential", 5.10),
                     charge("TRK-HOME", "base", 7.5),
                     charge("TRK-HOME", "residential", 5.10),
+                    charge("TRK-CONTACT", "base", 7.5),
+                    charge("TRK-CONTACT", "residential", 5.10),
                 ],
             )
         )
@@ -80,8 +86,9 @@ class TestFreightAudit(FreightCase):
         self.assertIn("ACME Corp is a company", lines["TRK-BIZ", "residential"].audit_note)
         self.assertEqual(lines["TRK-BIZ", "base"].audit_state, "reconciled")
         self.assertEqual(lines["TRK-HOME", "residential"].audit_state, "reconciled")
-        exception = self.exceptions("freight_mismatch")
-        self.assertEqual(exception.shipment_id, business)
+        # A contact of a company delivers to the company's (commercial) address too.
+        self.assertEqual(lines["TRK-CONTACT", "residential"].audit_state, "mismatch")
+        exception = self.exceptions("freight_mismatch", shipment_id=business.id)
         self.assertIn("Residential Surcharge | PKG-", exception.description)
         self.assertIn("| 5.10 | 0.00 | +5.10 | mismatch", exception.description)
         # One reconciled line of a shipment with a mismatch: no freight_reconciled for it.
