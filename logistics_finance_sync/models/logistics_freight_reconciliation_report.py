@@ -13,6 +13,7 @@ class LogisticsFreightReconciliationReport(models.Model):
     _order = "month desc, carrier_backend_id"
 
     month = fields.Date(readonly=True)
+    period = fields.Char(readonly=True, help="The month, as YYYY-MM.")
     carrier_backend_id = fields.Many2one("logistics.backend", string="Carrier", readonly=True)
     company_id = fields.Many2one("res.company", readonly=True)
     currency_id = fields.Many2one("res.currency", readonly=True)
@@ -32,6 +33,7 @@ class LogisticsFreightReconciliationReport(models.Model):
                 CREATE VIEW %s AS (
                     SELECT min(l.id) AS id,
                            date_trunc('month', l.invoice_date)::date AS month,
+                           to_char(date_trunc('month', l.invoice_date), 'YYYY-MM') AS period,
                            l.carrier_backend_id, l.company_id, l.currency_id,
                            count(*) FILTER (WHERE i.credit_of_id IS NULL) AS line_count,
                            count(*) FILTER (WHERE l.audit_state IN ('mismatch', 'unmatched'))
@@ -47,7 +49,7 @@ class LogisticsFreightReconciliationReport(models.Model):
                            COALESCE(sum(l.credited_amount), 0) AS recovered
                       FROM logistics_carrier_invoice_line l
                       JOIN logistics_carrier_invoice i ON i.id = l.invoice_id
-                     GROUP BY 2, l.carrier_backend_id, l.company_id, l.currency_id
+                     GROUP BY 2, 3, l.carrier_backend_id, l.company_id, l.currency_id
                 )
                 """,
                 SQL.identifier(self._table),
