@@ -25,6 +25,14 @@ class LogisticsCarrierInvoice(models.Model):
         "account.move", string="Vendor Bill", readonly=True, copy=False, index="btree_not_null"
     )
     move_state = fields.Selection(related="move_id.state", string="Bill Status")
+    billed = fields.Boolean(
+        string="Bill Made",
+        readonly=True,
+        copy=False,
+        index=True,
+        help="Its vendor bill is made, or there was nothing to bill (every line disputed, a "
+        "credit note crediting all it closed): the billing batch leaves it alone.",
+    )
 
     def _enqueue_billing(self):
         """Queue the vendor bills of the invoices left to bill (one job at a time)."""
@@ -45,7 +53,7 @@ class LogisticsCarrierInvoice(models.Model):
 
         :return: a summary (str)"""
         invoices = self.sudo().search(
-            [("audit_state", "in", ("reconciled", "disputed")), ("move_id", "=", False)]
+            [("audit_state", "in", ("reconciled", "disputed")), ("billed", "=", False)]
         )
         billed = failed = 0
         for invoice in invoices:
@@ -76,17 +84,16 @@ class LogisticsCarrierInvoice(models.Model):
 
     def _bill_amounts(self):
         """{(analytic account, charge code): amount}: what the bill books, in the invoice's
-        currency. An invoice: its reconciled and accepted lines. A credit note: for each
-        disputed line it credited, the line's amount minus the credit."""
+        currency: the reconciled and accepted lines (a credit note's are negative), and for
+        each disputed line a credit note closes, the line's amount minus the credit."""
         self.ensure_one()
         amounts = defaultdict(float)
-        if self.credit_of_id:
-            for credit in self.line_ids.filtered(lambda line: line.credited_line_id):
-                disputed = credit.credited_line_id
+        for line in self.line_ids:
+            if line.credited_line_id:  # a credit note's line closing a dispute
+                disputed = line.credited_line_id
                 key = (disputed._analytic_account(), disputed.charge_code)
-                amounts[key] += disputed.amount + credit.amount
-        else:
-            for line in self.line_ids.filtered(lambda line: line.audit_state in BILLED_STATES):
+                amounts[key] += disputed.amount + line.amount
+            elif line.audit_state in BILLED_STATES:  # incl. a credit a person accepted
                 amounts[line._analytic_account(), line.charge_code] += line.amount
         return {key: amount for key, amount in amounts.items() if self.currency_id.round(amount)}
 
@@ -103,6 +110,7 @@ class LogisticsCarrierInvoice(models.Model):
         amounts = self._bill_amounts()
         Move = self.env["account.move"].sudo()
         if not amounts:
+            self.billed = True
             return Move
         codes = dict(CHARGE_CODES)
         total = sum(amounts.values())
@@ -137,7 +145,7 @@ class LogisticsCarrierInvoice(models.Model):
         )
         if carrier.freight_bill_state == "posted":
             move.action_post()
-        self.move_id = move
+        self.write({"move_id": move.id, "billed": True})
         held = self.line_ids.filtered(lambda line: line.audit_state == "disputed")
         self.message_post(
             body=self.env._(
@@ -158,9 +166,7 @@ class LogisticsCarrierInvoice(models.Model):
     def _update_audit_state(self):
         result = super()._update_audit_state()
         if self.filtered(
-            lambda invoice: (
-                invoice.audit_state in ("reconciled", "disputed") and not invoice.move_id
-            )
+            lambda invoice: invoice.audit_state in ("reconciled", "disputed") and not invoice.billed
         ):
             self._enqueue_billing()
         return result

@@ -178,3 +178,22 @@ class TestFreightAccounting(FreightCase):
         )
         december = self.env["logistics.backend"]._cron_accrue_freight(date(2026, 12, 1))
         self.assertAlmostEqual(december.amount_total, 7.5 + 9.0)
+
+    def test_an_invoice_with_nothing_to_bill_is_left_alone_and_a_loose_credit_is_refunded(self):
+        self.shipment([("TRK-N1", 7.5, 3.0)], partner=self.business)
+        (bill,), _dup = self.import_invoices(
+            invoice("INV-NONE", [charge("TRK-N1", "residential", 5.1)])
+        )
+        bill.line_ids._dispute("Commercial address", 5.1)
+        self.assertFalse(self.bill_of(bill))
+        self.assertTrue(bill.billed)  # nothing to bill: the batch won't try again
+        # A credit note crediting a line nobody disputed: a person accepts it, it is refunded.
+        self.shipment([("TRK-N2", 7.5, 3.0)])
+        (credit,), _dup = self.import_invoices(
+            invoice("CR-LOOSE", [charge("TRK-N2", "base", -2.0)], credit_of="INV-NONE")
+        )
+        self.assertEqual(credit.line_ids.audit_state, "unmatched")
+        credit.line_ids.action_accept()
+        refund = self.bill_of(credit)
+        self.assertEqual(refund.move_type, "in_refund")
+        self.assertAlmostEqual(refund.amount_total, 2.0)
