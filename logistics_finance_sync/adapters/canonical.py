@@ -31,7 +31,7 @@ Every check raises ValueError whose message starts with the place of the problem
 
 import math
 import re
-from datetime import date
+from datetime import datetime
 from decimal import Decimal
 
 CHARGE_CODES = ("base", "fuel", "residential", "address_correction", "reweigh", "other")
@@ -84,7 +84,7 @@ def iso_date(value, where, what="date"):
     if not isinstance(text, str) or not _ISO_DATE.fullmatch(text):
         raise problem
     try:
-        date.fromisoformat(text)
+        datetime.strptime(text, "%Y-%m-%d")
     except ValueError:
         raise problem from None
     return text

@@ -1,5 +1,4 @@
 import re
-from datetime import date
 
 from dateutil.relativedelta import relativedelta
 
@@ -76,7 +75,7 @@ class LogisticsBackend(models.Model):
             raise UserError(
                 self.env._("%(backend)s is no finance export backend.", backend=self.name)
             )
-        start = date.fromisoformat(f"{period}-01")
+        start = fields.Date.to_date(f"{period}-01")
         lines_by_currency = getattr(self, f"_finance_export_lines_{kind}")(
             start, start + relativedelta(months=1)
         )
