@@ -474,6 +474,32 @@ class TestReview17(CodCase):
         )
         self.assertEqual(len(cod), 1)
 
+    def test_a_period_goes_twice_once_its_payload_is_purged(self):
+        """November's freight went to the finance system (done). After the payload retention
+        (90 days), Odoo's purge empties the message's payload, and with it the only record of
+        which period and kind it sent: a Manager exporting November again, without *Send
+        Again*, is no longer stopped, and the finance system books November's freight a second
+        time. A period that went should stay "gone" after the purge.
+
+        Cause: ``_sent_exports`` (logistics_backend_finance_export.py:106-127) finds the
+        exports by ``payload->>'period'`` / ``'kind'`` / ``'currency'``, which
+        ``_cron_purge_payloads`` sets to NULL."""
+        self.shipment([("TRK-PURGE", 7.5, 3.0)])
+        self.import_invoices(invoice("INV-PURGE", [charge("TRK-PURGE", "base", 7.5)]))
+        (sent,) = self.finance.with_user(self.manager).action_export_finance("2026-11", ["freight"])
+        # Delivered, 100 days ago.
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE logistics_message SET state = 'done', create_date = now() - interval '100 days'"
+            " WHERE id = %s",
+            [sent],
+        )
+        self.env["logistics.message"].invalidate_model()
+        self.env["logistics.message"]._cron_purge_payloads()
+        self.assertTrue(self.env["logistics.message"].browse(sent).payload_purged)
+        with self.assertRaisesRegex(UserError, "went before"):
+            self.finance.with_user(self.manager).action_export_finance("2026-11", ["freight"])
+
     # --- billing API --------------------------------------------------------------------------
     def test_one_bad_invoice_in_an_api_page_stops_the_carrier_for_good(self):
         """The billing API serves a page with a good invoice and one the parser refuses (a
