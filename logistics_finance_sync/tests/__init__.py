@@ -7,4 +7,5 @@ from . import (
     test_freight_ui,
     test_invoice_import,
     test_invoice_parsers,
+    test_review17,
 )
