@@ -1,4 +1,5 @@
 import contextlib
+import logging
 import os
 from collections import Counter
 from functools import partial
@@ -13,6 +14,8 @@ from odoo.addons.logistics_integration_base.models.logistics_backend import (
 )
 
 from ..adapters import freight_billing, invoice_csv, x12_210
+
+_logger = logging.getLogger(__name__)
 
 # What a billing file drop reads, by the file's extension.
 INVOICE_FILES = {".csv": "csv", ".edi": "x12", ".x12": "x12", ".210": "x12"}
@@ -110,13 +113,23 @@ class LogisticsBackend(models.Model):
     @api.model
     def _cron_import_carrier_invoices(self):
         """Nightly batch (flow ``freight_reconciliation``): import the invoices of every
-        carrier billing backend that is not paused, then audit what is still to audit.
+        carrier billing backend that is not paused (one that fails is logged and skipped: the
+        others still import), then audit what is still to audit and bill what waits (an
+        invoice whose bill failed for a setting fixed since).
 
         :return: the number of backends asked"""
         backends = self.search([("adapter", "=", "freight_billing"), ("paused", "=", False)])
         for backend in backends:
-            backend._import_carrier_invoices()
-        self.env["logistics.carrier.invoice"]._enqueue_audit()
+            try:
+                with self.env.cr.savepoint():
+                    backend._import_carrier_invoices()
+            except (UserError, OSError):
+                # A setting missing (no drop directory, no carrier billed) or a drop directory
+                # that can't be read: that backend's business, not the others'.
+                _logger.exception("%s: carrier invoices not imported", backend.name)
+        Invoice = self.env["logistics.carrier.invoice"]
+        Invoice._enqueue_audit()
+        Invoice._enqueue_billing()
         return len(backends)
 
     def _import_carrier_invoices(self):

@@ -233,7 +233,12 @@ class LogisticsCarrierInvoice(models.Model):
         return str(self.env["logistics.carrier.invoice.line"]._audit(invoices))
 
     def action_audit(self):
-        """Audit the lines still to audit now, rather than at the nightly batch."""
+        """Audit the lines still to audit now, rather than at the nightly batch.
+
+        :raises AccessError: a user who may not write these invoices (Logistics Managers and
+            Billing users may; a Logistics User reads them only): the audit itself runs as
+            superuser, so the right is checked first"""
+        self.check_access("write")
         self.env["logistics.carrier.invoice.line"]._audit(self)
         return True
 

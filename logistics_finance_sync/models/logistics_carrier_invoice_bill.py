@@ -47,9 +47,10 @@ class LogisticsCarrierInvoice(models.Model):
 
     @api.model
     def _bill_pending(self):
-        """Job: the vendor bill of every invoice whose lines are all decided (reconciled, or
-        disputed) and that has none yet; an invoice whose carrier lacks a setting raises
-        ``freight_posting_failed`` and waits.
+        """Job (and nightly batch): the vendor bill of every invoice whose lines are all
+        decided (reconciled, or disputed) and that is not billed yet; an invoice whose carrier
+        lacks a setting raises ``freight_posting_failed`` and waits for the next batch, and
+        the exception closes once nothing of its carrier waits.
 
         :return: a summary (str)"""
         invoices = self.sudo().search(
@@ -64,7 +65,37 @@ class LogisticsCarrierInvoice(models.Model):
             except UserError as error:
                 failed += 1
                 invoice._raise_posting_failed(str(error))
+        invoices._close_posting_failed()
         return f"{billed} bill(s), {failed} waiting for settings"
+
+    def _close_posting_failed(self):
+        """Close the carrier's open ``freight_posting_failed`` of vendor bills once none of
+        its invoices waits for a bill any more: the setting was fixed, what waited is
+        billed."""
+        carriers = self.carrier_backend_id
+        waiting = self.sudo().search(
+            [
+                ("carrier_backend_id", "in", carriers.ids),
+                ("audit_state", "in", ("reconciled", "disputed")),
+                ("billed", "=", False),
+            ]
+        )
+        Exception_ = self.env["logistics.exception"].sudo()
+        for carrier in carriers - waiting.carrier_backend_id:
+            failed = Exception_.search(
+                [
+                    ("type_code", "=", "freight_posting_failed"),
+                    ("backend_id", "=", carrier.id),
+                    ("is_closed", "=", False),
+                    ("grouping_key", "like", f"%|bill:{carrier.id}:%"),
+                ]
+            )
+            if failed:
+                failed._close_automatically(
+                    self.env._(
+                        "Every invoice of %(carrier)s that waited is billed.", carrier=carrier.name
+                    )
+                )
 
     def _raise_posting_failed(self, reason):
         self.ensure_one()
@@ -82,13 +113,25 @@ class LogisticsCarrierInvoice(models.Model):
             ],
         )
 
+    def _lines_to_bill(self):
+        """The lines a bill of this invoice books now: reconciled and accepted lines, and a
+        credit note's lines closing a dispute, that no earlier bill booked (a disputed line
+        accepted after the invoice's bill was made is booked by a further bill)."""
+        self.ensure_one()
+        return self.line_ids.filtered(
+            lambda line: (
+                not line.bill_id and (line.credited_line_id or line.audit_state in BILLED_STATES)
+            )
+        )
+
     def _bill_amounts(self):
         """{(analytic account, charge code): amount}: what the bill books, in the invoice's
         currency: the reconciled and accepted lines (a credit note's are negative), and for
-        each disputed line a credit note closes, the line's amount minus the credit."""
+        each disputed line a credit note closes, the line's amount minus the credit; lines an
+        earlier bill booked are left out (``_lines_to_bill``)."""
         self.ensure_one()
         amounts = defaultdict(float)
-        for line in self.line_ids:
+        for line in self._lines_to_bill():
             if line.credited_line_id:  # a credit note's line closing a dispute
                 disputed = line.credited_line_id
                 key = (disputed._analytic_account(), disputed.charge_code)
@@ -98,7 +141,14 @@ class LogisticsCarrierInvoice(models.Model):
         return {key: amount for key, amount in amounts.items() if self.currency_id.round(amount)}
 
     def _create_vendor_bill(self):
-        """Create (and post, if the carrier says so) this invoice's vendor bill.
+        """Create (and post, if the carrier says so) this invoice's vendor bill of the lines
+        no bill booked yet; the invoice's Vendor Bill stays its first.
+
+        The bill's invoice date is the carrier's. Its accounting date too, except for a
+        carrier on the accrual model: the day the bill is made (never before the invoice
+        date), as the accruals up to yesterday counted the shipments it books
+        (``_accrued_shipments``); booked on the invoice date, a bill received after the
+        month's end would book November's freight a second time in November.
 
         :return: the bill, or an empty recordset when there is nothing to bill (a credit note
             that credits all it closed)
@@ -107,6 +157,7 @@ class LogisticsCarrierInvoice(models.Model):
         self.ensure_one()
         carrier = self.carrier_backend_id
         accounts = carrier._require_freight_accounts(["journal", "expense"])
+        lines = self._lines_to_bill()
         amounts = self._bill_amounts()
         Move = self.env["account.move"].sudo()
         if not amounts:
@@ -120,7 +171,9 @@ class LogisticsCarrierInvoice(models.Model):
                 "partner_id": carrier.freight_vendor_id.id,
                 "journal_id": accounts["journal"].id,
                 "invoice_date": self.invoice_date,
-                "date": self.invoice_date,
+                "date": max(self.invoice_date, fields.Date.context_today(self))
+                if carrier.freight_accounting == "accrual"
+                else self.invoice_date,
                 "ref": self.name,
                 "currency_id": self.currency_id.id,
                 "invoice_origin": self.credit_of_id.name or self.name,
@@ -145,7 +198,8 @@ class LogisticsCarrierInvoice(models.Model):
         )
         if carrier.freight_bill_state == "posted":
             move.action_post()
-        self.write({"move_id": move.id, "billed": True})
+        self.write({"move_id": self.move_id.id or move.id, "billed": True})
+        (lines | lines.credited_line_id).write({"bill_id": move.id})
         held = self.line_ids.filtered(lambda line: line.audit_state == "disputed")
         self.message_post(
             body=self.env._(
@@ -183,6 +237,24 @@ class LogisticsCarrierInvoice(models.Model):
 
 class LogisticsCarrierInvoiceLine(models.Model):
     _inherit = "logistics.carrier.invoice.line"
+
+    bill_id = fields.Many2one(
+        "account.move",
+        string="Booked By",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        ondelete="set null",
+        help="The vendor bill that booked this line (a disputed line: the bill of the credit "
+        "note that closed it, or a further bill once accepted).",
+    )
+
+    def action_accept(self):
+        # A disputed line was held back from its invoice's bill: accepted, a further bill
+        # books it (the billing batch takes the invoice again).
+        held = self.filtered(lambda line: line.audit_state == "disputed" and not line.bill_id)
+        held.invoice_id.filtered("billed").write({"billed": False})
+        return super().action_accept()
 
     def _analytic_account(self):
         """The analytic account of this line's freight, by its carrier's setting: its

@@ -24,6 +24,8 @@ LINE_STATES = [
     ("disputed", "Disputed"),
     ("credited", "Credited"),
 ]
+# Lines a person may accept as billed: a dispute the carrier refused closes so.
+ACCEPTABLE_STATES = ("mismatch", "unmatched", "disputed")
 # Lines billed as they are (the vendor bill books them); disputed lines are held back.
 BILLABLE_STATES = ("reconciled", "accepted", "mismatch", "unmatched", "credited")
 
@@ -104,18 +106,25 @@ class LogisticsCarrierInvoiceLine(models.Model):
 
     # --- a person's decisions ------------------------------------------------------------------
     def action_accept(self):
-        """Accept mismatched or unmatched lines as billed: the bill books them."""
+        """Accept mismatched, unmatched or disputed lines as billed (a dispute the carrier
+        refused closes so): the bill books them (a further bill when their invoice's bill was
+        made without them) and their shipments' actual freight counts them.
+
+        :raises UserError: a line in another state
+        :raises AccessError: a user who may not write the lines (Logistics Managers and
+            Billing users may)"""
         for line in self:
-            if line.audit_state not in ("mismatch", "unmatched"):
+            if line.audit_state not in ACCEPTABLE_STATES:
                 raise UserError(
                     self.env._(
-                        "Only a mismatched or unmatched line can be accepted; %(line)s is "
-                        "%(state)s.",
+                        "Only a mismatched, unmatched or disputed line can be accepted; "
+                        "%(line)s is %(state)s.",
                         line=line.display_name,
                         state=line.audit_state,
                     )
                 )
         self.write({"audit_state": "accepted"})
+        self.env["logistics.carrier.invoice.line"]._record_actual_freight(set(self.shipment_id.ids))
         self.invoice_id._message_log_batch(
             bodies={
                 invoice.id: self.env._(
@@ -135,25 +144,27 @@ class LogisticsCarrierInvoiceLine(models.Model):
 
         :param str note: why (shown to the carrier and in the invoice's chatter)
         :param float credit: the credit expected for all the lines, in the invoice's currency;
-            spread over the lines in proportion of their variance
-        :raises UserError: a line that is not mismatched, or a credit that is not positive
+            spread over the lines in proportion of their variance (equally when none has
+            one), the last line taking the rounding so that the lines ask ``credit`` in all
+        :raises UserError: a line that is neither mismatched nor unmatched (a parcel we never
+            shipped is disputed like an overcharge), or a credit that is not positive
         """
-        if any(line.audit_state != "mismatch" for line in self):
-            raise UserError(self.env._("Only mismatched lines can be disputed."))
+        if any(line.audit_state not in ("mismatch", "unmatched") for line in self):
+            raise UserError(self.env._("Only mismatched or unmatched lines can be disputed."))
         if not note:
             raise UserError(self.env._("Say why the lines are disputed."))
         if credit <= 0:
             raise UserError(self.env._("The expected credit must be more than zero."))
-        weights = [max(line.variance, 0.0) for line in self] or [1.0]
-        total = sum(weights) or len(self)
-        for line, weight in zip(self, weights, strict=False):
-            line.write(
-                {
-                    "audit_state": "disputed",
-                    "dispute_note": note,
-                    "dispute_credit": credit * ((weight or 1.0) / total),
-                }
-            )
+        weights = [max(line.variance, 0.0) for line in self]
+        if not any(weights):
+            weights = [1.0] * len(self)
+        total = sum(weights)
+        left = credit
+        for index, (line, weight) in enumerate(zip(self, weights, strict=True)):
+            last = index == len(self) - 1
+            share = left if last else line.currency_id.round(credit * weight / total)
+            left -= share
+            line.write({"audit_state": "disputed", "dispute_note": note, "dispute_credit": share})
         for invoice in self.invoice_id:
             invoice.message_post(
                 body=self.env._(
@@ -178,10 +189,13 @@ class LogisticsCarrierInvoiceLine(models.Model):
 
     def _close_settled_exceptions(self):
         """Close the freight exceptions whose lines are all settled (accepted, disputed,
-        credited): a person decided, nothing is left to look at."""
-        exceptions = self.exception_id.filtered(lambda exception: not exception.is_closed)
+        credited): a person decided, nothing is left to look at.
+
+        As superuser: a Billing user works the lines without any right on
+        ``logistics.exception`` (the closing is Odoo's, noted as such)."""
+        exceptions = self.sudo().exception_id.filtered(lambda exception: not exception.is_closed)
         for exception in exceptions:
-            open_lines = self.search_count(
+            open_lines = self.sudo().search_count(
                 [
                     ("exception_id", "=", exception.id),
                     ("audit_state", "in", ("mismatch", "unmatched", "to_audit")),

@@ -71,11 +71,16 @@ class LogisticsCodRemittanceLine(models.Model):
     # --- 1. matching -----------------------------------------------------------------------------
     @api.model
     def _match_lines(self, remittances):
-        """Link the lines to reconcile to their shipment, in two statements."""
+        """Link the lines to reconcile to their shipment, in two statements: only shipments
+        of the carrier the remittance pays for (or of no carrier yet: no label bought in
+        Odoo), and of the packages sharing a tracking number
+        the newest labelled on or before the remittance date (as the freight audit's
+        ``_match_lines``: numbers coincide across carriers and are recycled)."""
         for model, names in (
             ("logistics.cod.remittance.line", ["tracking_number", "shipment_ref", "state"]),
+            ("logistics.cod.remittance", ["carrier_backend_id", "remittance_date"]),
             ("logistics.package", ["tracking_number", "shipment_id", "active"]),
-            ("logistics.shipment", ["name", "tracking_number", "company_id"]),
+            ("logistics.shipment", ["name", "tracking_number", "company_id", "carrier_backend_id"]),
         ):
             self.env[model].flush_model(names)
         # By a package's tracking number (a master number several packages share: one
@@ -86,12 +91,18 @@ class LogisticsCodRemittanceLine(models.Model):
                 UPDATE logistics_cod_remittance_line l SET shipment_id = m.shipment_id
                   FROM (SELECT DISTINCT ON (l.id) l.id, p.shipment_id
                           FROM logistics_cod_remittance_line l
+                          JOIN logistics_cod_remittance r ON r.id = l.remittance_id
                           JOIN logistics_package p
                             ON p.tracking_number = l.tracking_number
                            AND p.company_id = l.company_id
+                          JOIN logistics_shipment s
+                            ON s.id = p.shipment_id
+                           AND COALESCE(s.carrier_backend_id, r.carrier_backend_id)
+                               = r.carrier_backend_id
                          WHERE l.remittance_id = ANY(%(remittances)s)
                            AND l.state = 'to_reconcile'
-                         ORDER BY l.id, p.active DESC, p.id) m
+                         ORDER BY l.id, s.carrier_backend_id IS NOT NULL DESC, p.active DESC,
+                                  p.create_date::date <= r.remittance_date DESC, p.id DESC) m
                  WHERE l.id = m.id
                 """,
                 remittances=remittances.ids,
@@ -102,8 +113,10 @@ class LogisticsCodRemittanceLine(models.Model):
             SQL(
                 """
                 UPDATE logistics_cod_remittance_line l SET shipment_id = s.id
-                  FROM logistics_shipment s
+                  FROM logistics_shipment s, logistics_cod_remittance r
                  WHERE l.remittance_id = ANY(%(remittances)s) AND l.state = 'to_reconcile'
+                   AND r.id = l.remittance_id
+                   AND COALESCE(s.carrier_backend_id, r.carrier_backend_id) = r.carrier_backend_id
                    AND l.shipment_id IS NULL AND s.company_id = l.company_id
                    AND (s.name = l.shipment_ref OR s.tracking_number = l.tracking_number)
                 """,

@@ -18,7 +18,7 @@ class LogisticsBackend(models.Model):
 
     Each day, one entry per carrier accrues the expected freight (the label rates, in the
     company's currency) of the shipments that shipped on or before that day and that no
-    carrier invoice bills yet: debit the freight expense (one line per analytic account),
+    vendor bill booked yet: debit the freight expense (one line per analytic account),
     credit the accrued freight account. Odoo reverses it the next day (``_reverse_moves`` with
     that date; the reversal waits as a draft with *auto post at date*, and Odoo's own cron
     *Post draft entries with auto_post enabled* posts it). The books therefore hold, at any
@@ -66,13 +66,20 @@ class LogisticsBackend(models.Model):
     def _accrued_shipments(self, day):
         """[(shipment id, analytic account id or None, freight in the company's currency)] of
         the shipments this carrier took on or before ``day`` (within ``freight_accrual_days``)
-        that no carrier invoice dated on or before ``day`` bills, in one query."""
+        whose freight no vendor bill dated on or before ``day`` booked, in one query. An
+        invoice that waits for a person (a mismatch), or whose lines of the shipment are held
+        back (disputed), books nothing: the shipment stays accrued until a bill books it."""
         self.ensure_one()
         analytic = {
             "warehouse": SQL("w.logistics_analytic_account_id"),
             "channel": SQL("t.logistics_analytic_account_id"),
         }.get(self.freight_analytic_by, SQL("NULL::int"))
-        for model in ("logistics.shipment", "logistics.event", "logistics.carrier.invoice.line"):
+        for model in (
+            "logistics.shipment",
+            "logistics.event",
+            "logistics.carrier.invoice.line",
+            "account.move",
+        ):
             self.env[model].flush_model()
         self.env.cr.execute(
             SQL(
@@ -92,7 +99,8 @@ class LogisticsBackend(models.Model):
                           AND e.occurred_at < %(end)s AND e.occurred_at >= %(start)s)
                    AND NOT EXISTS (
                        SELECT 1 FROM logistics_carrier_invoice_line l
-                        WHERE l.shipment_id = s.id AND l.invoice_date <= %(day)s)
+                         JOIN account_move m ON m.id = l.bill_id
+                        WHERE l.shipment_id = s.id AND m.date <= %(day)s AND m.state != 'cancel')
                 """,
                 analytic=analytic,
                 carrier=self.id,

@@ -36,8 +36,10 @@ class LogisticsCarrierInvoiceLine(models.Model):
            reference or tracking number (and to the shipment's package when it has one).
         2. Judge them with the carrier's tolerance rules (``logistics.freight.tolerance``):
            per package, the freight charges (base, fuel, other) together against the label's
-           rate converted to the invoice's currency at the invoice date (Odoo's rates); each
-           accessorial charge by its own rule and evidence.
+           rate converted to the invoice's currency at the invoice date (Odoo's rates), less
+           what other invoices billed the package already (double billing); each accessorial
+           charge by its own rule and evidence. A guaranteed service delivered after the
+           carrier's delivery date expects no freight.
         3. Lines within tolerance are reconciled; a shipment whose lines of the invoice are all
            reconciled gets a ``freight_reconciled`` event and its actual freight (what the
            carrier billed it, in the company's currency). Lines outside tolerance raise one
@@ -74,15 +76,28 @@ class LogisticsCarrierInvoiceLine(models.Model):
     # --- 1. matching -----------------------------------------------------------------------------
     @api.model
     def _match_lines(self, invoices):
-        """Link the lines to audit to their package and shipment, in two statements."""
+        """Link the lines to audit to their package and shipment, in two statements: only
+        shipments of the carrier the invoice bills, or of no carrier yet (short numeric
+        tracking numbers of two carriers coincide), and of the packages sharing a tracking
+        number the newest labelled on or before the invoice date (carriers recycle numbers:
+        FedEx and UPS after months)."""
         for model, names in (
-            ("logistics.carrier.invoice.line", ["tracking_number", "shipment_ref", "audit_state"]),
+            (
+                "logistics.carrier.invoice.line",
+                [
+                    "tracking_number",
+                    "shipment_ref",
+                    "audit_state",
+                    "carrier_backend_id",
+                    "invoice_date",
+                ],
+            ),
             ("logistics.package", ["tracking_number", "shipment_id", "active"]),
-            ("logistics.shipment", ["name", "tracking_number", "company_id"]),
+            ("logistics.shipment", ["name", "tracking_number", "company_id", "carrier_backend_id"]),
         ):
             self.env[model].flush_model(names)
         # By the package's tracking number (a master tracking number shared by several
-        # packages: the first of them; the shipment is what matters then).
+        # packages: the newest of them; the shipment is what matters then).
         self.env.cr.execute(
             SQL(
                 """
@@ -93,8 +108,13 @@ class LogisticsCarrierInvoiceLine(models.Model):
                           JOIN logistics_package p
                             ON p.tracking_number = l.tracking_number
                            AND p.company_id = l.company_id
+                          JOIN logistics_shipment s
+                            ON s.id = p.shipment_id
+                           AND COALESCE(s.carrier_backend_id, l.carrier_backend_id)
+                               = l.carrier_backend_id
                          WHERE l.invoice_id = ANY(%(invoices)s) AND l.audit_state = 'to_audit'
-                         ORDER BY l.id, p.active DESC, p.id) m
+                         ORDER BY l.id, s.carrier_backend_id IS NOT NULL DESC, p.active DESC,
+                                  p.create_date::date <= l.invoice_date DESC, p.id DESC) m
                  WHERE l.id = m.id
                 """,
                 invoices=invoices.ids,
@@ -113,6 +133,7 @@ class LogisticsCarrierInvoiceLine(models.Model):
                   FROM logistics_shipment s
                  WHERE l.invoice_id = ANY(%(invoices)s) AND l.audit_state = 'to_audit'
                    AND l.shipment_id IS NULL AND s.company_id = l.company_id
+                   AND COALESCE(s.carrier_backend_id, l.carrier_backend_id) = l.carrier_backend_id
                    AND (s.name = l.shipment_ref OR s.tracking_number = l.tracking_number)
                 """,
                 invoices=invoices.ids,
@@ -121,10 +142,17 @@ class LogisticsCarrierInvoiceLine(models.Model):
 
     @api.model
     def _rows_to_audit(self, invoices):
-        """The lines to audit with what judging them needs, in one query: a list of dicts."""
+        """The lines to audit with what judging them needs, in one query: a list of dicts.
+
+        ``billed_before`` is the freight (base, fuel, other) that other invoices' settled
+        lines (reconciled, accepted, credited, credit notes included) billed the package, or
+        the shipment for a line without a package: what is left of the label's rate.
+        ``guarantee_at`` is the carrier's delivery date (``estimated_delivery``), else the
+        date promised to the customer (``guarantee_is_carrier`` says which)."""
         self.env["logistics.shipment"].flush_model(
             ["partner_id", "delivered_at", "promised_date", "estimated_delivery", "currency_id"]
         )
+        self.flush_model(["amount", "charge_code", "audit_state", "package_id", "shipment_id"])
         self.env["logistics.package"].flush_model(
             ["rate_amount", "rate_currency_id", "weight", "weight_unit", "carrier_service"]
         )
@@ -155,7 +183,17 @@ class LogisticsCarrierInvoiceLine(models.Model):
                            ELSE 1 END, r.weight_kg) AS declared_kg,
                        p.name AS package_name, p.carrier_name, p.carrier_service,
                        s.name AS shipment_name, s.delivered_at,
-                       COALESCE(s.promised_date, s.estimated_delivery) AS promised_at,
+                       COALESCE(s.estimated_delivery, s.promised_date) AS guarantee_at,
+                       s.estimated_delivery IS NOT NULL AS guarantee_is_carrier,
+                       (SELECT COALESCE(sum(b.amount), 0)
+                          FROM logistics_carrier_invoice_line b
+                         WHERE b.invoice_id != l.invoice_id
+                           AND b.charge_code IN %(freight_codes)s
+                           AND b.audit_state IN ('reconciled', 'accepted', 'credited')
+                           AND CASE WHEN l.package_id IS NOT NULL
+                                    THEN b.package_id = l.package_id
+                                    ELSE b.shipment_id = l.shipment_id END
+                       ) AS billed_before,
                        partner.name AS partner_name,
                        partner.is_company OR commercial.is_company AS is_company,
                        s.currency_id AS shipment_currency_id
@@ -172,6 +210,7 @@ class LogisticsCarrierInvoiceLine(models.Model):
                  ORDER BY l.invoice_id, l.sequence, l.id
                 """,
                 invoices=invoices.ids,
+                freight_codes=FREIGHT_CODES,
                 lb=self._kg_per_unit()["lb"],
                 oz=self._kg_per_unit()["oz"],
             )
@@ -212,12 +251,21 @@ class LogisticsCarrierInvoiceLine(models.Model):
                 continue
             key = (row["invoice_id"], row["package_id"] or f"shipment-{row['shipment_id']}")
             groups[key].append(row)
-        for group in groups.values():
+        # What this audit reconciled so far, by package or shipment: an earlier invoice of the
+        # same batch billed it as surely as one audited before (a double billing in one file).
+        billed_now = defaultdict(float)
+        for (_invoice_id, billed_key), group in groups.items():
             first = group[0]
             expected_freight = self._expected_freight(first, rules, convert)
             freight = [row for row in group if row["charge_code"] in FREIGHT_CODES]
             if freight:
-                decisions.update(self._judge_freight(freight, expected_freight, rules, convert))
+                billed_before = float(first["billed_before"] or 0.0) + billed_now[billed_key]
+                judged = self._judge_freight(
+                    freight, expected_freight, rules, convert, billed_before
+                )
+                decisions.update(judged)
+                if judged[freight[0]["id"]]["state"] == "reconciled":
+                    billed_now[billed_key] += sum(row["amount"] for row in freight)
             for row in group:
                 if row["charge_code"] in ACCESSORIAL_CODES:
                     decisions[row["id"]] = self._judge_accessorial(
@@ -276,8 +324,10 @@ class LogisticsCarrierInvoiceLine(models.Model):
         )
 
     @api.model
-    def _judge_freight(self, freight, expected, rules, convert):
-        """One package's freight charges, judged together against the label's rate."""
+    def _judge_freight(self, freight, expected, rules, convert, billed_before=0.0):
+        """One package's freight charges, judged together against the label's rate less what
+        other invoices billed the package already (``billed_before``, in the invoice's
+        currency): a second bill of one parcel expects nothing."""
         first = freight[0]
         rule = rules.get((first["carrier_backend_id"], "freight"))
         billed = sum(row["amount"] for row in freight)
@@ -296,24 +346,40 @@ class LogisticsCarrierInvoiceLine(models.Model):
             )
         else:
             expected_value = expected
+            if currency.round(billed_before):
+                expected_value = max(expected - billed_before, 0.0)
+                notes.append(
+                    self.env._(
+                        "Other invoices billed %(what)s %(before)s already: %(left)s of the "
+                        "label's rate is left to bill.",
+                        what=first["package_name"] or first["shipment_name"],
+                        before=currency.round(billed_before),
+                        left=currency.round(expected_value),
+                    )
+                )
+            # The money-back guarantee is the carrier's delivery date; the date promised to
+            # the customer only stands in when the carrier's is not recorded.
             late = (
                 rule
                 and rule.evidence_check == "guaranteed_service"
                 and rule._guaranteed(service)
                 and first["delivered_at"]
-                and first["promised_at"]
-                and first["delivered_at"] > first["promised_at"]
+                and first["guarantee_at"]
+                and first["delivered_at"] > first["guarantee_at"]
             )
             if late:
                 expected_value = 0.0
                 notes.append(
                     self.env._(
                         "Late delivery on a guaranteed service (%(service)s): delivered "
-                        "%(delivered)s, promised %(promised)s; the guarantee refunds the "
+                        "%(delivered)s, due %(due)s (%(by)s); the guarantee refunds the "
                         "freight.",
                         service=service,
                         delivered=first["delivered_at"],
-                        promised=first["promised_at"],
+                        due=first["guarantee_at"],
+                        by=self.env._("the carrier's delivery date")
+                        if first["guarantee_is_carrier"]
+                        else self.env._("the date promised to the customer"),
                     )
                 )
             tolerance = self._tolerance(rule, expected_value, first, convert)
@@ -662,6 +728,7 @@ class LogisticsCarrierInvoiceLine(models.Model):
         accepted and credited lines, credits included), in each shipment's currency."""
         if not shipment_ids:
             return
+        self.flush_model(["shipment_id", "audit_state", "amount", "currency_id", "invoice_date"])
         self.env.cr.execute(
             SQL(
                 """

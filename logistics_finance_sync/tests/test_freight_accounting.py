@@ -172,10 +172,12 @@ class TestFreightAccounting(FreightCase):
         with freeze_time("2026-12-01 06:00:00"), self.enter_registry_test_mode():
             autopost.method_direct_trigger()
             self.assertEqual(reversal.state, "posted")
-        # Invoiced since: the next day's accrual leaves it out; the one shipped that day is in.
-        self.import_invoices(
-            invoice("INV-ACR", [charge("TRK-A2", "base", 12.0)], invoice_date="2026-12-01")
-        )
+        # Billed since: the next day's accrual leaves it out; the one shipped that day is in.
+        with freeze_time("2026-12-01 09:00:00"):
+            self.import_invoices(
+                invoice("INV-ACR", [charge("TRK-A2", "base", 12.0)], invoice_date="2026-12-01")
+            )
+            self.env["logistics.carrier.invoice"]._bill_pending()
         december = self.env["logistics.backend"]._cron_accrue_freight(date(2026, 12, 1))
         self.assertAlmostEqual(december.amount_total, 7.5 + 9.0)
 

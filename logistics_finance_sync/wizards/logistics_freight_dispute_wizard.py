@@ -2,8 +2,9 @@ from odoo import api, fields, models
 
 
 class LogisticsFreightDisputeWizard(models.TransientModel):
-    """Dispute mismatched carrier invoice lines: a note for the carrier and the credit
-    expected (by default, what the lines were billed over the expected cost)."""
+    """Dispute mismatched or unmatched carrier invoice lines: a note for the carrier and the
+    credit expected (by default, what the lines were billed over the expected cost: all of an
+    unmatched line)."""
 
     _name = "logistics.freight.dispute.wizard"
     _description = "Dispute Carrier Invoice Lines"
