@@ -82,67 +82,84 @@ def next_page(page_document, key):
 
 def invoices(page_document):
     """The canonical carrier invoices (canonical.invoice) of one page of ``GET /v1/invoices``,
-    in the page's order.
+    in the page's order (each by :func:`invoice`).
+
+    Raises ValueError on the page's first invoice that :func:`invoice` refuses.
+    """
+    return [
+        invoice(native, position)
+        for position, native in enumerate(_page_documents(page_document, "invoices"), start=1)
+    ]
+
+
+def invoice(native, position):
+    """The canonical carrier invoice (canonical.invoice) of one INVOICE of a page.
 
     Charge types map to canonical codes by CHARGE_TYPES; billed weights stay in ounces (unit
     "oz"); money strings become floats; the header's credit_of goes on every line.
+
+    :param native: the partner's document, as the page gives it
+    :param int position: its place in the page (1-based), to name it in an error
     Raises ValueError naming the invoice (position in the page and number) and the charge of
     the first problem: an unknown charge type, an amount that is not a 2-decimal string, a
     date that is not ISO, charges that do not add up to amount_due ...
     """
-    result = []
-    for position, native in enumerate(_page_documents(page_document, "invoices"), start=1):
-        where = _where("invoice", position, native)
-        _check_object(native, "Invoice", where)
-        charges = native.get("charges")
-        if not isinstance(charges, list):
-            raise ValueError(f"{where}: charges {charges!r} is not a list")
-        result.append(
-            canonical.invoice(
-                where,
-                number=canonical.required_text(native.get("number"), where, "number"),
-                invoice_date=canonical.iso_date(native.get("issued_on"), where, "issued_on"),
-                currency_code=canonical.currency(native.get("currency"), where),
-                total=canonical.money(native.get("amount_due"), where, "amount_due"),
-                carrier=native.get("carrier"),
-                credit_of=native.get("credit_of"),
-                lines=[
-                    _charge(charge, f"{where}, charge {index}")
-                    for index, charge in enumerate(charges, start=1)
-                ],
-            )
-        )
-    return result
+    where = _where("invoice", position, native)
+    _check_object(native, "Invoice", where)
+    charges = native.get("charges")
+    if not isinstance(charges, list):
+        raise ValueError(f"{where}: charges {charges!r} is not a list")
+    return canonical.invoice(
+        where,
+        number=canonical.required_text(native.get("number"), where, "number"),
+        invoice_date=canonical.iso_date(native.get("issued_on"), where, "issued_on"),
+        currency_code=canonical.currency(native.get("currency"), where),
+        total=canonical.money(native.get("amount_due"), where, "amount_due"),
+        carrier=native.get("carrier"),
+        credit_of=native.get("credit_of"),
+        lines=[
+            _charge(charge, f"{where}, charge {index}")
+            for index, charge in enumerate(charges, start=1)
+        ],
+    )
 
 
 def remittances(page_document):
     """The canonical COD remittances (canonical.remittance) of one page of
-    ``GET /v1/remittances``, in the page's order: an item's ``fee`` is the line's deduction,
-    its ``collected_on`` the line's collected_at.
+    ``GET /v1/remittances``, in the page's order (each by :func:`remittance`).
 
+    Raises ValueError on the page's first remittance that :func:`remittance` refuses.
+    """
+    return [
+        remittance(native, position)
+        for position, native in enumerate(_page_documents(page_document, "remittances"), start=1)
+    ]
+
+
+def remittance(native, position):
+    """The canonical COD remittance (canonical.remittance) of one REMITTANCE of a page: an
+    item's ``fee`` is the line's deduction, its ``collected_on`` the line's collected_at.
+
+    :param native: the partner's document, as the page gives it
+    :param int position: its place in the page (1-based), to name it in an error
     Raises ValueError naming the remittance and the item of the first problem.
     """
-    result = []
-    for position, native in enumerate(_page_documents(page_document, "remittances"), start=1):
-        where = _where("remittance", position, native)
-        _check_object(native, "Remittance", where)
-        items = native.get("items")
-        if not isinstance(items, list):
-            raise ValueError(f"{where}: items {items!r} is not a list")
-        result.append(
-            canonical.remittance(
-                where,
-                number=canonical.required_text(native.get("number"), where, "number"),
-                remittance_date=canonical.iso_date(native.get("paid_on"), where, "paid_on"),
-                currency_code=canonical.currency(native.get("currency"), where),
-                total=canonical.money(native.get("amount_paid"), where, "amount_paid"),
-                lines=[
-                    _remittance_item(item, f"{where}, item {index}")
-                    for index, item in enumerate(items, start=1)
-                ],
-            )
-        )
-    return result
+    where = _where("remittance", position, native)
+    _check_object(native, "Remittance", where)
+    items = native.get("items")
+    if not isinstance(items, list):
+        raise ValueError(f"{where}: items {items!r} is not a list")
+    return canonical.remittance(
+        where,
+        number=canonical.required_text(native.get("number"), where, "number"),
+        remittance_date=canonical.iso_date(native.get("paid_on"), where, "paid_on"),
+        currency_code=canonical.currency(native.get("currency"), where),
+        total=canonical.money(native.get("amount_paid"), where, "amount_paid"),
+        lines=[
+            _remittance_item(item, f"{where}, item {index}")
+            for index, item in enumerate(items, start=1)
+        ],
+    )
 
 
 def export_request(period, kind, company, currency, lines):

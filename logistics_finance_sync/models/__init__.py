@@ -1,5 +1,5 @@
 # The models first: a model's _inherit must be in the registry before it.
-from . import logistics_cod_remittance, logistics_cod_remittance_line
+from . import logistics_cod_remittance, logistics_cod_remittance_line, logistics_finance_export
 
 # isort: split
 from . import (

@@ -37,16 +37,19 @@ class LogisticsCodRemittanceLine(models.Model):
         2. Judge it, in the remittance's currency: expected is the shipment's cash on
            delivery (Odoo's rate of the remittance date). The line is short when the carrier
            collected less than expected, or remitted less than collected minus deducted, by
-           more than the billing backend's COD Tolerance; else reconciled. The ageing is the
+           more than the billing backend's COD Tolerance; else reconciled. What the
+           shipment's earlier lines collected is taken off its cash on delivery: a line left
+           nothing to collect is remitted before (paid twice: not paid in). The ageing is the
            days from the collection (the line's date, else the carrier's cod_collected event,
            else the delivery) to the remittance; beyond the backend's COD Remittance Days the
            line is late (noted on the line and in the remittance's chatter).
-        3. A short line raises a ``cod_mismatch`` exception with expected, collected,
-           deducted and remitted; the unmatched lines of a remittance raise one; the
-           ``cod_mismatch`` "missing" of a shipment now remitted closes (noting how late).
+        3. A short line (and one remitted before) raises a ``cod_mismatch`` exception with
+           expected, collected, deducted and remitted; the unmatched lines of a remittance
+           raise one; the ``cod_mismatch`` "missing" of a shipment now remitted closes (noting
+           how late).
 
-        :return: {"lines": n, "reconciled": n, "short": n, "unmatched": n, "late": n,
-            "posted": n}
+        :return: {"lines": n, "reconciled": n, "short": n, "unmatched": n,
+            "remitted_before": n, "late": n, "posted": n} (states no line took left out)
         """
         remittances = remittances.sudo()
         self._match_lines(remittances)
@@ -127,7 +130,7 @@ class LogisticsCodRemittanceLine(models.Model):
     @api.model
     def _rows_to_reconcile(self, remittances):
         """The lines to reconcile with what judging them needs, in one query: a list of
-        dicts."""
+        dicts (``collected_before``: what the shipment's lines reconciled before collected)."""
         self.env["logistics.shipment"].flush_model(
             ["cod_amount", "currency_id", "cod_collected_at", "delivered_at"]
         )
@@ -145,7 +148,11 @@ class LogisticsCodRemittanceLine(models.Model):
                        c.currency_id AS company_currency_id,
                        s.name AS shipment_name, s.cod_amount,
                        s.currency_id AS shipment_currency_id, s.cod_collected_at,
-                       s.delivered_at
+                       s.delivered_at,
+                       (SELECT COALESCE(sum(e.collected), 0)
+                          FROM logistics_cod_remittance_line e
+                         WHERE e.shipment_id = l.shipment_id
+                           AND e.state IN ('reconciled', 'short')) AS collected_before
                   FROM logistics_cod_remittance_line l
                   JOIN logistics_cod_remittance r ON r.id = l.remittance_id
                   JOIN res_company c ON c.id = r.company_id
@@ -164,10 +171,18 @@ class LogisticsCodRemittanceLine(models.Model):
     @api.model
     def _judge(self, rows):
         """{line id: {"state", "expected", "short", "ageing", "late", "note",
-        "payment_state"}} for the rows to reconcile."""
+        "payment_state"}} for the rows to reconcile.
+
+        What earlier lines of the shipment collected (reconciled before, or judged earlier in
+        ``rows``) is taken off its cash on delivery: a line that finds nothing left to collect
+        is ``remitted_before`` (the carrier paid the parcel twice, or re-issued a remittance
+        under a new number), neither paid in nor exported; one that finds part of it left is
+        judged against what is left."""
         convert = self.env["logistics.carrier.invoice.line"]._converter()
         Currency = self.env["res.currency"]
         decisions = {}
+        # {shipment id: collected by the lines of ``rows`` judged so far}
+        collected_now = defaultdict(float)
         for row in rows:
             currency = Currency.browse(row["currency_id"])
             collected, deduction, remitted = (
@@ -203,10 +218,35 @@ class LogisticsCodRemittanceLine(models.Model):
                 row["company_id"],
                 date,
             )
+            before = float(row["collected_before"]) + collected_now[row["shipment_id"]]
+            money = currency.round
+            if before > CENT and expected - before <= tolerance + CENT:
+                decisions[row["id"]] = {
+                    "state": "remitted_before",
+                    "expected": 0.0,
+                    "short": 0.0,
+                    "ageing": 0,
+                    "late": False,
+                    "payment_state": "none",
+                    "note": self.env._(
+                        "The shipment's cash on delivery (%(expected)s %(currency)s) was "
+                        "collected by earlier remittance lines already (%(before)s): this line "
+                        "collects %(collected)s and remits %(remitted)s again. Not paid in: ask "
+                        "the carrier whether it paid twice.",
+                        expected=money(expected),
+                        before=money(before),
+                        collected=money(collected),
+                        remitted=money(remitted),
+                        currency=currency.name,
+                    ),
+                }
+                continue
+            collected_now[row["shipment_id"]] += collected
+            # Earlier lines collected part of it: this one owes what is left.
+            expected -= before
             not_collected = expected - collected
             not_remitted = collected - deduction - remitted
             short = not_collected > tolerance + CENT or not_remitted > tolerance + CENT
-            money = currency.round
             notes = [
                 self.env._(
                     "Expected %(expected)s (the shipment's cash on delivery), collected "
@@ -238,6 +278,14 @@ class LogisticsCodRemittanceLine(models.Model):
                     self.env._(
                         "The remittance pays %(amount)s less than collected minus deducted.",
                         amount=money(not_remitted),
+                    )
+                )
+            if before > CENT:
+                notes.append(
+                    self.env._(
+                        "Earlier remittance lines collected %(before)s of the cash on delivery: "
+                        "expected is what was left.",
+                        before=money(before),
                     )
                 )
             ageing, late, note = self._ageing(row)
@@ -319,15 +367,24 @@ class LogisticsCodRemittanceLine(models.Model):
     @api.model
     def _raise_shortages(self, rows, decisions):
         """One ``cod_mismatch`` per short line (a shipment of a remittance), showing expected,
-        collected, deducted and remitted; the line links it."""
-        short = [row for row in rows if decisions[row["id"]]["state"] == "short"]
+        collected, deducted and remitted, and per line remitted before (a shipment paid
+        twice); the line links it."""
+        short = [
+            row for row in rows if decisions[row["id"]]["state"] in ("short", "remitted_before")
+        ]
         if not short:
             return
         raised = (
             self.env["logistics.exception"]
             .sudo()
             ._raise(
-                "cod_mismatch", [self._shortage_vals(row, decisions[row["id"]]) for row in short]
+                "cod_mismatch",
+                [
+                    self._shortage_vals(row, decisions[row["id"]])
+                    if decisions[row["id"]]["state"] == "short"
+                    else self._remitted_before_vals(row, decisions[row["id"]])
+                    for row in short
+                ],
             )
         )
         self._link_exceptions(
@@ -373,6 +430,36 @@ class LogisticsCodRemittanceLine(models.Model):
                     ),
                     "",
                     *table,
+                    "",
+                    decision["note"],
+                ]
+            ),
+            "company_id": row["company_id"],
+        }
+
+    @api.model
+    def _remitted_before_vals(self, row, decision):
+        currency = self.env["res.currency"].browse(row["currency_id"])
+        return {
+            "name": self.env._(
+                "%(remittance)s: %(shipment)s remitted before (%(remitted)s %(currency)s again)",
+                remittance=row["remittance_name"],
+                shipment=row["shipment_name"],
+                remitted=currency.round(float(row["remitted"])),
+                currency=currency.name,
+            )[:200],
+            "shipment_id": row["shipment_id"],
+            "backend_id": row["carrier_backend_id"],
+            "source_event_id": REMITTANCE_KEY.format(row["remittance_id"]),
+            "description": "\n".join(
+                [
+                    self.env._(
+                        "COD remittance %(remittance)s of %(date)s pays %(shipment)s, whose cash "
+                        "on delivery earlier remittances paid:",
+                        remittance=row["remittance_name"],
+                        date=row["remittance_date"],
+                        shipment=row["shipment_name"],
+                    ),
                     "",
                     decision["note"],
                 ]

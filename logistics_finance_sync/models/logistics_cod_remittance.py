@@ -71,8 +71,9 @@ class LogisticsCodRemittance(models.Model):
         store=True,
         index=True,
         tracking=True,
-        help="To Reconcile: lines not reconciled yet. Exceptions: a line is short or matches "
-        "no shipment (a cod_mismatch exception tells). Reconciled: every line is as expected.",
+        help="To Reconcile: lines not reconciled yet. Exceptions: a line is short, matches "
+        "no shipment or pays a shipment remitted before (a cod_mismatch exception tells). "
+        "Reconciled: every line is as expected.",
     )
     reconciled_at = fields.Datetime(readonly=True)
     company_id = fields.Many2one(
@@ -108,7 +109,7 @@ class LogisticsCodRemittance(models.Model):
             states = set(remittance.line_ids.mapped("state"))
             if not states or "to_reconcile" in states:
                 remittance.state = "to_reconcile"
-            elif states & {"short", "unmatched"}:
+            elif states & {"short", "unmatched", "remitted_before"}:
                 remittance.state = "exceptions"
             else:
                 remittance.state = "reconciled"
@@ -215,16 +216,25 @@ class LogisticsCodRemittance(models.Model):
         return True
 
     def _check_may_post(self):
-        if self.env.su or self.env.user.has_group(BILLING_GROUP):
+        """The caller may reconcile these remittances and register their payments: a
+        Logistics Manager or a Billing user, who may write them (the multi-company rule: the
+        work that follows runs in sudo, past it, in the remittances' company).
+
+        :raises AccessError: neither group, or a remittance the caller can't write (another
+            company's)"""
+        if self.env.su:
             return
-        if self.env.user.has_group("logistics_integration_base.group_logistics_manager"):
-            return
-        raise AccessError(
-            self.env._(
-                "Only Logistics Managers and Billing users can reconcile remittances and "
-                "register their payments."
+        if not (
+            self.env.user.has_group(BILLING_GROUP)
+            or self.env.user.has_group("logistics_integration_base.group_logistics_manager")
+        ):
+            raise AccessError(
+                self.env._(
+                    "Only Logistics Managers and Billing users can reconcile remittances and "
+                    "register their payments."
+                )
             )
-        )
+        self.check_access("write")
 
     def action_open_lines(self):
         self.ensure_one()

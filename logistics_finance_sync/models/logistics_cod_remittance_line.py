@@ -5,6 +5,9 @@ LINE_STATES = [
     ("reconciled", "Reconciled"),
     ("short", "Short"),
     ("unmatched", "Unmatched"),
+    # The shipment's cash on delivery was remitted (collected) by earlier lines already: the
+    # carrier paid it twice, or re-issued a remittance. Not paid in, not exported: a person's.
+    ("remitted_before", "Remitted Before"),
 ]
 PAYMENT_STATES = [
     ("to_post", "To Post"),

@@ -427,6 +427,79 @@ class TestCodRemittances(CodCase):
         self.assertEqual(len(duplicates), 2)
         self.assertTrue(all("COD remittance REM-DUP" in x.name for x in duplicates))
 
+    def test_a_cash_on_delivery_remitted_in_two_parts_is_judged_against_what_is_left(self):
+        """The carrier collected 100.00 of a 150.00 cash on delivery, then the other 50.00
+        (a second remittance): the first line is short, the second is judged against the
+        50.00 left (reconciled, not "remitted before"), and the shipment is paid twice in
+        part, not twice in full."""
+        self.shipment([("TRK-COD-PARTS", 7.5, 3.0)], cod_amount=150.0)
+        (first,), _dup = self.import_remittances(
+            remittance("REM-PART-1", [paid(100.0, 3.0, 97.0, "TRK-COD-PARTS")])
+        )
+        (second,), _dup = self.import_remittances(
+            remittance("REM-PART-2", [paid(50.0, 0.0, 50.0, "TRK-COD-PARTS")])
+        )
+        self.assertEqual(first.line_ids.state, "short")
+        self.assertEqual((second.line_ids.state, second.line_ids.expected), ("reconciled", 50.0))
+        (third,), _dup = self.import_remittances(
+            remittance("REM-PART-3", [paid(50.0, 0.0, 50.0, "TRK-COD-PARTS")])
+        )
+        self.assertEqual(
+            (third.line_ids.state, third.line_ids.payment_state, third.state),
+            ("remitted_before", "none", "exceptions"),
+        )
+
+    def test_a_remittance_the_api_parser_refuses_is_kept_and_the_page_goes_on(self):
+        """A remittance of a page that the parser refuses (an amount that is no money string)
+        is kept as a rejected message with the reason; the page's others are imported and
+        the cursor moves past it (asking again would be refused for ever)."""
+        api = self.billing.copy(
+            {"code": "audit_billing_api_bad", "name": "Billing API", "protocol": "rest"}
+        )
+
+        def api_remittance(ident, number, remitted):
+            return {
+                "id": ident,
+                "object": "Remittance",
+                "number": number,
+                "paid_on": REMITTANCE_DATE,
+                "currency": "USD",
+                "amount_paid": remitted,
+                "items": [
+                    {
+                        "tracking_code": "TRK-API-BAD",
+                        "reference": None,
+                        "collected": "150.00",
+                        "fee": "3.00",
+                        "remitted": remitted,
+                        "collected_on": None,
+                    }
+                ],
+            }
+
+        page = {
+            "remittances": [
+                api_remittance("rem_0001", "RM-2026-000901", "147.00"),
+                api_remittance("rem_0002", "RM-2026-000902", "147,00"),
+            ],
+            "has_more": False,
+        }
+        api._import_cod_remittances()
+        fetch = self.env["logistics.message"].search(
+            [("backend_id", "=", api.id), ("operation", "=", "cod_remittance_fetch")]
+        )
+        fetch._on_delivered_cod_remittance_fetch(page)
+        self.assertEqual(api.cod_remittance_cursor, "rem_0002")
+        messages = self.env["logistics.message"].search(
+            [("backend_id", "=", api.id), ("operation", "=", "cod_remittance")]
+        )
+        stored = messages.filtered(lambda message: message.state != "rejected")
+        rejected = messages - stored
+        self.assertEqual(stored.partner_event_id, "remittance:RM-2026-000901")
+        self.assertEqual(len(rejected), 1)
+        self.assertIn("remittance 2 (RM-2026-000902)", rejected.error)
+        self.assertEqual(json.loads(rejected.request_body)["id"], "rem_0002")
+
     def test_remittances_from_the_billing_api_move_the_cursor(self):
         api = self.billing.copy(
             {"code": "audit_billing_api", "name": "Billing API", "protocol": "rest"}

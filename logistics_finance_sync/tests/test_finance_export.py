@@ -82,6 +82,7 @@ class TestFinanceExport(CodCase):
                 "amount": "147.00",
                 "collected": "150.00",
                 "deduction": "3.00",
+                "short": "0.00",
                 "account": None,
             },
         )
@@ -100,3 +101,29 @@ class TestFinanceExport(CodCase):
             self.finance.with_user(self.user).action_export_finance("2026-11")
         with self.assertRaisesRegex(UserError, "A period is a month"):
             self.finance.with_user(self.manager).action_export_finance("November")
+
+    def test_the_lines_of_an_export_that_died_go_with_the_next_one(self):
+        """An export the finance system never took (its message dead) sent nothing: the period
+        may go again without *Send Again*, and its lines with it; once that one went, they
+        don't go a third time with the next period."""
+        shipment = self.shipment([("TRK-EX-DEAD", 7.5, 3.0)])
+        self.import_invoices(invoice("INV-EX-DEAD", [charge("TRK-EX-DEAD", "base", 7.5)]))
+        (first,) = self.finance.with_user(self.manager).action_export_finance(
+            "2026-11", ["freight"]
+        )
+        self.env["logistics.message"].browse(first)._set_state("dead", error="422")
+        (second,) = self.finance.with_user(self.manager).action_export_finance(
+            "2026-11", ["freight"]
+        )
+        sent = self.env["logistics.message"].browse(second)
+        self.assertEqual(
+            [(line["shipment_ref"], line["amount"]) for line in sent.payload["lines"]],
+            [(shipment.name, "7.50")],
+        )
+        export = self.env["logistics.finance.export"].search([("message_id", "=", second)])
+        self.assertEqual(
+            (export.period, export.kind, export.currency_id.name), ("2026-11", "freight", "USD")
+        )
+        self.assertFalse(
+            self.finance.with_user(self.manager).action_export_finance("2026-12", ["freight"])
+        )
