@@ -181,6 +181,7 @@ class LogisticsCarrierInvoiceLine(models.Model):
     def action_open_dispute_wizard(self):
         return {
             "type": "ir.actions.act_window",
+            "name": self.env._("Dispute with the Carrier"),
             "res_model": "logistics.freight.dispute.wizard",
             "view_mode": "form",
             "target": "new",

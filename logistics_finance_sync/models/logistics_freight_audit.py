@@ -567,6 +567,7 @@ class LogisticsCarrierInvoiceLine(models.Model):
                          WHERE shipment_id = s.id
                          ORDER BY occurred_at DESC, id DESC LIMIT %s) e
                   JOIN logistics_event_type t ON t.id = e.type_id
+                 ORDER BY e.shipment_id, e.occurred_at DESC
                 """,
                 sorted(shipment_ids),
                 EVIDENCE_EVENTS,

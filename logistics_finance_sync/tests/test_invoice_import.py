@@ -2,7 +2,6 @@ import base64
 import shutil
 from pathlib import Path
 
-from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from .common import FreightCase
@@ -81,5 +80,26 @@ class TestInvoiceImport(FreightCase):
             [("backend_id", "=", self.billing.id), ("state", "=", "rejected")]
         )
         self.assertEqual(rejected.error, error)
-        with self.assertRaisesRegex(UserError, "The file was not imported: broken.edi"):
-            self.upload("broken.edi", (DATA / "sample_210_malformed.edi").read_bytes())
+        # Uploaded: the person is told, and the rejected message keeps the file and the reason.
+        action = self.upload("uploaded.edi", (DATA / "sample_210_malformed.edi").read_bytes())
+        self.assertEqual(action["params"]["title"], "The file was not imported")
+        self.assertTrue(action["params"]["message"].startswith("uploaded.edi: "))
+        kept = self.env["logistics.message"].search(
+            [("backend_id", "=", self.billing.id), ("state", "=", "rejected")], order="id desc"
+        )[:1]
+        self.assertEqual(kept.error, action["params"]["message"])
+        self.assertIn("ISA", kept.request_body)
+
+    def test_the_export_wizard_opens_on_last_month(self):
+        finance = self.env["logistics.backend"].create(
+            {
+                "name": "Finance",
+                "code": "wizard_finance",
+                "kind": "finance",
+                "adapter": "finance_export",
+            }
+        )
+        wizard = self.env["logistics.finance.export.wizard"].with_user(self.manager).new({})
+        self.assertRegex(wizard.period, r"^\d{4}-\d{2}$")
+        self.assertTrue(wizard.backend_id)
+        self.assertEqual(wizard.backend_id.adapter, finance.adapter)

@@ -16,6 +16,9 @@ class LogisticsCarrierInvoiceImportWizard(models.TransientModel):
         string="Billing Backend",
         required=True,
         domain=[("adapter", "=", "freight_billing")],
+        default=lambda self: self.env["logistics.backend"].search(
+            [("adapter", "=", "freight_billing")], limit=1
+        ),
         help="The carrier billing backend the file comes from: its Carrier Billed is the "
         "carrier the invoices bill.",
     )
@@ -26,7 +29,10 @@ class LogisticsCarrierInvoiceImportWizard(models.TransientModel):
     )
 
     def action_import(self):
-        """:raises UserError: a file the parser refuses (the message keeps it, rejected)"""
+        """Import the file: the invoices' list, or a notification of why the parser refused it
+        (kept as a rejected message with the file and the reason).
+
+        :raises UserError: the billing backend names no carrier"""
         self.ensure_one()
         backend = self.backend_id.sudo()
         if not backend.billed_carrier_id:
@@ -40,7 +46,18 @@ class LogisticsCarrierInvoiceImportWizard(models.TransientModel):
             base64.b64decode(self.file), self.file_name or ""
         )
         if error:
-            raise UserError(self.env._("The file was not imported: %(error)s", error=error))
+            # Not raised: the rejected message keeps the file and the reason (a raise would roll
+            # it back); the person reads the reason at once.
+            return {
+                "type": "ir.actions.client",
+                "tag": "display_notification",
+                "params": {
+                    "title": self.env._("The file was not imported"),
+                    "message": error,
+                    "type": "danger",
+                    "sticky": True,
+                },
+            }
         if stored:
             backend._process_inbound(stored)
         invoices = self.env["logistics.carrier.invoice"].search([("message_id", "in", stored.ids)])

@@ -18,8 +18,13 @@ class LogisticsFinanceExportWizard(models.TransientModel):
         string="Finance System",
         required=True,
         domain=[("adapter", "=", "finance_export")],
+        default=lambda self: self.env["logistics.backend"].search(
+            [("adapter", "=", "finance_export")], limit=1
+        ),
     )
-    period = fields.Char(required=True, default=_last_month, help="The month, as YYYY-MM.")
+    period = fields.Char(
+        required=True, default=lambda self: _last_month(), help="The month, as YYYY-MM."
+    )
     freight = fields.Boolean(default=True, help="The freight the carriers billed, reconciled.")
     cod = fields.Boolean(string="Cash on Delivery", default=True)
     again = fields.Boolean(
