@@ -87,7 +87,9 @@ class LogisticsCarrierInvoiceLine(models.Model):
         UPS after months). The match is not written by an UPDATE of its own: a second UPDATE
         of a row this transaction already updated checks every foreign key of the row again
         (PostgreSQL's referential integrity triggers); in ``setup/bench freight`` (100,000
-        lines) matching by UPDATE cost 5.1 s, and the checks it caused about 5 s more.
+        lines) matching by UPDATE cost 5.1 s, and the checks it caused about 5 s more. The
+        lines without a package go to the shipments by two joins, each on its column's index
+        (an ``OR`` of both in one join read 100,000 lines in 43 s instead of a few).
 
         ``billed_before`` is the freight (base, fuel, other) that settled lines (reconciled,
         accepted, credited, credit notes included) of invoices out of this batch billed the
@@ -158,21 +160,35 @@ class LogisticsCarrierInvoiceLine(models.Model):
                      WHERE l.invoice_id = ANY(%(invoices)s) AND l.audit_state = 'to_audit'
                      ORDER BY l.id, s.carrier_backend_id IS NOT NULL DESC, p.active DESC,
                               p.create_date::date <= l.invoice_date DESC, p.id DESC
-                ), by_shipment AS (
-                    SELECT DISTINCT ON (l.id) l.id, s.id AS shipment_id,
-                           (SELECT CASE WHEN count(*) = 1 THEN min(p.id) END
-                              FROM logistics_package p
-                             WHERE p.shipment_id = s.id AND p.active) AS package_id
+                ), rest AS MATERIALIZED (
+                    SELECT l.id, l.shipment_ref, l.tracking_number, l.company_id,
+                           l.carrier_backend_id
                       FROM logistics_carrier_invoice_line l
-                      JOIN logistics_shipment s
-                        ON s.company_id = l.company_id
-                       AND COALESCE(s.carrier_backend_id, l.carrier_backend_id)
-                           = l.carrier_backend_id
-                       AND (s.name = l.shipment_ref OR s.tracking_number = l.tracking_number)
                      WHERE l.invoice_id = ANY(%(invoices)s) AND l.audit_state = 'to_audit'
                        AND l.shipment_id IS NULL
                        AND NOT EXISTS (SELECT FROM by_package b WHERE b.id = l.id)
-                     ORDER BY l.id, s.carrier_backend_id IS NOT NULL DESC, s.id DESC
+                ), shipment_candidates AS (
+                    SELECT r.id, s.id AS shipment_id, s.carrier_backend_id
+                      FROM rest r
+                      JOIN logistics_shipment s
+                        ON s.name = r.shipment_ref AND s.company_id = r.company_id
+                       AND COALESCE(s.carrier_backend_id, r.carrier_backend_id)
+                           = r.carrier_backend_id
+                    UNION ALL
+                    SELECT r.id, s.id, s.carrier_backend_id
+                      FROM rest r
+                      JOIN logistics_shipment s
+                        ON s.tracking_number = r.tracking_number
+                       AND s.company_id = r.company_id
+                       AND COALESCE(s.carrier_backend_id, r.carrier_backend_id)
+                           = r.carrier_backend_id
+                ), by_shipment AS (
+                    SELECT DISTINCT ON (c.id) c.id, c.shipment_id,
+                           (SELECT CASE WHEN count(*) = 1 THEN min(p.id) END
+                              FROM logistics_package p
+                             WHERE p.shipment_id = c.shipment_id AND p.active) AS package_id
+                      FROM shipment_candidates c
+                     ORDER BY c.id, c.carrier_backend_id IS NOT NULL DESC, c.shipment_id DESC
                 ), matched AS (
                     SELECT l.id,
                            CASE WHEN b.id IS NOT NULL THEN b.package_id
