@@ -94,11 +94,10 @@ class LogisticsCarrierInvoiceLine(models.Model):
         ``billed_before`` is the freight (base, fuel, other) that settled lines (reconciled,
         accepted, credited, credit notes included) of invoices out of this batch billed the
         package, or the shipment for a line without a package: what is left of the label's
-        rate (``_judge`` adds what this batch reconciles, invoice by invoice). Summed per
-        package once, from the batch's packages to their lines (each an index probe): a
-        correlated sum per line, or an ``IN`` the planner misjudges while the table's
-        statistics know no settled line, made reading 100,000 lines take 45 to 91 s instead
-        of a few (``setup/bench freight --stages``).
+        rate (``_judge`` adds what this batch reconciles, invoice by invoice), read by
+        ``_billed_before`` once per package: a correlated sum per line, or a join the planner
+        misjudged while the table's statistics knew no settled line, made reading 100,000
+        lines take 25 to 91 s instead of a few (``setup/bench freight --stages``).
         ``guarantee_at`` is the carrier's delivery date (``estimated_delivery``), else the
         date promised to the customer (``guarantee_is_carrier`` says which)."""
         for model, names in (
@@ -212,24 +211,6 @@ class LogisticsCarrierInvoiceLine(models.Model):
                            SELECT shipment_id FROM matched
                             WHERE shipment_id IS NOT NULL AND package_id IS NULL)
                      GROUP BY p.shipment_id
-                ), billed_packages AS (
-                    SELECT b.package_id, sum(b.amount) AS amount
-                      FROM (SELECT DISTINCT package_id FROM matched
-                             WHERE package_id IS NOT NULL) m
-                      JOIN logistics_carrier_invoice_line b ON b.package_id = m.package_id
-                     WHERE b.charge_code IN %(freight_codes)s
-                       AND b.audit_state IN ('reconciled', 'accepted', 'credited')
-                       AND b.invoice_id != ALL(%(invoices)s)
-                     GROUP BY b.package_id
-                ), billed_shipments AS (
-                    SELECT b.shipment_id, sum(b.amount) AS amount
-                      FROM (SELECT DISTINCT shipment_id FROM matched
-                             WHERE package_id IS NULL AND shipment_id IS NOT NULL) m
-                      JOIN logistics_carrier_invoice_line b ON b.shipment_id = m.shipment_id
-                     WHERE b.charge_code IN %(freight_codes)s
-                       AND b.audit_state IN ('reconciled', 'accepted', 'credited')
-                       AND b.invoice_id != ALL(%(invoices)s)
-                     GROUP BY b.shipment_id
                 )
                 SELECT l.id, l.invoice_id, l.charge_code, l.amount, l.billed_weight_kg,
                        l.service AS line_service, l.tracking_number, l.shipment_ref,
@@ -244,8 +225,6 @@ class LogisticsCarrierInvoiceLine(models.Model):
                        s.name AS shipment_name, s.delivered_at,
                        COALESCE(s.estimated_delivery, s.promised_date) AS guarantee_at,
                        s.estimated_delivery IS NOT NULL AS guarantee_is_carrier,
-                       COALESCE(CASE WHEN m.package_id IS NOT NULL THEN bp.amount
-                                     ELSE bs.amount END, 0) AS billed_before,
                        partner.name AS partner_name,
                        partner.is_company OR commercial.is_company AS is_company,
                        s.currency_id AS shipment_currency_id
@@ -256,9 +235,6 @@ class LogisticsCarrierInvoiceLine(models.Model):
                   LEFT JOIN logistics_shipment s ON s.id = m.shipment_id
                   LEFT JOIN shipment_rates r ON r.shipment_id = m.shipment_id
                                             AND m.package_id IS NULL
-                  LEFT JOIN billed_packages bp ON bp.package_id = m.package_id
-                  LEFT JOIN billed_shipments bs ON bs.shipment_id = m.shipment_id
-                                               AND m.package_id IS NULL
                   LEFT JOIN res_partner partner ON partner.id = s.partner_id
                   LEFT JOIN res_partner commercial
                          ON commercial.id = partner.commercial_partner_id
@@ -270,7 +246,47 @@ class LogisticsCarrierInvoiceLine(models.Model):
                 oz=self._kg_per_unit()["oz"],
             )
         )
-        return self.env.cr.dictfetchall()
+        rows = self.env.cr.dictfetchall()
+        packages = {row["package_id"] for row in rows if row["package_id"]}
+        shipments = {row["shipment_id"] for row in rows if row["shipment_id"]} - {
+            row["shipment_id"] for row in rows if row["package_id"]
+        }
+        by_package = self._billed_before("package_id", packages, invoices)
+        by_shipment = self._billed_before("shipment_id", shipments, invoices)
+        for row in rows:
+            row["billed_before"] = (
+                by_package.get(row["package_id"], 0.0)
+                if row["package_id"]
+                else by_shipment.get(row["shipment_id"], 0.0)
+            )
+        return rows
+
+    @api.model
+    def _billed_before(self, column, ids, invoices):
+        """{package or shipment id: the freight (base, fuel, other) that settled lines of
+        invoices out of ``invoices`` billed it}, for ``column`` ``package_id`` or
+        ``shipment_id``: one index probe per id (a join the planner can't misjudge, whatever
+        the statistics say of settled lines)."""
+        if not ids:
+            return {}
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT b.%(column)s, sum(b.amount)
+                  FROM unnest(%(ids)s::int[]) AS x(id)
+                  JOIN logistics_carrier_invoice_line b ON b.%(column)s = x.id
+                 WHERE b.charge_code IN %(freight_codes)s
+                   AND b.audit_state IN ('reconciled', 'accepted', 'credited')
+                   AND b.invoice_id != ALL(%(invoices)s)
+                 GROUP BY b.%(column)s
+                """,
+                column=SQL.identifier(column),
+                ids=sorted(ids),
+                freight_codes=FREIGHT_CODES,
+                invoices=invoices.ids,
+            )
+        )
+        return {key: float(amount) for key, amount in self.env.cr.fetchall()}
 
     @api.model
     def _kg_per_unit(self):
