@@ -155,7 +155,9 @@ class LogisticsException(models.Model):
         self.env["logistics.exception.occurrence"].sudo().create(
             dict(occurrence, exception_id=exception.id, occurred_at=now)
         )
-        if not exception.held_by_id:
+        # A batch that raises many at once (the nightly freight audit) tells the team once
+        # itself, rather than one email per exception.
+        if not exception.held_by_id and not self.env.context.get("logistics_notify_batch"):
             exception._notify_team()
         return self.browse(exception.id)
 
