@@ -283,3 +283,26 @@ class TestDuplicatesAndDisputes(FreightCase):
         self.assertEqual(bill.line_ids.audit_state, "accepted")
         self.assertEqual(bill.audit_state, "reconciled")
         self.assertTrue(self.exceptions("freight_mismatch").is_closed)
+
+
+@tagged("post_install", "-at_install")
+class TestAuditNotification(FreightCase):
+    def test_the_finance_team_is_told_once_per_audit(self):
+        team = self.env.ref("logistics_integration_base.team_finance")
+        team.member_ids = self.manager
+        for n in range(3):
+            self.shipment([(f"TRK-NOTE-{n}", 7.5, 3.0)])
+        self.import_invoices(
+            invoice("INV-NOTE", [charge(f"TRK-NOTE-{n}", "base", 12.0) for n in range(3)])
+        )
+        exceptions = self.exceptions("freight_mismatch")
+        self.assertEqual(len(exceptions), 3)
+        told = self.env["mail.message"].search(
+            [
+                ("model", "=", "logistics.exception"),
+                ("res_id", "in", exceptions.ids),
+                ("partner_ids", "in", self.manager.partner_id.ids),
+            ]
+        )
+        self.assertEqual(len(told), 1)
+        self.assertIn("Freight audit: 3 exception(s) to work", told.body)
