@@ -47,6 +47,7 @@ TARGET_SECONDS = 60.0  # for 100,000 lines
 STAGES = {
     "logistics.carrier.invoice.line": (
         "_rows_to_audit",
+        "_billed_before",
         "_judge",
         "_write_decisions",
         "_raise_mismatches",
@@ -413,10 +414,8 @@ def audit_per_line(env, invoices):
     searches of its package (by tracking number) and of the tolerance rule, the rate converted
     with ``res.currency._convert``, a write of the line; when a package's lines are all judged,
     its exception (created, or its description rewritten) or its freight_reconciled event
-    (``_ingest`` with one event) and its actual freight (``write``)."""
+    (``_ingest`` with one event) and its actual freight (``write``); the team told once."""
     Line = env["logistics.carrier.invoice.line"]
-    Package = env["logistics.package"]
-    Shipment = env["logistics.shipment"]
     Tolerance = env["logistics.freight.tolerance"]
     Event = env["logistics.event"]
     # Importable once the configuration gave the addons path.
@@ -426,25 +425,7 @@ def audit_per_line(env, invoices):
 
     for line in Line.search([("invoice_id", "in", invoices.ids)], order="invoice_id, sequence, id"):
         invoice = line.invoice_id
-        package = Package.search(
-            [
-                ("tracking_number", "=", line.tracking_number),
-                ("company_id", "=", line.company_id.id),
-            ],
-            order="active desc, id",
-            limit=1,
-        )
-        shipment = package.shipment_id
-        if not shipment and (line.shipment_ref or line.tracking_number):
-            shipment = Shipment.search(
-                [
-                    ("company_id", "=", line.company_id.id),
-                    "|",
-                    ("name", "=", line.shipment_ref or False),
-                    ("tracking_number", "=", line.tracking_number or False),
-                ],
-                limit=1,
-            )
+        package, shipment = match_line(env, line)
         if not shipment:
             line.write(
                 {
@@ -465,17 +446,21 @@ def audit_per_line(env, invoices):
             order="carrier_backend_id desc nulls last",
             limit=1,
         )
-        rate = package.rate_currency_id._convert(
-            package.rate_amount,
-            invoice.currency_id,
-            invoice.company_id,
-            invoice.invoice_date,
-            round=False,
-        )
+        # The package's rate, or its shipment's packages' for a line matched to a shipment.
+        priced = package or shipment.package_ids
+        rate = None
+        if priced.rate_currency_id:
+            rate = priced.rate_currency_id[:1]._convert(
+                sum(priced.mapped("rate_amount")),
+                invoice.currency_id,
+                invoice.company_id,
+                invoice.invoice_date,
+                round=False,
+            )
         if code == "freight":
             values = judge_freight_line(line, package, shipment, rule, rate)
         else:
-            values = judge_accessorial_line(line, package, shipment, rule, rate)
+            values = judge_accessorial_line(line, priced, shipment, rule, rate)
         line.write(dict(values, package_id=package.id, shipment_id=shipment.id))
         if Line.search_count(
             [
@@ -524,6 +509,7 @@ def audit_per_line(env, invoices):
                 round=False,
             )
         shipment.write({"freight_actual": actual})
+    Line._notify_audit(invoices.line_ids.exception_id)
     for invoice in invoices:
         states = set(invoice.line_ids.mapped("audit_state"))
         invoice.write(
@@ -532,6 +518,53 @@ def audit_per_line(env, invoices):
                 "audited_at": fields.Datetime.now(),
             }
         )
+
+
+def match_line(env, line):
+    """``_audit``'s match, by ORM searches: (package, shipment) of the line. The package of
+    its tracking number, of a shipment of the invoice's carrier (else of no carrier), active,
+    labelled by the invoice date, the newest; else the shipment of its reference or tracking
+    number (of the carrier first, the newest), with its package when it has exactly one."""
+    invoice = line.invoice_id
+    carrier = invoice.carrier_backend_id
+    Package = env["logistics.package"]
+    Shipment = env["logistics.shipment"]
+    if line.tracking_number:
+        packages = Package.with_context(active_test=False).search(
+            [
+                ("tracking_number", "=", line.tracking_number),
+                ("company_id", "=", line.company_id.id),
+                ("shipment_id.carrier_backend_id", "in", [carrier.id, False]),
+            ]
+        )
+        if packages:
+            package = max(
+                packages,
+                key=lambda p: (
+                    bool(p.shipment_id.carrier_backend_id),
+                    p.active,
+                    p.create_date.date() <= invoice.invoice_date,
+                    p.id,
+                ),
+            )
+            return package, package.shipment_id
+    if line.shipment_id:  # matched before: kept
+        return line.package_id, line.shipment_id
+    if not (line.shipment_ref or line.tracking_number):
+        return Package, Shipment
+    shipments = Shipment.search(
+        [
+            ("company_id", "=", line.company_id.id),
+            ("carrier_backend_id", "in", [carrier.id, False]),
+            "|",
+            ("name", "=", line.shipment_ref or False),
+            ("tracking_number", "=", line.tracking_number or False),
+        ]
+    )
+    if not shipments:
+        return Package, Shipment
+    shipment = max(shipments, key=lambda s: (bool(s.carrier_backend_id), s.id))
+    return (shipment.package_ids if len(shipment.package_ids) == 1 else Package), shipment
 
 
 def within(variance, rule, expected_freight, invoice):
@@ -569,18 +602,33 @@ def judge_freight_line(line, package, shipment, rule, rate):
     )
     billed = sum(freight.mapped("amount"))
     service = package.carrier_service or line.service
-    promised = shipment.promised_date or shipment.estimated_delivery
+    # What other invoices billed the parcel already (earlier invoices of this batch too).
+    billed_before = sum(
+        line.search(
+            [
+                ("package_id", "=", package.id) if package else ("shipment_id", "=", shipment.id),
+                ("invoice_id", "!=", line.invoice_id.id),
+                ("charge_code", "in", FREIGHT_CODES),
+                ("audit_state", "in", BILLED_STATES),
+            ]
+        ).mapped("amount")
+    )
+    due = shipment.estimated_delivery or shipment.promised_date
     late = (
         rule.evidence_check == "guaranteed_service"
         and rule._guaranteed(service)
         and shipment.delivered_at
-        and promised
-        and shipment.delivered_at > promised
+        and due
+        and shipment.delivered_at > due
     )
-    expected = 0.0 if late else rate
-    state = (
-        "reconciled" if within(billed - expected, rule, expected, line.invoice_id) else "mismatch"
-    )
+    if rate is None:
+        expected, state = 0.0, "mismatch"
+    else:
+        expected = max(rate - billed_before, 0.0) if round(billed_before, 2) else rate
+        expected = 0.0 if late else expected
+        state = "reconciled"
+        if not within(billed - expected, rule, expected, line.invoice_id):
+            state = "mismatch"
     if line != freight[0]:
         return {
             "audit_state": state,
@@ -597,7 +645,7 @@ def judge_freight_line(line, package, shipment, rule, rate):
     }
 
 
-def judge_accessorial_line(line, package, shipment, rule, rate):
+def judge_accessorial_line(line, packages, shipment, rule, rate):
     """An accessorial line: all of it expected when its rule's evidence justifies it."""
     check = rule.evidence_check if rule else "none"
     if check == "commercial_address":
@@ -606,7 +654,7 @@ def judge_accessorial_line(line, package, shipment, rule, rate):
         justified = not (partner.is_company or partner.commercial_partner_id.is_company)
         note = f"{partner.name} is {'a person' if justified else 'a company or its contact'}."
     elif check == "declared_weight":
-        declared = package._weight_kg()
+        declared = sum(package._weight_kg() for package in packages)
         justified = bool(declared) and line.billed_weight_kg > declared * (
             1 + rule.weight_tolerance_percent / 100.0
         )
@@ -617,12 +665,20 @@ def judge_accessorial_line(line, package, shipment, rule, rate):
     variance = line.amount - expected
     return {
         "audit_state": "reconciled"
-        if within(variance, rule, rate, line.invoice_id)
+        if within(variance, rule, rate or 0.0, line.invoice_id)
         else "mismatch",
         "expected_amount": expected,
         "variance": variance,
         "audit_note": note,
     }
+
+
+def raising(env):
+    """logistics.exception as ``_raise_mismatches`` raises them: no "created" note, and the
+    team told once per audit (``_notify_audit``), not once per exception."""
+    return env["logistics.exception"].with_context(
+        mail_create_nolog=True, logistics_notify_batch=True
+    )
 
 
 def mismatch_exception(env, invoice, shipment, package, lines):
@@ -642,7 +698,7 @@ def mismatch_exception(env, invoice, shipment, package, lines):
             *(f"{event.occurred_at} {event.type_id.name}" for event in events),
         ]
     )
-    return env["logistics.exception"]._raise(
+    return raising(env)._raise(
         "freight_mismatch",
         [
             {
@@ -661,7 +717,7 @@ def unmatched_exception(env, line):
     """The invoice's freight_unmatched exception: created for its first unmatched line, its
     description rewritten for each next one."""
     invoice = line.invoice_id
-    Exception_ = env["logistics.exception"]
+    Exception_ = raising(env)
     row = f"- {line.tracking_number}: {line.charge_code} {line.amount:.2f}"
     exception = Exception_.search(
         [

@@ -116,7 +116,9 @@ PAGES = [
     },
     {
         "name": "freight_reconciliation",
-        "path": "/odoo/action-logistics_finance_sync.logistics_freight_reconciliation_report_action",
+        "path": (
+            "/odoo/action-logistics_finance_sync.logistics_freight_reconciliation_report_action"
+        ),
     },
     {"name": "dead_letters", "path": ACTION + "logistics_message_action_dead"},
     {"name": "webhook_refusals", "path": ACTION + "logistics_webhook_refusal_action"},
